@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` starts the platform, `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: run test install install-dev lint format migrations-check bench-ingest bench-crowd bench-aggregation bench-automation clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(PY) -m quorum.launcher $(ARGS)
+
+test: install-dev
+	$(PY) -m ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+	QUORUM_REDIS_PREFIX=$${QUORUM_REDIS_PREFIX:-quorum-test} $(PY) -m quorum.embedded $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install-dev
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench-ingest: install
+	$(PY) bench/ingest.py --rows 1000000
+
+clean:
+	rm -rf $(VENV) var test-artifacts .pytest_cache

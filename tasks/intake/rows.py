@@ -1,0 +1,87 @@
+"""Turn one parsed row into what an Item stores, or say exactly what is wrong with it."""
+
+import json
+import math
+from dataclasses import dataclass
+
+from tasks.models import QuestionType
+
+from .errors import IntakeError
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """What a job asks of each row; built once per upload."""
+
+    filename: str
+    question_type: str
+    options: tuple[str, ...]
+    gold_field: str
+    id_field: str
+    text_field: str
+
+    @classmethod
+    def for_job(cls, job, filename: str) -> "RowRules":
+        return cls(
+            filename=filename,
+            question_type=job.question_type,
+            options=tuple(str(o) for o in job.options or ()),
+            gold_field=job.gold_field,
+            id_field=job.id_field,
+            text_field=job.text_field,
+        )
+
+    def error(self, message: str, line: int, field: str | None = None) -> IntakeError:
+        return IntakeError(message, file=self.filename, line=line, field=field)
+
+
+def split_row(rules: RowRules, line: int, row: dict) -> tuple[str | None, dict, object]:
+    """Returns (external id, item data, gold answer or None)."""
+    raw_gold = row.pop(rules.gold_field, None)
+    if rules.text_field and rules.text_field not in row:
+        raise rules.error(f"the text column '{rules.text_field}' is missing", line, rules.text_field)
+    external_id = row.get(rules.id_field)
+    if external_id is not None:
+        external_id = str(external_id)
+        if len(external_id) > 200:
+            raise rules.error("the id is longer than 200 characters", line, rules.id_field)
+    gold = None if raw_gold is None or raw_gold == "" else parse_gold(rules, line, raw_gold)
+    return external_id, row, gold
+
+
+def parse_gold(rules: RowRules, line: int, value: object) -> object:
+    field = rules.gold_field
+    kind = rules.question_type
+    if kind == QuestionType.SINGLE_CHOICE:
+        text = str(value)
+        if text not in rules.options:
+            raise rules.error(f"gold answer '{text}' is not one of the options {list(rules.options)}", line, field)
+        return text
+    if kind == QuestionType.MULTIPLE_CHOICE:
+        if isinstance(value, list):
+            chosen = [str(v) for v in value]
+        else:
+            chosen = [part.strip() for part in str(value).split("|") if part.strip()]
+        unknown = [c for c in chosen if c not in rules.options]
+        if unknown:
+            raise rules.error(
+                f"gold answer '{unknown[0]}' is not one of the options {list(rules.options)}", line, field
+            )
+        return sorted(set(chosen), key=rules.options.index)
+    if kind == QuestionType.NUMBER:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise rules.error(f"gold answer '{value}' is not a number", line, field) from None
+        if not math.isfinite(number):
+            raise rules.error(f"gold answer '{value}' is not a finite number", line, field)
+        return number
+    return str(value)
+
+
+def to_json(value: object, rules: RowRules, line: int) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # PostgreSQL's jsonb cannot store the NUL character.
+    if "\\u0000" in text:
+        raise rules.error("the row contains a NUL character (\\0), which cannot be stored", line)
+    return text

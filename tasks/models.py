@@ -1,0 +1,230 @@
+"""The work: Job, Upload, Item, Microtask, Assignment, Answer (glossary in docs/ARCHITECTURE.md).
+
+Items and microtasks are written in bulk by intake with PostgreSQL COPY, so every column that COPY leaves out
+has a database default (``db_default``). An item belongs to the microtask ``(job, microtask_index)``: a
+composite reference that lets intake slice a million rows while it streams them, without a round trip per
+microtask.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class QuestionType(models.TextChoices):
+    SINGLE_CHOICE = "single_choice", "Single choice"
+    MULTIPLE_CHOICE = "multiple_choice", "Multiple choice"
+    FREE_TEXT = "free_text", "Free text"
+    NUMBER = "number", "Number"
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        DONE = "done", "Done"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    name = models.CharField(max_length=200)
+    instructions = models.TextField(blank=True)
+    question_type = models.CharField(max_length=32, choices=QuestionType.choices, default=QuestionType.SINGLE_CHOICE)
+    question = models.CharField(max_length=500, blank=True, help_text="The question shown above each item.")
+    options = models.JSONField(default=list, blank=True, help_text="Answer options for choice questions.")
+    text_field = models.CharField(max_length=200, blank=True, help_text="Column shown to workers; blank shows all.")
+    gold_field = models.CharField(max_length=200, default="gold", help_text="Column that holds known answers.")
+    id_field = models.CharField(max_length=200, default="id", help_text="Column that identifies an item.")
+    columns = models.JSONField(default=list, blank=True, help_text="Columns seen in the uploaded data.")
+
+    items_per_microtask = models.PositiveIntegerField(default=1)
+    redundancy = models.PositiveSmallIntegerField(default=3, help_text="Answers wanted per microtask (minimum).")
+    max_answers = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Adaptive redundancy cap.")
+    target_confidence = models.FloatField(default=0.95)
+    aggregation_method = models.CharField(max_length=32, default="auto")
+
+    priority = models.SmallIntegerField(default=5)
+    lease_seconds = models.PositiveIntegerField(default=300)
+    reward = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"), help_text="Per microtask.")
+    budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    required_skill = models.SlugField(max_length=64, blank=True)
+    required_skill_level = models.FloatField(default=0)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    item_count = models.PositiveIntegerField(default=0)
+    microtask_count = models.PositiveIntegerField(default=0)
+    median_seconds_per_item = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(items_per_microtask__gte=1), name="job_items_per_microtask_positive"),
+            models.CheckConstraint(condition=Q(redundancy__gte=1), name="job_redundancy_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def answers_cap(self) -> int:
+        return max(self.redundancy, self.max_answers or self.redundancy)
+
+
+class Upload(models.Model):
+    """One data file sent for a job; ingested by a Celery job, all rows or none."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="uploads")
+    filename = models.CharField(max_length=255)
+    path = models.CharField(max_length=500)
+    size_bytes = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    rows_total = models.BigIntegerField(null=True, blank=True, help_text="Estimated until the upload is done.")
+    rows_done = models.BigIntegerField(default=0)
+    items_created = models.BigIntegerField(default=0)
+    microtasks_created = models.BigIntegerField(default=0)
+    error = models.JSONField(null=True, blank=True, help_text="{file, line, field, message} when it failed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class Item(models.Model):
+    class Source(models.TextChoices):
+        HUMAN = "human", "Human"
+        MACHINE = "machine", "Machine"
+        GOLD = "gold", "Gold"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="items", db_index=False)
+    position = models.IntegerField(help_text="0-based order of the item within its job.")
+    microtask_index = models.IntegerField()
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    data = models.JSONField()
+    gold = models.JSONField(null=True, blank=True)
+
+    result = models.JSONField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    result_method = models.CharField(max_length=32, blank=True, db_default="")
+    result_source = models.CharField(max_length=16, blank=True, choices=Source.choices, db_default="")
+    answer_count = models.IntegerField(default=0, db_default=0)
+    agreement = models.FloatField(null=True, blank=True)
+    result_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="item_job_position_unique")]
+        indexes = [models.Index(fields=["job", "microtask_index"], name="item_job_microtask")]
+
+    def __str__(self) -> str:
+        return f"item {self.position} of job {self.job_id}"
+
+
+class Microtask(models.Model):
+    """A human-sized slice of a job: ``item_count`` items answered together by ``answers_wanted`` workers."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="microtasks", db_index=False)
+    index = models.IntegerField()
+    is_gold = models.BooleanField(default=False, db_default=False)
+    item_count = models.IntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_default=Status.OPEN)
+    answers_wanted = models.IntegerField()
+    answer_count = models.IntegerField(default=0, db_default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="microtask_job_index_unique"),
+            # Gold microtasks are answered by every worker who is tested with them; others stop at answers_wanted.
+            models.CheckConstraint(
+                condition=Q(is_gold=True) | Q(answer_count__lte=models.F("answers_wanted")),
+                name="microtask_answers_within_wanted",
+            ),
+        ]
+        indexes = [models.Index(fields=["job", "index"], name="microtask_open_by_job", condition=Q(status="open"))]
+
+    def __str__(self) -> str:
+        return f"microtask {self.index} of job {self.job_id}"
+
+    @property
+    def items(self) -> models.QuerySet:
+        return Item.objects.filter(job_id=self.job_id, microtask_index=self.index).order_by("position")
+
+
+class Assignment(models.Model):
+    """One worker's lease on one microtask, and the submission that ends it."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased", "Leased"
+        SUBMITTED = "submitted", "Submitted"
+        EXPIRED = "expired", "Expired"
+        RELEASED = "released", "Released"
+        SKIPPED = "skipped", "Skipped"
+
+    class Review(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    microtask = models.ForeignKey(Microtask, on_delete=models.CASCADE, related_name="assignments")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="assignments")
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEASED)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    seconds_taken = models.FloatField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True)
+    review = models.CharField(max_length=16, choices=Review.choices, default=Review.PENDING)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # A worker never gets the same microtask twice.
+            models.UniqueConstraint(fields=["microtask", "worker"], name="assignment_one_per_worker"),
+            models.UniqueConstraint(fields=["idempotency_key"], name="assignment_idempotency_key_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], name="assignment_leased_expiry", condition=Q(status="leased")),
+            models.Index(fields=["worker", "status"], name="assignment_worker_status"),
+            models.Index(fields=["job", "status"], name="assignment_job_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk} ({self.status})"
+
+
+class Answer(models.Model):
+    """One worker's answer to one item. ``job`` and ``worker`` are copied from the assignment for aggregation."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="answers")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="answers")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="answers", db_index=False)
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="answers")
+    value = models.JSONField()
+    counts = models.BooleanField(default=True, help_text="False once the worker is blocked or the answer rejected.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assignment", "item"], name="answer_one_per_item")]
+        indexes = [models.Index(fields=["job", "item"], name="answer_job_item")]
+
+    def __str__(self) -> str:
+        return f"answer {self.pk} to item {self.item_id}"

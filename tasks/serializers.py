@@ -1,0 +1,86 @@
+from rest_framework import serializers
+
+from .models import Job, QuestionType, Upload
+from .services import upload_rows_done
+
+
+class JobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Job
+        fields = [
+            "id", "name", "instructions", "question_type", "question", "options", "text_field", "gold_field",
+            "id_field", "columns", "items_per_microtask", "redundancy", "max_answers", "target_confidence",
+            "aggregation_method", "priority", "lease_seconds", "reward", "budget", "required_skill",
+            "required_skill_level", "status", "item_count", "microtask_count", "created_at", "published_at",
+        ]  # fmt: skip
+        read_only_fields = ["status", "item_count", "microtask_count", "columns", "created_at", "published_at"]
+
+    def validate_options(self, value):
+        if not isinstance(value, list) or not all(isinstance(o, (str, int, float)) for o in value):
+            raise serializers.ValidationError("options must be a list of strings")
+        options = [str(o) for o in value]
+        if len(set(options)) != len(options):
+            raise serializers.ValidationError("options must be distinct")
+        return options
+
+    def validate_items_per_microtask(self, value):
+        if not 1 <= value <= 1000:
+            raise serializers.ValidationError("items_per_microtask must be between 1 and 1000")
+        return value
+
+    def validate_lease_seconds(self, value):
+        if not 10 <= value <= 86400:
+            raise serializers.ValidationError("lease_seconds must be between 10 and 86400")
+        return value
+
+    def validate_target_confidence(self, value):
+        if not 0.5 <= value < 1:
+            raise serializers.ValidationError("target_confidence must be at least 0.5 and below 1")
+        return value
+
+    def validate(self, attrs):
+        instance = self.instance
+        kind = attrs.get("question_type", getattr(instance, "question_type", QuestionType.SINGLE_CHOICE))
+        options = attrs.get("options", getattr(instance, "options", []))
+        if kind in (QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE) and len(options) < 2:
+            raise serializers.ValidationError({"options": "a choice question needs at least two options"})
+        redundancy = attrs.get("redundancy", getattr(instance, "redundancy", 3))
+        max_answers = attrs.get("max_answers", getattr(instance, "max_answers", None))
+        if max_answers is not None and max_answers < redundancy:
+            raise serializers.ValidationError({"max_answers": "max_answers cannot be below redundancy"})
+        if (
+            instance is not None
+            and instance.item_count
+            and "question_type" in attrs
+            and attrs["question_type"] != instance.question_type
+        ):
+            raise serializers.ValidationError({"question_type": "the question type cannot change once items exist"})
+        return attrs
+
+
+class UploadSerializer(serializers.ModelSerializer):
+    rows_done = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Upload
+        fields = [
+            "id", "job", "filename", "size_bytes", "status", "rows_total", "rows_done", "items_created",
+            "microtasks_created", "error", "created_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_rows_done(self, upload) -> int:
+        return upload_rows_done(upload)
+
+
+class ItemResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    position = serializers.IntegerField()
+    external_id = serializers.CharField(allow_null=True)
+    data = serializers.JSONField()
+    result = serializers.JSONField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    result_source = serializers.CharField()
+    result_method = serializers.CharField()
+    answer_count = serializers.IntegerField()
+    agreement = serializers.FloatField(allow_null=True)

@@ -1,0 +1,160 @@
+"""Every write to jobs and uploads: the transaction boundary, and the events sent after commit."""
+
+import logging
+import shutil
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from quorum import events
+from quorum.redis import get_redis, key
+
+from .intake import IntakeError
+from .intake.loading import IngestResult, ingest_file
+from .intake.readers import count_lines
+from .models import Job, Upload
+
+log = logging.getLogger(__name__)
+
+
+class JobStateError(Exception):
+    """The job is not in a state that allows this change."""
+
+
+def job_create(*, owner, **fields) -> Job:
+    return Job.objects.create(owner=owner, **fields)
+
+
+def job_set_status(job: Job, status: str, *, allowed_from: set[str]) -> Job:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status not in allowed_from:
+            raise JobStateError(f"a {job.status} job cannot become {status}")
+        job.status = status
+        fields = ["status"]
+        if status == Job.Status.OPEN and job.published_at is None:
+            job.published_at = timezone.now()
+            fields.append("published_at")
+        job.save(update_fields=fields)
+        events.job_status(job.pk, status)
+    return job
+
+
+def job_publish(job: Job) -> Job:
+    if job.item_count == 0:
+        raise JobStateError("upload items before publishing the job")
+    return job_set_status(job, Job.Status.OPEN, allowed_from={Job.Status.DRAFT})
+
+
+def job_pause(job: Job) -> Job:
+    return job_set_status(job, Job.Status.PAUSED, allowed_from={Job.Status.OPEN})
+
+
+def job_resume(job: Job) -> Job:
+    return job_set_status(job, Job.Status.OPEN, allowed_from={Job.Status.PAUSED})
+
+
+def job_cancel(job: Job) -> Job:
+    return job_set_status(
+        job, Job.Status.CANCELLED, allowed_from={Job.Status.DRAFT, Job.Status.OPEN, Job.Status.PAUSED}
+    )
+
+
+def upload_dir() -> Path:
+    path = Path(settings.MEDIA_ROOT) / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def upload_create(*, job: Job, filename: str, source, in_background: bool = True) -> Upload:
+    """Store an uploaded file (a file object, read in chunks, or a path to move) and queue its ingest.
+
+    With ``in_background=False`` the caller runs ``upload_ingest`` itself (demo set-up, management commands).
+    """
+    if job.status in (Job.Status.CANCELLED, Job.Status.DONE):
+        raise JobStateError(f"a {job.status} job takes no more data")
+    safe_name = Path(filename or "upload").name[:200] or "upload"
+    dest = upload_dir() / f"{uuid.uuid4().hex}-{safe_name}"
+    if isinstance(source, (str, Path)):
+        shutil.move(str(source), dest)
+    else:
+        with open(dest, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+    size = dest.stat().st_size
+    if size > settings.QUORUM_MAX_UPLOAD_BYTES:
+        dest.unlink(missing_ok=True)
+        raise IntakeError(
+            f"the file is {size} bytes, over the limit of {settings.QUORUM_MAX_UPLOAD_BYTES} bytes", file=safe_name
+        )
+    upload = Upload.objects.create(job=job, filename=safe_name, path=str(dest), size_bytes=size)
+    if in_background:
+        from .background import ingest_upload
+
+        transaction.on_commit(lambda: ingest_upload.delay(upload.pk))
+    return upload
+
+
+def upload_fail(upload: Upload, error: IntakeError) -> None:
+    upload.status = Upload.Status.FAILED
+    upload.error = error.as_dict()
+    upload.finished_at = timezone.now()
+    upload.save(update_fields=["status", "error", "finished_at"])
+
+
+def upload_ingest(upload_id: int) -> Upload:
+    """Ingest one upload: every row becomes an item, or the upload fails with a located error and stores none."""
+    # Claim it first: a redelivered Celery message, or a second caller, finds it taken and does nothing.
+    claimed = Upload.objects.filter(pk=upload_id, status=Upload.Status.PENDING).update(status=Upload.Status.RUNNING)
+    upload = Upload.objects.select_related("job").get(pk=upload_id)
+    if not claimed:
+        return upload
+    path = Path(upload.path)
+    upload.rows_total = max(0, count_lines(path) - (1 if path.suffix.lower() == ".csv" else 0))
+    upload.save(update_fields=["rows_total"])
+    progress_key = key("upload", upload.pk)
+    job_id = upload.job_id
+
+    def on_progress(rows: int) -> None:
+        get_redis().set(progress_key, rows, ex=3600)
+        events.job_ingest(job_id, upload.pk, "running", rows, upload.rows_total)
+
+    def on_done(result: IngestResult) -> None:
+        upload.status = Upload.Status.DONE
+        upload.rows_done = upload.rows_total = result.rows
+        upload.items_created = result.items
+        upload.microtasks_created = result.microtasks
+        upload.finished_at = timezone.now()
+        upload.save(
+            update_fields=["status", "rows_done", "rows_total", "items_created", "microtasks_created", "finished_at"]
+        )
+
+    try:
+        result = ingest_file(job_id, path, upload.filename, on_progress=on_progress, on_done=on_done)
+    except IntakeError as exc:
+        upload_fail(upload, exc)
+        events.job_ingest(job_id, upload.pk, "failed", 0, upload.rows_total, exc.as_dict())
+        log.info("upload %s failed: %s", upload.pk, exc)
+        return upload
+    except Exception:
+        upload_fail(
+            upload,
+            IntakeError("the upload could not be stored (internal error; see the server log)", file=upload.filename),
+        )
+        events.job_ingest(job_id, upload.pk, "failed", 0, upload.rows_total, {"message": "internal error"})
+        raise
+    finally:
+        get_redis().delete(progress_key)
+    log.info("upload %s: %s rows in %.2fs", upload.pk, result.rows, result.seconds)
+    events.job_ingest(job_id, upload.pk, "done", result.rows, result.rows)
+    return upload
+
+
+def upload_rows_done(upload: Upload) -> int:
+    """Rows ingested so far: live from Redis while the upload runs."""
+    if upload.status == Upload.Status.RUNNING:
+        value = get_redis().get(key("upload", upload.pk))
+        return int(value) if value else 0
+    return upload.rows_done

@@ -1,0 +1,115 @@
+"""Requester REST API: thin views (auth, validation, one service call, output)."""
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FileUploadParser, MultiPartParser
+from rest_framework.response import Response
+
+from . import exports, services
+from .intake import IntakeError
+from .models import Item, Job, Upload
+from .permissions import IsRequester
+from .serializers import ItemResultSerializer, JobSerializer, UploadSerializer
+
+
+class RawFileParser(FileUploadParser):
+    """The request body is the file itself (``curl --data-binary @items.csv``)."""
+
+    media_type = "*/*"
+
+    def get_filename(self, stream, media_type, parser_context):
+        request = parser_context["request"]
+        return request.query_params.get("filename") or super().get_filename(stream, media_type, parser_context)
+
+
+class JobViewSet(viewsets.ModelViewSet):
+    serializer_class = JobSerializer
+    permission_classes = [IsRequester]
+
+    def get_queryset(self):
+        # A requester sees only their own jobs; another requester's job is a 404, not a 403.
+        return Job.objects.filter(owner=self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.job_create(owner=self.request.user, **serializer.validated_data)
+
+    def _transition(self, service):
+        try:
+            job = service(self.get_object())
+        except services.JobStateError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(JobSerializer(job).data)
+
+    @action(detail=True, methods=["post"])
+    def publish(self, request, pk=None):
+        return self._transition(services.job_publish)
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._transition(services.job_pause)
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._transition(services.job_resume)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._transition(services.job_cancel)
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+        },
+        responses={202: UploadSerializer, 200: UploadSerializer(many=True)},
+        parameters=[OpenApiParameter("filename", str, description="File name for a raw-body upload")],
+    )
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, RawFileParser])
+    def uploads(self, request, pk=None):
+        job = self.get_object()
+        if request.method == "GET":
+            return Response(UploadSerializer(job.uploads.all(), many=True).data)
+        upload_file = request.data.get("file")
+        if upload_file is None:
+            raise ValidationError({"file": "send the file as multipart field 'file' or as the request body"})
+        try:
+            upload = services.upload_create(job=job, filename=upload_file.name, source=upload_file)
+        except IntakeError as exc:
+            return Response({"detail": str(exc), "error": exc.as_dict()}, status=status.HTTP_400_BAD_REQUEST)
+        except services.JobStateError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(UploadSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=ItemResultSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def items(self, request, pk=None):
+        job = self.get_object()
+        queryset = Item.objects.filter(job=job).order_by("position")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(ItemResultSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["csv", "jsonl"], description="csv (default) or jsonl")],
+        responses={(200, "text/csv"): str, (200, "application/x-ndjson"): str},
+    )
+    @action(detail=True, methods=["get"], url_path="export")
+    def export(self, request, pk=None):
+        job = self.get_object()
+        kind = request.query_params.get("format") or request.query_params.get("as") or "csv"
+        if kind not in ("csv", "jsonl"):
+            raise ValidationError({"format": "use csv or jsonl"})
+        chunks = exports.export_csv(job) if kind == "csv" else exports.export_jsonl(job)
+        content_type = "text/csv; charset=utf-8" if kind == "csv" else "application/x-ndjson"
+        response = StreamingHttpResponse(exports.iterate_in_thread(chunks), content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-results.{kind}"'
+        return response
+
+
+class UploadViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = UploadSerializer
+    permission_classes = [IsRequester]
+
+    def get_queryset(self):
+        return Upload.objects.filter(job__owner=self.request.user)

@@ -1,0 +1,66 @@
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from quorum.celery import app as celery_app
+from quorum.redis import get_redis
+
+from . import factories
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis_keys():
+    """Each test starts with none of this deployment's hot state in Redis."""
+    yield
+    r = get_redis()
+    keys = list(r.scan_iter(f"{settings.REDIS_PREFIX}:*", count=1000))
+    keys = [k for k in keys if ":celery:" not in k]
+    if keys:
+        r.delete(*keys)
+
+
+@pytest.fixture
+def requester(db):
+    return factories.make_requester()
+
+
+@pytest.fixture
+def worker(db):
+    return factories.make_worker()
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def requester_api(requester):
+    client = APIClient()
+    client.force_authenticate(requester)
+    client.user = requester
+    return client
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker (threads in this process) consuming the real Redis broker."""
+    with django_db_blocker.unblock():
+        with start_worker(
+            celery_app,
+            pool="threads",
+            concurrency=2,
+            perform_ping_check=False,
+            queues=[settings.CELERY_TASK_DEFAULT_QUEUE],
+            shutdown_timeout=30,
+        ) as worker:
+            yield worker
+        # The worker's threads leave their connections open; end them so the test database can be dropped.
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )

@@ -1,0 +1,63 @@
+"""Test data, made through the services a user's actions go through."""
+
+import csv
+import io
+import itertools
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+
+from tasks import services
+from tasks.models import Job
+from workers.services import user_create
+
+_counter = itertools.count(1)
+PASSWORD = "a-long-test-password"
+
+
+def make_requester(username: str | None = None):
+    User = get_user_model()
+    return user_create(username=username or f"requester{next(_counter)}", password=PASSWORD, role=User.Role.REQUESTER)
+
+
+def make_worker(username: str | None = None):
+    User = get_user_model()
+    return user_create(username=username or f"worker{next(_counter)}", password=PASSWORD, role=User.Role.WORKER)
+
+
+def make_job(owner=None, **fields) -> Job:
+    defaults = {
+        "name": "Label fruit",
+        "instructions": "Pick the right label.",
+        "question": "Which fruit is it?",
+        "question_type": "single_choice",
+        "options": ["apple", "banana", "cherry"],
+        "text_field": "text",
+        "items_per_microtask": 1,
+        "redundancy": 3,
+    }
+    defaults.update(fields)
+    return services.job_create(owner=owner or make_requester(), **defaults)
+
+
+def csv_bytes(rows: list[dict], header: list[str] | None = None) -> bytes:
+    out = io.StringIO()
+    header = header or list(rows[0])
+    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def fruit_rows(count: int, gold_every: int = 0) -> list[dict]:
+    fruits = ["apple", "banana", "cherry"]
+    return [
+        {"id": f"i{i}", "text": f"item number {i}", "gold": fruits[i % 3] if gold_every and i % gold_every == 0 else ""}
+        for i in range(count)
+    ]
+
+
+def ingest_now(job: Job, data: bytes, filename: str = "items.csv", tmp_path: Path | None = None):
+    """Store and ingest a file in this process (no Celery); returns the refreshed Upload."""
+    upload = services.upload_create(job=job, filename=filename, source=io.BytesIO(data), in_background=False)
+    return services.upload_ingest(upload.pk)

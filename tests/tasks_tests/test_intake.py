@@ -1,0 +1,139 @@
+"""Intake: every bad-input case of docs/INTAKE.md is rejected with its file, line and field, storing nothing."""
+
+import json
+
+import pytest
+
+from tasks.models import Item, Job, Microtask, Upload
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+GOOD = b"id,text,gold\na,first,apple\nb,second,\n"
+
+
+def ingest(job, data: bytes, filename="items.csv"):
+    return factories.ingest_now(job, data, filename)
+
+
+def assert_failed(upload, line, field, words):
+    assert upload.status == Upload.Status.FAILED, upload.error
+    assert upload.error["file"] == upload.filename
+    assert upload.error["line"] == line
+    assert upload.error["field"] == field
+    assert words in upload.error["message"], upload.error["message"]
+
+
+def test_csv_rows_become_items_and_microtasks():
+    job = factories.make_job(items_per_microtask=2)
+    rows = factories.fruit_rows(7, gold_every=3)  # gold at 0, 3, 6
+    upload = ingest(job, factories.csv_bytes(rows))
+    assert upload.status == Upload.Status.DONE, upload.error
+    assert upload.items_created == 7
+    job.refresh_from_db()
+    assert job.item_count == 7
+    assert job.columns == ["id", "text"]
+    # 4 ordinary items -> 2 microtasks; 3 gold items -> 2 gold microtasks.
+    assert Microtask.objects.filter(job=job, is_gold=False).count() == 2
+    assert Microtask.objects.filter(job=job, is_gold=True).count() == 2
+    assert job.microtask_count == 4
+    first = Item.objects.get(job=job, position=0)
+    assert first.gold == "apple" and first.external_id == "i0" and first.data == {"id": "i0", "text": "item number 0"}
+    for mt in Microtask.objects.filter(job=job):
+        assert mt.items.count() == mt.item_count
+        assert all((item.gold is not None) == mt.is_gold for item in mt.items)
+
+
+def test_csv_with_bom_quotes_commas_and_newlines():
+    job = factories.make_job()
+    data = '\ufeffid,text\n1,"hello, world"\n2,"two\nlines ""quoted"""\n'.encode()
+    upload = ingest(job, data)
+    assert upload.status == Upload.Status.DONE, upload.error
+    texts = list(Item.objects.filter(job=job).order_by("position").values_list("data__text", flat=True))
+    assert texts == ["hello, world", 'two\nlines "quoted"']
+
+
+def test_jsonl_and_json_array():
+    job = factories.make_job()
+    jsonl = b'{"id": 1, "text": "a", "gold": "apple"}\n\n{"id": 2, "text": "b\\tc \\\\ d"}\n'
+    assert ingest(job, jsonl, "items.jsonl").status == Upload.Status.DONE
+    array = json.dumps([{"text": f"x{i}", "n": i} for i in range(1000)], indent=1).encode()
+    upload = ingest(job, array, "items.json")
+    assert upload.status == Upload.Status.DONE, upload.error
+    job.refresh_from_db()
+    assert job.item_count == 1002
+    assert Item.objects.get(job=job, position=1).data["text"] == "b\tc \\ d"
+    assert Item.objects.get(job=job, position=1001).data == {"text": "x999", "n": 999}
+
+
+def test_second_upload_appends():
+    job = factories.make_job()
+    ingest(job, GOOD)
+    ingest(job, GOOD)
+    job.refresh_from_db()
+    assert job.item_count == 4
+    assert sorted(Item.objects.filter(job=job).values_list("position", flat=True)) == [0, 1, 2, 3]
+
+
+BAD_CASES = [
+    # (case, filename, data, line, field, words)
+    ("empty file", "items.csv", b"", 1, None, "empty"),
+    ("header only", "items.csv", b"id,text\n", 2, None, "no data rows"),
+    ("wrong field count", "items.csv", b"id,text\n1,a\n2,b,extra\n", 3, None, "expected 2 fields"),
+    ("unclosed quote", "items.csv", b'id,text\n1,"never closed\n', 2, None, "never closed"),
+    ("duplicate column", "items.csv", b"id,id\n1,2\n", 1, "id", "appears twice"),
+    ("blank column name", "items.csv", b"id,\n1,2\n", 1, None, "has no name"),
+    ("undecodable byte", "items.csv", b"id,text\n1,ok\n2,caf\xe9\n", 3, None, "not valid UTF-8"),
+    ("gold not an option", "items.csv", b"id,text,gold\n1,a,apple\n2,b,mango\n", 3, "gold", "not one of the options"),
+    ("missing text column", "items.csv", b"id,body\n1,a\n", 2, "text", "text column 'text' is missing"),
+    ("invalid JSON line", "items.jsonl", b'{"text": "a"}\n{"text": \n', 2, None, "invalid JSON"),
+    ("JSON line not an object", "items.jsonl", b'{"text": "a"}\n[1, 2]\n', 2, None, "JSON object"),
+    ("JSON array element not an object", "items.json", b'[{"text": "a"},\n 5]', 2, None, "JSON object"),
+    ("JSON array never closed", "items.json", b'[{"text": "a"},\n {"text": "b"}', 2, None, "never closed"),
+    ("NUL character", "items.jsonl", b'{"text": "a\\u0000b"}\n', 1, None, "NUL"),
+]
+
+
+@pytest.mark.parametrize("case,filename,data,line,field,words", BAD_CASES, ids=[c[0] for c in BAD_CASES])
+def test_bad_input_is_located_and_stores_nothing(case, filename, data, line, field, words):
+    job = factories.make_job()
+    ingest(job, GOOD)
+    before = list(Item.objects.filter(job=job).order_by("position").values_list("id", "data"))
+    upload = ingest(job, data, filename)
+    assert_failed(upload, line, field, words)
+    job.refresh_from_db()
+    assert job.item_count == 2 and job.microtask_count == 2
+    assert list(Item.objects.filter(job=job).order_by("position").values_list("id", "data")) == before
+    assert Microtask.objects.filter(job=job).count() == 2
+
+
+def test_row_over_size_limit(settings):
+    settings.QUORUM_MAX_ROW_BYTES = 100
+    job = factories.make_job()
+    upload = ingest(job, b"id,text\n1,short\n2," + b"x" * 200 + b"\n")
+    assert_failed(upload, 3, None, "limit of 100 bytes")
+
+
+def test_more_items_than_job_limit(settings):
+    settings.QUORUM_MAX_ITEMS_PER_JOB = 3
+    job = factories.make_job()
+    upload = ingest(job, factories.csv_bytes(factories.fruit_rows(5)))
+    assert_failed(upload, 5, None, "limit of 3 items")
+    assert Item.objects.filter(job=job).count() == 0
+
+
+def test_number_and_multiple_choice_gold():
+    job = factories.make_job(question_type="number", options=[])
+    upload = ingest(job, b"text,gold\na,3.5\nb,seven\n")
+    assert_failed(upload, 3, "gold", "not a number")
+    job = factories.make_job(question_type="multiple_choice")
+    upload = ingest(job, b"text,gold\na,apple|cherry\n")
+    assert upload.status == Upload.Status.DONE
+    assert Item.objects.get(job=job).gold == ["apple", "cherry"]
+
+
+def test_job_counts_after_failure_match_items():
+    job = factories.make_job()
+    ingest(job, b"id,text\n1,a\n2,b,c\n")
+    job.refresh_from_db()
+    assert job.item_count == 0 and Job.objects.get(pk=job.pk).microtask_count == 0
