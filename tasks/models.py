@@ -147,6 +147,8 @@ class Microtask(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_default=Status.OPEN)
     answers_wanted = models.IntegerField()
     answer_count = models.IntegerField(default=0, db_default=0)
+    # Lower ranks are served first; automation ranks the microtasks the model is least sure of first.
+    rank = models.FloatField(default=0, db_default=0)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

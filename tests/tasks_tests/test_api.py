@@ -39,11 +39,12 @@ def wait_upload(client, upload_id, timeout=120):
 @pytest.mark.django_db(transaction=True)
 def test_upload_100k_rows_through_celery_and_export_round_trip(requester_api, celery_worker_process):
     job = requester_api.post("/api/jobs/", JOB, format="json").json()
-    rows = [{"id": f"r{i}", "text": f"text {i}, with a comma", "gold": "pos" if i % 1000 == 0 else ""} for i in range(100_000)]
+    rows = [
+        {"id": f"r{i}", "text": f"text {i}, with a comma", "gold": "pos" if i % 1000 == 0 else ""}
+        for i in range(100_000)
+    ]
     data = factories.csv_bytes(rows)
-    response = requester_api.post(
-        f"/api/jobs/{job['id']}/uploads/", {"file": io.BytesIO(data)}, format="multipart"
-    )
+    response = requester_api.post(f"/api/jobs/{job['id']}/uploads/", {"file": io.BytesIO(data)}, format="multipart")
     assert response.status_code == 202, response.content
     body = wait_upload(requester_api, response.json()["id"])
     assert body["status"] == "done", body
@@ -140,7 +141,9 @@ def test_worker_cannot_use_requester_endpoints(api, worker):
 @pytest.mark.django_db
 def test_signup_and_token_auth(api):
     response = api.post(
-        "/api/auth/signup/", {"username": "ana", "password": "correct horse battery", "role": "requester"}, format="json"
+        "/api/auth/signup/",
+        {"username": "ana", "password": "correct horse battery", "role": "requester"},
+        format="json",
     )
     assert response.status_code == 201
     token = response.json()["token"]
