@@ -96,7 +96,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='microtask',
-            index=models.Index(condition=models.Q(('status', 'open')), fields=['job', 'index'], name='microtask_open_by_job'),
+            index=models.Index(condition=models.Q(('status', 'open')), fields=['job', 'rank', 'index'], name='microtask_open_by_job'),
         ),
         migrations.AddConstraint(
             model_name='microtask',
