@@ -1,3 +1,15 @@
 """WebSocket routes of every app."""
 
-websocket_urlpatterns: list = []
+from django.conf import settings
+from django.urls import path
+
+from workers.consumers import WorkerTaskConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/work/", WorkerTaskConsumer.as_asgi()),
+]
+
+if settings.QUORUM_ECHO_ENDPOINT:
+    from .echo import EchoConsumer
+
+    websocket_urlpatterns.append(path("ws/echo/", EchoConsumer.as_asgi()))
