@@ -19,3 +19,8 @@ def expire_leases() -> int:
 @shared_task(ignore_result=True)
 def sync_open_jobs() -> int:
     return pool.jobs_sync()
+
+
+@shared_task(ignore_result=True)
+def reconcile_pools() -> int:
+    return pool.pools_reconcile()
