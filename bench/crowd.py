@@ -261,6 +261,27 @@ def check_invariants(job_id: int, acked: list[int]) -> dict[str, int]:
     return found
 
 
+def cpu_seconds(platform) -> dict[str, float]:
+    """CPU time so far of the ASGI processes, PostgreSQL and Redis (whoever runs them on this machine)."""
+    import psutil
+
+    totals = {"asgi": 0.0, "postgres": 0.0, "redis": 0.0}
+    web = {p.pid for p in platform.processes("uvicorn")} if platform else set()
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        name = proc.info["name"] or ""
+        times = proc.info["cpu_times"]
+        if times is None:
+            continue
+        used = times.user + times.system
+        if proc.pid in web:
+            totals["asgi"] += used
+        elif name.startswith("postgres"):
+            totals["postgres"] += used
+        elif name.startswith("redis-server"):
+            totals["redis"] += used
+    return totals
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -309,7 +330,9 @@ def main() -> int:
         cycles = 0.0
         if args.workers:
             think = args.workers / args.offered if args.offered else 0.0
+            cpu_before = cpu_seconds(platform)
             result = run_crowd(ws_url, tokens[: args.workers], args.seconds, think, args.clients)
+            cpu_used = {k: cpu_seconds(platform)[k] - v for k, v in cpu_before.items()}
             cycles = len(result["acked"]) / args.seconds
             mode = f"human-like, {args.offered:.0f}/s offered" if args.offered else "saturation"
             print(
@@ -318,6 +341,9 @@ def main() -> int:
                 f"{result['errors']} connection errors {result['error_kinds'] or ''}",
                 flush=True,
             )
+            if result["acked"]:
+                per_cycle = ", ".join(f"{k} {v / len(result['acked']) * 1e6:.0f} us" for k, v in cpu_used.items())
+                print(f"CPU per answer cycle (includes other load on the machine): {per_cycle}", flush=True)
 
         if args.idle and platform is not None:
             services.job_pause(job)

@@ -17,7 +17,7 @@ SELECT i.position, i.external_id, i.data, i.gold, i.result, i.confidence, i.resu
        i.answer_count, i.agreement,
        COALESCE((SELECT json_agg(json_build_object('worker', a.worker_id, 'value', a.value, 'counts', a.counts)
                                  ORDER BY a.id)
-                 FROM tasks_answer a WHERE a.item_id = i.id), '[]'::json)
+                 FROM tasks_answer a WHERE a.job_id = i.job_id AND a.item_id = i.id), '[]'::json)
 FROM tasks_item i
 WHERE i.job_id = %s
 ORDER BY i.position

@@ -187,9 +187,15 @@ class Assignment(models.Model):
         ACCEPTED = "accepted", "Accepted"
         REJECTED = "rejected", "Rejected"
 
-    microtask = models.ForeignKey(Microtask, on_delete=models.CASCADE, related_name="assignments")
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="assignments")
-    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    # Indexes and constraints are kept to what queries and invariants need: every one costs the hot path.
+    # The (microtask, worker) constraint serves lookups by microtask; ``job`` is a copy of microtask.job.
+    microtask = models.ForeignKey(Microtask, on_delete=models.CASCADE, related_name="assignments", db_index=False)
+    job = models.ForeignKey(
+        Job, on_delete=models.CASCADE, related_name="assignments", db_index=False, db_constraint=False
+    )
+    worker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEASED)
     leased_at = models.DateTimeField()
     expires_at = models.DateTimeField()
@@ -202,8 +208,8 @@ class Assignment(models.Model):
     class Meta:
         constraints = [
             # A worker never gets the same microtask twice.
+            # It also makes a resent submit idempotent: a second submission finds the assignment submitted.
             models.UniqueConstraint(fields=["microtask", "worker"], name="assignment_one_per_worker"),
-            models.UniqueConstraint(fields=["idempotency_key"], name="assignment_idempotency_key_unique"),
         ]
         indexes = [
             models.Index(fields=["expires_at"], name="assignment_leased_expiry", condition=Q(status="leased")),
@@ -218,10 +224,14 @@ class Assignment(models.Model):
 class Answer(models.Model):
     """One worker's answer to one item. ``job`` and ``worker`` are copied from the assignment for aggregation."""
 
-    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="answers")
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="answers")
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="answers", db_index=False)
-    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="answers")
+    # The (assignment, item) constraint serves lookups by assignment, (job, item) those by item; ``job`` and
+    # ``worker`` are copies of the assignment's, so they need no foreign-key check of their own.
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="answers", db_index=False)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="answers", db_index=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="answers", db_index=False, db_constraint=False)
+    worker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="answers", db_index=False, db_constraint=False
+    )
     value = models.JSONField()
     counts = models.BooleanField(default=True, help_text="False once the worker is blocked or the answer rejected.")
     created_at = models.DateTimeField(auto_now_add=True)

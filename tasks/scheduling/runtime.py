@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from django.conf import settings
 from quorum import events
 
 from . import keys, leases, pool, progress
-from .store import Committer, LeaseOp, ReleaseOp, SubmitOp
+from .store import Committer, LeaseOp, ReleaseOp, SubmitOp, SubmitResult
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,9 @@ class Runtime:
         self.pick_script = self.redis.register_script(pool.PICK)
         self.return_script = self.redis.register_script(pool.RETURN_SLOT)
         self.take_script = self.redis.register_script(pool.TAKE_SLOT)
-        self.committer = Committer(connections=int(getattr(settings, "QUORUM_COMMIT_CONNECTIONS", 2)))
+        self.committer = Committer(
+            connections=int(getattr(settings, "QUORUM_COMMIT_CONNECTIONS", 2)), on_batch=self.record_batch
+        )
         self.jobs: dict[int, JobInfo] = {}
         self.open_jobs: dict[int, dict] = {}
         self.sessions: dict[int, set[WorkerSession]] = {}
@@ -180,7 +183,7 @@ class Runtime:
 
     async def shutdown(self) -> None:
         """Stop background tasks and close connections (tests; a server process simply exits)."""
-        for task in self.background + self.committer.tasks:
+        for task in list(self.background) + self.committer.tasks:
             task.cancel()
         await asyncio.gather(*self.background, *self.committer.tasks, return_exceptions=True)
         await self.committer.close()
@@ -419,23 +422,33 @@ class Runtime:
 
         asyncio.create_task(run())
 
-    async def lease_for(self, session: WorkerSession, picked) -> Lease | None:
-        """Make the picked microtask a durable lease; None (slot given back) if PostgreSQL refuses it."""
-        kind, job_id, microtask_id = picked
-        job = self.jobs[job_id]
+    def lease_op(self, session: WorkerSession, picked) -> LeaseOp:
+        _, job_id, microtask_id = picked
         speed = self.speeds.get(str(session.worker_id))
-        seconds = lease_seconds_for(job, 1, float(speed) if speed else None)
-        result = await self.committer.run(LeaseOp(session.worker_id, microtask_id, seconds))
-        if result.assignment_id is None:
-            if kind == "task" and result.microtask_status == "open":
+        seconds = lease_seconds_for(self.jobs[job_id], 1, float(speed) if speed else None)
+        return LeaseOp(session.worker_id, microtask_id, seconds)
+
+    async def lease_made(self, picked, result) -> Lease | None:
+        """The committed lease, or None: then the pick's slot goes back if the microtask is still open."""
+        kind, job_id, microtask_id = picked
+        if isinstance(result, BaseException):
+            log.warning("lease failed", exc_info=result)
+            result = None
+        if result is None or result.assignment_id is None:
+            if kind == "task" and result is not None and result.microtask_status == "open":
                 score = keys.pool_score(result.rank, result.index)
                 await self.return_script(args=[self.prefix, job_id, microtask_id, score])
-            elif result.microtask_status in ("done", "cancelled"):
+            elif result is not None and result.microtask_status in ("done", "cancelled"):
                 await self.redis.zrem(keys.pool(job_id), microtask_id)
             return None
         return self.make_lease(
             result.assignment_id, microtask_id, job_id, result.leased_at, result.expires_at, result.items
         )
+
+    async def lease_for(self, session: WorkerSession, picked) -> Lease | None:
+        """Make the picked microtask a durable lease; None (slot given back) if PostgreSQL refuses it."""
+        results = await self.committer.run_many([self.lease_op(session, picked)])
+        return await self.lease_made(picked, results[0])
 
     async def next_lease(self, session: WorkerSession, *, capacity: int) -> Lease | None:
         for _ in range(4):
@@ -518,26 +531,23 @@ class Runtime:
             await self.safe_send(session, {**ack, "status": "rejected", "reason": "invalid", "message": problem})
             return
         seconds = max(0.0, (time.time() - lease.leased_at.timestamp()))
-        op = SubmitOp(
-            session.worker_id,
-            lease.job_id,
-            lease.microtask_id,
-            key,
-            [{"item": a["item"], "value": a["value"]} for a in answers],
-            seconds,
-        )
+        answers = [{"item": a["item"], "value": a["value"]} for a in answers]
+        op = SubmitOp(session.worker_id, lease.job_id, lease.microtask_id, key, answers, seconds)
         async with session.busy:
             session.leases.pop(assignment_id, None)
             session.late.pop(assignment_id, None)
-            next_job = (
-                asyncio.create_task(self.next_lease(session, capacity=session.max_leases))
-                if not session.closed
-                else None
-            )
-            try:
-                result = await self.committer.run(op)
-            except Exception:
-                log.warning("submit failed for worker %s", session.worker_id, exc_info=True)
+            # Pick the next microtask now, so the answer and the next lease share one commit.
+            picked = None
+            if not session.closed and len(session.leases) < session.max_leases:
+                try:
+                    picked = await self.pick(session)
+                except Exception:
+                    log.warning("pick failed for worker %s", session.worker_id, exc_info=True)
+            ops = [op] + ([self.lease_op(session, picked)] if picked else [])
+            results = await self.committer.run_many(ops)
+            result = results[0]
+            if isinstance(result, BaseException):
+                log.warning("submit failed for worker %s", session.worker_id, exc_info=result)
                 if not lease.late:
                     session.leases[assignment_id] = lease
                 await self.safe_send(
@@ -549,22 +559,23 @@ class Runtime:
                         "message": "could not store the answer; send it again",
                     },
                 )
-                if next_job is not None:
-                    nxt = await next_job
-                    if nxt is not None:
-                        session.leases[nxt.assignment_id] = nxt
-                        await self.safe_send(session, nxt.message)
-                return
-            await self.safe_send(
-                session, {**ack, "status": result.status, **({"reason": result.reason} if result.reason else {})}
-            )
-            nxt = await next_job if next_job is not None else None
+            else:
+                reply = {**ack, "status": result.status}
+                if result.reason:
+                    reply["reason"] = result.reason
+                await self.safe_send(session, reply)
+            nxt = await self.lease_made(picked, results[1]) if picked else None
             if nxt is not None:
                 session.leases[nxt.assignment_id] = nxt
                 self.idle.discard(session)
                 await self.safe_send(session, nxt.message)
-        if result.status == "accepted":
-            await self.after_accept(session, lease, result)
+        if (
+            not isinstance(result, BaseException)
+            and result.status == "accepted"
+            and lease.late
+            and not result.microtask_done
+        ):
+            await self.take_script(args=[self.prefix, lease.job_id, lease.microtask_id])
         if not session.leases:
             await self.fill(session)
 
@@ -583,26 +594,46 @@ class Runtime:
                 return f"the answer to item {item_id} is not a valid {job.question_type} answer"
         return ""
 
-    async def after_accept(self, session: WorkerSession, lease: Lease, result) -> None:
-        """Hot-state bookkeeping after a commit: pool, dashboard counters, aggregation queue."""
-        job_id = lease.job_id
+    def record_batch(self, ops: list, results: list) -> None:
+        """After each commit: dashboard counters and pool clean-up for the accepted answers, in one pipeline."""
+        accepted = [
+            (op, res)
+            for op, res in zip(ops, results, strict=True)
+            if isinstance(op, SubmitOp) and isinstance(res, SubmitResult) and res.status == "accepted"
+        ]
+        if accepted:
+            task = asyncio.create_task(self.record_answers(accepted))
+            self.background.append(task)
+            task.add_done_callback(self.background.remove)
+
+    async def record_answers(self, accepted: list) -> None:
         now = time.time()
+        bucket = int(now // 10)
+        per_job: dict[int, dict] = {}
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hincrby(keys.counts(job_id), "answers", result.answers)
-        pipe.incrby(keys.rate(job_id, int(now // 10)), result.answers)
-        pipe.expire(keys.rate(job_id, int(now // 10)), 120)
-        pipe.zadd(keys.active(job_id), {session.worker_id: now})
-        if result.microtask_done:
-            pipe.hincrby(keys.counts(job_id), "microtasks_done", 1)
-            pipe.hincrby(keys.counts(job_id), "items_done", result.item_count)
-            pipe.zrem(keys.pool(job_id), lease.microtask_id)
-            pipe.hdel(keys.slots(job_id), lease.microtask_id)
-            pipe.delete(keys.seen(lease.microtask_id))
-            pipe.rpush(f"{self.prefix}:aggregate", f"{job_id}:{lease.microtask_id}")
-        await pipe.execute()
-        if lease.late and not result.microtask_done:
-            await self.take_script(args=[self.prefix, job_id, lease.microtask_id])
-        self.touched_jobs.add(job_id)
+        for op, res in accepted:
+            tally = per_job.setdefault(op.job_id, {"answers": 0, "microtasks_done": 0, "items_done": 0, "active": {}})
+            tally["answers"] += res.answers
+            tally["active"][op.worker_id] = now
+            if res.microtask_done:
+                tally["microtasks_done"] += 1
+                tally["items_done"] += res.item_count
+                pipe.zrem(keys.pool(op.job_id), op.microtask_id)
+                pipe.hdel(keys.slots(op.job_id), op.microtask_id)
+                pipe.delete(keys.seen(op.microtask_id))
+                pipe.rpush(f"{self.prefix}:aggregate", f"{op.job_id}:{op.microtask_id}")
+        for job_id, tally in per_job.items():
+            for name in ("answers", "microtasks_done", "items_done"):
+                if tally[name]:
+                    pipe.hincrby(keys.counts(job_id), name, tally[name])
+            pipe.incrby(keys.rate(job_id, bucket), tally["answers"])
+            pipe.expire(keys.rate(job_id, bucket), 120)
+            pipe.zadd(keys.active(job_id), tally["active"])
+        try:
+            await pipe.execute()
+        except Exception:
+            log.warning("could not record answers in Redis", exc_info=True)
+        self.touched_jobs.update(per_job)
 
     async def skip(self, session: WorkerSession, msg: dict) -> None:
         lease = session.leases.get(msg.get("assignment_id"))
@@ -631,6 +662,18 @@ class Runtime:
             )
 
     # --- dashboards ------------------------------------------------------------------------------------------
+
+    async def publish_stats(self) -> None:
+        """This process's scheduler figures, for the operations page (expire if the process dies)."""
+        stats = {
+            "sessions": sum(len(group) for group in self.sessions.values()),
+            "idle": len(self.idle),
+            "leases": sum(len(s.leases) for group in self.sessions.values() for s in group),
+            **self.committer.stats(),
+            "at": round(time.time(), 1),
+        }
+        name = f"{keys.prefix()}:process:{os.getpid()}"
+        await self.redis.set(name, json.dumps(stats), ex=15)
 
     async def flush_progress(self) -> None:
         touched, self.touched_jobs = self.touched_jobs, set()

@@ -13,6 +13,7 @@ microtasks. Submits lock their microtasks first, in id order, so concurrent batc
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -193,7 +194,7 @@ def conninfo() -> str:
 class Committer:
     """Runs queued statements in batches: one transaction, one round trip, one fsync per batch."""
 
-    def __init__(self, connections: int = 2, max_batch: int = 256):
+    def __init__(self, connections: int = 2, max_batch: int = 256, on_batch=None):
         self.queue: list[tuple[object, asyncio.Future]] = []
         self.ready = asyncio.Event()
         self.connections = connections
@@ -202,6 +203,9 @@ class Committer:
         self.batches = 0
         self.statements = 0
         self.conns: list[psycopg.AsyncConnection] = []
+        self.busy_seconds = 0.0
+        # Called with (ops, results) after each commit, for bookkeeping that must not delay the replies.
+        self.on_batch = on_batch
 
     def start(self) -> None:
         for n in range(self.connections):
@@ -212,6 +216,22 @@ class Committer:
         self.queue.append((op, future))
         self.ready.set()
         return await future
+
+    async def run_many(self, ops: list) -> list:
+        """Queue several statements at once, so they land in the same batch."""
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in ops]
+        self.queue.extend(zip(ops, futures, strict=True))
+        self.ready.set()
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    def stats(self) -> dict:
+        return {
+            "batches": self.batches,
+            "statements": self.statements,
+            "mean_batch": round(self.statements / self.batches, 1) if self.batches else 0,
+            "mean_commit_ms": round(self.busy_seconds / self.batches * 1000, 2) if self.batches else 0,
+        }
 
     async def close(self) -> None:
         for conn in self.conns:
@@ -239,6 +259,7 @@ class Committer:
                 self.ready.set()
             if conn.closed:
                 conn = await self._connect()
+            started = time.perf_counter()
             try:
                 results = await self._execute(conn, [op for op, _ in batch])
             except Exception:
@@ -246,6 +267,7 @@ class Committer:
                 results = await self._execute_each(conn, [op for op, _ in batch])
             self.batches += 1
             self.statements += len(batch)
+            self.busy_seconds += time.perf_counter() - started
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue
@@ -253,6 +275,11 @@ class Committer:
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+            if self.on_batch is not None:
+                try:
+                    self.on_batch([op for op, _ in batch], results)
+                except Exception:
+                    log.warning("batch bookkeeping failed", exc_info=True)
 
     async def _execute(self, conn: psycopg.AsyncConnection, ops: list) -> list:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
