@@ -333,3 +333,52 @@ def test_gold_answers_never_reach_the_browser(worker, monkeypatch):
         await c.close()
 
     run(body)
+
+
+def test_a_worker_holds_at_most_their_lease_limit(worker):
+    open_job(items=5, redundancy=1)
+    worker.worker_profile.max_leases = 2
+    worker.worker_profile.save()
+
+    async def body():
+        c = await Client.open(worker)
+        first = await c.recv_type("task.assigned")
+        second = await c.recv_type("task.assigned")
+        assert first["assignment"]["microtask_id"] != second["assignment"]["microtask_id"]
+        assert await c.silent(0.5)
+        await c.submit(first, "apple", key())
+        third = await c.recv_type("task.assigned")
+        assert third["assignment"]["microtask_id"] not in {
+            first["assignment"]["microtask_id"],
+            second["assignment"]["microtask_id"],
+        }
+        await c.close()
+
+    run(body)
+
+
+def test_the_jobs_group_gets_live_counts_as_answers_arrive(worker):
+    from channels.layers import get_channel_layer
+
+    from quorum import events
+
+    job = open_job(items=3, redundancy=1)
+
+    async def body():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(events.job_group(job.pk), channel)
+        c = await Client.open(worker)
+        for _ in range(2):
+            task = await c.recv_type("task.assigned")
+            await c.submit(task, "apple", key())
+        while True:
+            event = await layer.receive(channel)
+            if event["type"] == "job.progress" and event["counts"].get("answers") == 2:
+                break
+        assert event["job_id"] == job.pk
+        assert event["counts"]["microtasks_done"] == 2 and event["counts"]["items_done"] == 2
+        assert event["counts"]["workers_active"] == 1 and event["counts"]["answers_per_minute"] >= 2
+        await c.close()
+
+    run(body)
