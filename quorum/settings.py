@@ -123,6 +123,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sync-open-jobs": {"task": "tasks.background.sync_open_jobs", "schedule": 30.0},
     "reconcile-pools": {"task": "tasks.background.reconcile_pools", "schedule": 15.0},
     "refresh-pace": {"task": "tasks.background.refresh_pace", "schedule": 60.0},
+    "check-gold-answers": {"task": "tasks.background.check_gold_answers", "schedule": 2.0},
+    "auto-accept-answers": {"task": "tasks.background.auto_accept_answers", "schedule": 60.0},
+    "enforce-budgets": {"task": "tasks.background.enforce_budgets", "schedule": 10.0},
 }
 # A closed socket keeps its leases this long, so a reload resumes them.
 QUORUM_RECONNECT_GRACE_SECONDS = env_int("QUORUM_RECONNECT_GRACE_SECONDS", 30)

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import services
+from . import quality, services
 from .scheduling import leases, pace, pool
 
 
@@ -29,3 +29,18 @@ def reconcile_pools() -> int:
 @shared_task(ignore_result=True)
 def refresh_pace() -> dict:
     return pace.pace_refresh()
+
+
+@shared_task(ignore_result=True)
+def check_gold_answers() -> int:
+    return quality.gold_checks_pending()
+
+
+@shared_task(ignore_result=True)
+def auto_accept_answers() -> int:
+    return quality.assignments_auto_accept()
+
+
+@shared_task(ignore_result=True)
+def enforce_budgets() -> list[int]:
+    return quality.budgets_enforce()

@@ -52,7 +52,15 @@ class Job(models.Model):
     required_skill = models.SlugField(max_length=64, blank=True)
     required_skill_level = models.FloatField(default=0)
 
+    # Quality rules: block a worker whose gold accuracy falls below a threshold after enough gold answers;
+    # flag answers faster than a plausible time; accept answers automatically after a delay.
+    block_below_accuracy = models.FloatField(null=True, blank=True)
+    block_min_gold = models.PositiveSmallIntegerField(default=5)
+    min_seconds_per_item = models.FloatField(default=0)
+    auto_accept_hours = models.FloatField(default=72)
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    status_reason = models.CharField(max_length=200, blank=True, help_text="Why the job was paused, if not by hand.")
     item_count = models.PositiveIntegerField(default=0)
     microtask_count = models.PositiveIntegerField(default=0)
     median_seconds_per_item = models.FloatField(null=True, blank=True)
@@ -202,6 +210,8 @@ class Assignment(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     seconds_taken = models.FloatField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=64, null=True, blank=True)
+    # "too_fast" when submitted faster than the job's plausible minimum time.
+    flag = models.CharField(max_length=16, blank=True, default="", db_default="")
     review = models.CharField(max_length=16, choices=Review.choices, default=Review.PENDING)
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
@@ -242,3 +252,30 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"answer {self.pk} to item {self.item_id}"
+
+
+class JobWorker(models.Model):
+    """What one job knows about one worker: answers, gold checks, estimated accuracy, trust, a block."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="job_workers", db_index=False)
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="job_workers")
+    answers = models.PositiveIntegerField(default=0)
+    gold_total = models.PositiveIntegerField(default=0)
+    gold_correct = models.PositiveIntegerField(default=0)
+    estimated_accuracy = models.FloatField(null=True, blank=True, help_text="From agreement with the results.")
+    trust = models.FloatField(null=True, blank=True)
+    flagged = models.PositiveIntegerField(default=0, help_text="Answers submitted implausibly fast.")
+    blocked = models.BooleanField(default=False)
+    blocked_reason = models.CharField(max_length=200, blank=True)
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "worker"], name="job_worker_unique")]
+
+    def __str__(self) -> str:
+        return f"worker {self.worker_id} on job {self.job_id}"
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        return self.gold_correct / self.gold_total if self.gold_total else None

@@ -29,7 +29,7 @@ def job_create(*, owner, **fields) -> Job:
     return Job.objects.create(owner=owner, **fields)
 
 
-def job_set_status(job: Job, status: str, *, allowed_from: set[str]) -> Job:
+def job_set_status(job: Job, status: str, *, allowed_from: set[str], reason: str = "") -> Job:
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.status not in allowed_from:
@@ -37,7 +37,8 @@ def job_set_status(job: Job, status: str, *, allowed_from: set[str]) -> Job:
         if status == Job.Status.OPEN and job.item_count == 0:
             raise JobStateError("upload items before publishing the job")
         job.status = status
-        fields = ["status"]
+        job.status_reason = reason
+        fields = ["status", "status_reason"]
         if status == Job.Status.OPEN and job.published_at is None:
             job.published_at = timezone.now()
             fields.append("published_at")
@@ -54,8 +55,8 @@ def job_publish(job: Job) -> Job:
     return job_set_status(job, Job.Status.OPEN, allowed_from={Job.Status.DRAFT})
 
 
-def job_pause(job: Job) -> Job:
-    return job_set_status(job, Job.Status.PAUSED, allowed_from={Job.Status.OPEN})
+def job_pause(job: Job, reason: str = "") -> Job:
+    return job_set_status(job, Job.Status.PAUSED, allowed_from={Job.Status.OPEN}, reason=reason)
 
 
 def job_resume(job: Job) -> Job:

@@ -52,3 +52,28 @@ class WorkerSkill(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.level}"
+
+
+class LedgerEntry(models.Model):
+    """Money owed to a worker: a reward per accepted microtask, and adjustments. The balance is the sum."""
+
+    class Kind(models.TextChoices):
+        REWARD = "reward", "Reward"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        PAYOUT = "payout", "Payout"
+
+    worker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="ledger")
+    job = models.ForeignKey("tasks.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="ledger")
+    assignment = models.OneToOneField(
+        "tasks.Assignment", on_delete=models.SET_NULL, null=True, blank=True, related_name="ledger_entry"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.REWARD)
+    amount = models.DecimalField(max_digits=12, decimal_places=4)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["worker", "created_at"], name="ledger_worker_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} to {self.worker_id}"

@@ -49,6 +49,7 @@ class JobInfo:
     required_skill_level: float
     lease_seconds: int
     median_seconds_per_item: float | None
+    min_seconds_per_item: float = 0.0
 
     def public(self) -> dict:
         return {
@@ -81,6 +82,7 @@ class WorkerSession:
     blocked: bool = False
     max_leases: int = 1
     skills: dict = field(default_factory=dict)
+    blocked_jobs: set = field(default_factory=set)
     gold_total: int = 0
     gold_correct: int = 0
     leases: dict[int, Lease] = field(default_factory=dict)
@@ -92,6 +94,8 @@ class WorkerSession:
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def can_take(self, job: JobInfo) -> bool:
+        if job.id in self.blocked_jobs:
+            return False
         if job.required_skill:
             return self.skills.get(job.required_skill, -math.inf) >= job.required_skill_level
         return True
@@ -118,6 +122,13 @@ def item_text(data: dict, text_field: str) -> str:
         value = data[text_field]
         return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return "\n".join(f"{k}: {v}" for k, v in data.items())
+
+
+def normalise_value(job: JobInfo, value):
+    """Multiple choices in option order, so equal answers are equal JSON (gold checks, aggregation)."""
+    if job.question_type == "multiple_choice":
+        return sorted(set(value), key=job.options.index)
+    return value
 
 
 def validate_value(job: JobInfo, value) -> bool:
@@ -225,7 +236,7 @@ class Runtime:
             self.jobs[job.pk] = JobInfo(
                 job.pk, job.name, job.instructions, job.question, job.question_type, list(job.options or []),
                 job.text_field, job.priority, job.required_skill, job.required_skill_level, job.lease_seconds,
-                job.median_seconds_per_item,
+                job.median_seconds_per_item, job.min_seconds_per_item,
             )  # fmt: skip
 
     async def listen_control(self) -> None:
@@ -267,9 +278,10 @@ class Runtime:
         elif kind in ("worker.blocked", "worker.changed"):
             for session in list(self.sessions.get(msg["worker_id"], ())):
                 await self.reload_worker(session)
-                if session.blocked:
-                    for lease in list(session.leases.values()):
+                for lease in list(session.leases.values()):
+                    if session.blocked or lease.job_id in session.blocked_jobs:
                         await self.release(session, lease, "released", reason="blocked")
+                if session.blocked:
                     await self.safe_send(session, {"type": "task.none", "reason": "blocked"})
                 else:
                     self.spawn_fill(session)
@@ -326,15 +338,19 @@ class Runtime:
             await database_sync_to_async(leases.leases_hold_for_reconnect)(session.worker_id)
 
     async def reload_worker(self, session: WorkerSession) -> None:
+        from tasks.models import JobWorker
         from workers.models import WorkerProfile
 
         def load():
             profile = WorkerProfile.objects.filter(user_id=session.worker_id).first()
+            blocked = set(
+                JobWorker.objects.filter(worker_id=session.worker_id, blocked=True).values_list("job_id", flat=True)
+            )
             if profile is None:
-                return None, {}
-            return profile, {s.name: s.level for s in profile.skills.all()}
+                return None, {}, blocked
+            return profile, {s.name: s.level for s in profile.skills.all()}, blocked
 
-        profile, skills = await database_sync_to_async(load)()
+        profile, skills, session.blocked_jobs = await database_sync_to_async(load)()
         if profile is not None:
             session.blocked = profile.blocked
             session.max_leases = max(1, profile.max_leases)
@@ -531,8 +547,9 @@ class Runtime:
             await self.safe_send(session, {**ack, "status": "rejected", "reason": "invalid", "message": problem})
             return
         seconds = max(0.0, (time.time() - lease.leased_at.timestamp()))
-        answers = [{"item": a["item"], "value": a["value"]} for a in answers]
-        op = SubmitOp(session.worker_id, lease.job_id, lease.microtask_id, key, answers, seconds)
+        answers = [{"item": a["item"], "value": normalise_value(job, a["value"])} for a in answers]
+        too_fast = seconds < job.min_seconds_per_item * len(answers)
+        op = SubmitOp(session.worker_id, lease.job_id, lease.microtask_id, key, answers, seconds, too_fast)
         async with session.busy:
             session.leases.pop(assignment_id, None)
             session.late.pop(assignment_id, None)
@@ -615,6 +632,8 @@ class Runtime:
             tally = per_job.setdefault(op.job_id, {"answers": 0, "microtasks_done": 0, "items_done": 0, "active": {}})
             tally["answers"] += res.answers
             tally["active"][op.worker_id] = now
+            if res.is_gold:
+                pipe.rpush(f"{self.prefix}:goldcheck", res.assignment_id)
             if res.microtask_done:
                 tally["microtasks_done"] += 1
                 tally["items_done"] += res.item_count
@@ -629,6 +648,7 @@ class Runtime:
             pipe.incrby(keys.rate(job_id, bucket), tally["answers"])
             pipe.expire(keys.rate(job_id, bucket), 120)
             pipe.zadd(keys.active(job_id), tally["active"])
+            pipe.sadd(f"{self.prefix}:dirty", job_id)
         try:
             await pipe.execute()
         except Exception:

@@ -57,11 +57,11 @@ WITH prior AS (
   RETURNING id, job_id, status, item_count, is_gold
 ), a AS (
   INSERT INTO tasks_assignment (microtask_id, job_id, worker_id, status, leased_at, expires_at, submitted_at,
-                                seconds_taken, idempotency_key, review)
-  SELECT m.id, m.job_id, %(w)s, 'submitted', now(), now(), now(), %(secs)s, %(key)s, 'pending' FROM m
+                                seconds_taken, idempotency_key, flag, review)
+  SELECT m.id, m.job_id, %(w)s, 'submitted', now(), now(), now(), %(secs)s, %(key)s, %(flag)s, 'pending' FROM m
   ON CONFLICT (microtask_id, worker_id) DO UPDATE SET
     status = 'submitted', submitted_at = now(), seconds_taken = EXCLUDED.seconds_taken,
-    idempotency_key = EXCLUDED.idempotency_key
+    idempotency_key = EXCLUDED.idempotency_key, flag = EXCLUDED.flag
   RETURNING id
 ), ins AS (
   INSERT INTO tasks_answer (assignment_id, item_id, job_id, worker_id, value, counts, created_at)
@@ -70,7 +70,7 @@ WITH prior AS (
   RETURNING 1
 )
 SELECT EXISTS (SELECT 1 FROM prior), (SELECT status FROM m), (SELECT item_count FROM m),
-       (SELECT count(*) FROM ins), (SELECT id FROM a)
+       (SELECT count(*) FROM ins), (SELECT id FROM a), (SELECT is_gold FROM m)
 """
 
 RELEASE_SQL = """
@@ -119,6 +119,7 @@ class SubmitOp:
     key: str
     answers: list[dict]
     seconds_taken: float | None
+    too_fast: bool = False
     sql = SUBMIT_SQL
 
     def params(self) -> dict:
@@ -129,16 +130,24 @@ class SubmitOp:
             "key": self.key,
             "answers": json.dumps(self.answers),
             "secs": self.seconds_taken,
+            "flag": "too_fast" if self.too_fast else "",
         }
 
     @staticmethod
     def parse(row) -> "SubmitResult":
-        duplicate, status, item_count, stored, assignment_id = row
+        duplicate, status, item_count, stored, assignment_id, is_gold = row
         if duplicate:
             return SubmitResult("duplicate")
         if status is None:
             return SubmitResult("rejected", reason="no_longer_needed")
-        return SubmitResult("accepted", microtask_done=status == "done", item_count=item_count or 0, answers=stored)
+        return SubmitResult(
+            "accepted",
+            microtask_done=status == "done",
+            item_count=item_count or 0,
+            answers=stored,
+            assignment_id=assignment_id,
+            is_gold=bool(is_gold),
+        )
 
 
 @dataclass
@@ -148,6 +157,8 @@ class SubmitResult:
     microtask_done: bool = False
     item_count: int = 0
     answers: int = 0
+    assignment_id: int | None = None
+    is_gold: bool = False
 
 
 @dataclass

@@ -1,0 +1,236 @@
+"""Quality control: gold checks, per-job worker records, blocking, review with the ledger, budgets.
+
+Writes go through these functions; each runs in one transaction and tells the scheduler afterwards (slots
+back in the pool, sessions to reload). A blocked worker's answers stop counting and the microtasks they
+answered are re-opened, so every microtask still ends with ``answers_wanted`` counting answers.
+"""
+
+import logging
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from quorum.redis import get_redis
+
+from .models import Job, JobWorker
+from .scheduling import keys, pool
+
+log = logging.getLogger(__name__)
+
+GOLD_SQL = """
+SELECT a.job_id, a.worker_id, count(*) AS total,
+       count(*) FILTER (WHERE ans.value = i.gold
+                        OR lower(btrim(ans.value #>> '{}')) = lower(btrim(i.gold #>> '{}'))) AS correct
+FROM tasks_answer ans
+JOIN tasks_item i ON i.id = ans.item_id
+JOIN tasks_assignment a ON a.id = ans.assignment_id
+WHERE ans.assignment_id = ANY(%s) AND i.gold IS NOT NULL
+GROUP BY a.job_id, a.worker_id
+"""
+
+JOBWORKER_GOLD_SQL = """
+INSERT INTO tasks_jobworker (job_id, worker_id, answers, gold_total, gold_correct, flagged, blocked,
+                             blocked_reason, updated_at)
+VALUES (%s, %s, 0, %s, %s, 0, false, '', now())
+ON CONFLICT (job_id, worker_id) DO UPDATE SET
+  gold_total = tasks_jobworker.gold_total + EXCLUDED.gold_total,
+  gold_correct = tasks_jobworker.gold_correct + EXCLUDED.gold_correct,
+  updated_at = now()
+RETURNING gold_total, gold_correct, blocked
+"""
+
+
+def queue_take(name: str, limit: int = 5000) -> list[str]:
+    """Take up to ``limit`` entries from a Redis list the scheduler appends to (atomically)."""
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.lrange(name, 0, limit - 1)
+    pipe.ltrim(name, limit, -1)
+    taken, _ = pipe.execute()
+    return taken
+
+
+def gold_checks_pending() -> int:
+    """Score the gold microtasks answered since the last run (the scheduler queues them)."""
+    ids = [int(x) for x in queue_take(f"{keys.prefix()}:goldcheck")]
+    gold_checks_record(ids)
+    return len(ids)
+
+
+def gold_checks_record(assignment_ids: list[int]) -> list[tuple[int, int]]:
+    """Score submitted gold microtasks against their known answers; block workers the job's rule says to.
+
+    Returns the (job, worker) pairs that were blocked.
+    """
+    if not assignment_ids:
+        return []
+    blocked = []
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(GOLD_SQL, [list(assignment_ids)])
+        rows = cur.fetchall()
+        for job_id, worker_id, total, correct in rows:
+            cur.execute(JOBWORKER_GOLD_SQL, [job_id, worker_id, total, correct])
+            gold_total, gold_correct, already = cur.fetchone()
+            cur.execute(
+                "UPDATE workers_workerprofile SET gold_total = gold_total + %s, gold_correct = gold_correct + %s"
+                " WHERE user_id = %s",
+                [total, correct, worker_id],
+            )
+            job = Job.objects.only("block_below_accuracy", "block_min_gold").get(pk=job_id)
+            if (
+                not already
+                and job.block_below_accuracy is not None
+                and gold_total >= job.block_min_gold
+                and gold_correct / gold_total < job.block_below_accuracy
+            ):
+                blocked.append((job_id, worker_id, gold_correct, gold_total, job.block_below_accuracy))
+    for job_id, worker_id, right, total, threshold in blocked:
+        worker_block_for_job(job_id, worker_id, f"gold accuracy {right}/{total} below {threshold:.0%} (automatic)")
+    if rows:
+        for _, worker_id, _, _ in rows:
+            pool.publish({"type": "worker.changed", "worker_id": worker_id})
+    return [(j, w) for j, w, *_ in blocked]
+
+
+REOPEN_SQL = """
+UPDATE tasks_microtask m SET answer_count = m.answer_count - 1, status = 'open', completed_at = NULL
+FROM tasks_assignment a
+WHERE a.microtask_id = m.id AND a.id = ANY(%s) AND NOT m.is_gold AND m.status <> 'cancelled'
+RETURNING m.job_id, m.id, m.rank, m.index
+"""
+
+
+def answers_stop_counting(assignment_ids: list[int]) -> list[tuple[int, int, float, int]]:
+    """The answers of these submitted assignments no longer count: their microtasks need a replacement answer.
+
+    Call inside a transaction; returns the re-opened microtasks (job, id, rank, index) for ``pool_return``.
+    """
+    if not assignment_ids:
+        return []
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE tasks_answer SET counts = false WHERE assignment_id = ANY(%s) AND counts RETURNING assignment_id",
+            [assignment_ids],
+        )
+        still_counting = sorted({row[0] for row in cur.fetchall()})
+        if not still_counting:
+            return []
+        cur.execute(REOPEN_SQL, [still_counting])
+        return cur.fetchall()
+
+
+def pool_return(reopened: list[tuple[int, int, float, int]]) -> None:
+    jobs = set()
+    for job_id, microtask_id, rank, index in reopened:
+        pool.return_slot(job_id, microtask_id, rank, index)
+        jobs.add(job_id)
+    for job_id in jobs:
+        get_redis().sadd(f"{keys.prefix()}:dirty", job_id)
+        pool.publish({"type": "work.available", "job_id": job_id})
+
+
+def worker_block_for_job(job_id: int, worker_id: int, reason: str) -> int:
+    """Block a worker on one job: no more of its work, their answers stop counting, their microtasks re-open.
+
+    Returns how many microtasks were re-opened.
+    """
+    with transaction.atomic():
+        record, _ = JobWorker.objects.select_for_update().get_or_create(job_id=job_id, worker_id=worker_id)
+        record.blocked, record.blocked_reason, record.blocked_at = True, reason[:200], timezone.now()
+        record.save(update_fields=["blocked", "blocked_reason", "blocked_at", "updated_at"])
+        with connection.cursor() as cur:
+            cur.execute(
+                "UPDATE tasks_assignment SET review = 'rejected', reviewed_at = now()"
+                " WHERE job_id = %s AND worker_id = %s AND status = 'submitted' AND review = 'pending'",
+                [job_id, worker_id],
+            )
+            cur.execute(
+                "SELECT id FROM tasks_assignment WHERE job_id = %s AND worker_id = %s AND status = 'submitted'",
+                [job_id, worker_id],
+            )
+            submitted = [row[0] for row in cur.fetchall()]
+            cur.execute(
+                "UPDATE tasks_assignment a SET status = 'released' FROM tasks_microtask m"
+                " WHERE a.job_id = %s AND a.worker_id = %s AND a.status = 'leased' AND m.id = a.microtask_id"
+                " AND NOT m.is_gold RETURNING m.job_id, m.id, m.rank, m.index",
+                [job_id, worker_id],
+            )
+            released = cur.fetchall()
+        reopened = answers_stop_counting(submitted)
+    pool_return(reopened + released)
+    pool.publish({"type": "worker.changed", "worker_id": worker_id})
+    log.info("worker %s blocked on job %s (%s): %s microtasks re-opened", worker_id, job_id, reason, len(reopened))
+    return len(reopened)
+
+
+def worker_unblock_for_job(job_id: int, worker_id: int) -> None:
+    JobWorker.objects.filter(job_id=job_id, worker_id=worker_id).update(blocked=False, blocked_reason="")
+    pool.publish({"type": "worker.changed", "worker_id": worker_id})
+
+
+CREDIT_SQL = """
+INSERT INTO workers_ledgerentry (worker_id, job_id, assignment_id, kind, amount, note, created_at)
+SELECT a.worker_id, a.job_id, a.id, 'reward', j.reward, '', now()
+FROM tasks_assignment a JOIN tasks_job j ON j.id = a.job_id
+WHERE a.id = ANY(%s) AND j.reward > 0
+ON CONFLICT (assignment_id) DO NOTHING
+"""
+
+
+def assignments_review(assignment_ids: list[int], accepted: bool) -> int:
+    """Accept (pay the reward) or reject (answers stop counting, microtasks re-open) submitted assignments."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            "UPDATE tasks_assignment SET review = %s, reviewed_at = now()"
+            " WHERE id = ANY(%s) AND status = 'submitted' AND review = 'pending' RETURNING id",
+            ["accepted" if accepted else "rejected", list(assignment_ids)],
+        )
+        changed = [row[0] for row in cur.fetchall()]
+        reopened = []
+        if accepted:
+            cur.execute(CREDIT_SQL, [changed])
+        else:
+            reopened = answers_stop_counting(changed)
+    pool_return(reopened)
+    return len(changed)
+
+
+AUTO_ACCEPT_SQL = """
+WITH accepted AS (
+  UPDATE tasks_assignment a SET review = 'accepted', reviewed_at = now()
+  FROM tasks_job j
+  WHERE j.id = a.job_id AND a.status = 'submitted' AND a.review = 'pending' AND a.flag = ''
+    AND a.submitted_at < now() - make_interval(secs => j.auto_accept_hours * 3600)
+  RETURNING a.id, a.worker_id, a.job_id, j.reward
+)
+INSERT INTO workers_ledgerentry (worker_id, job_id, assignment_id, kind, amount, note, created_at)
+SELECT worker_id, job_id, id, 'reward', reward, 'accepted automatically', now() FROM accepted WHERE reward > 0
+ON CONFLICT (assignment_id) DO NOTHING
+"""
+
+
+def assignments_auto_accept() -> int:
+    """Accept answers nobody reviewed within the job's delay (flagged ones wait for a person)."""
+    with connection.cursor() as cur:
+        cur.execute(AUTO_ACCEPT_SQL)
+        return cur.rowcount
+
+
+COMMITTED_SQL = """
+SELECT j.id, j.budget, j.reward * (
+  SELECT count(*) FROM tasks_assignment a
+  WHERE a.job_id = j.id AND (a.status = 'leased' OR (a.status = 'submitted' AND a.review <> 'rejected')))
+FROM tasks_job j WHERE j.status = 'open' AND j.budget IS NOT NULL
+"""
+
+
+def budgets_enforce() -> list[int]:
+    """Pause open jobs whose committed rewards reached their budget: no new leases."""
+    from .services import job_pause
+
+    with connection.cursor() as cur:
+        cur.execute(COMMITTED_SQL)
+        spent = [job_id for job_id, budget, committed in cur.fetchall() if committed >= budget]
+    for job_id in spent:
+        job = job_pause(Job.objects.get(pk=job_id), reason="budget spent")
+        log.info("job %s paused: %s", job.pk, job.status_reason)
+    return spent

@@ -1,0 +1,140 @@
+"""Quality control a requester relies on: gold checks block bad workers, review pays, budgets stop leases."""
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from tasks import quality, services
+from tasks.models import Answer, Assignment, Job, JobWorker, Microtask
+from tasks.scheduling import runtime
+from tests import factories
+from tests.scheduling import Client, run
+from workers.models import LedgerEntry
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+def test_a_worker_failing_gold_is_blocked_and_their_microtasks_are_answered_again(monkeypatch):
+    monkeypatch.setattr(runtime, "gold_probability", lambda total, correct: 1.0)
+    job = factories.make_job(redundancy=1, block_below_accuracy=0.6, block_min_gold=2)
+    factories.ingest_now(job, b"id,text,gold\ng1,known one,apple\ng2,known two,banana\no1,open one,\no2,open two,\n")
+    services.job_publish(job)
+    bad, good = factories.make_worker(), factories.make_worker()
+
+    async def body():
+        b = await Client.open(bad)
+        for _ in range(2):
+            gold = await b.recv_type("task.assigned")
+            assert gold["items"][0]["data"]["id"].startswith("g")
+            assert (await b.submit(gold, "cherry", key()))["status"] == "accepted"  # wrong on purpose
+        ordinary = await b.recv_type("task.assigned")
+        assert (await b.submit(ordinary, "apple", key()))["status"] == "accepted"
+        await b.recv_type("task.assigned")  # holds the last microtask
+        assert await sync_to_async(quality.gold_checks_pending)() == 2
+        revoked = await b.recv_type("task.revoked")
+        assert revoked["reason"] == "blocked"
+        assert (await b.recv_type("task.none"))["type"] == "task.none"
+        g = await Client.open(good)
+        answered = set()
+        for _ in range(4):
+            task = await g.recv_type("task.assigned")
+            answered.add(task["items"][0]["data"]["id"])
+            value = {"g1": "apple", "g2": "banana"}.get(task["items"][0]["data"]["id"], "cherry")
+            assert (await g.submit(task, value, key()))["status"] == "accepted"
+        assert answered == {"g1", "g2", "o1", "o2"}
+        await b.close()
+        await g.close()
+
+    run(body)
+    record = JobWorker.objects.get(job=job, worker=bad)
+    assert record.blocked and record.gold_total == 2 and record.gold_correct == 0
+    assert "gold accuracy 0/2" in record.blocked_reason
+    for mt in Microtask.objects.filter(job=job, is_gold=False):
+        assert mt.status == "done" and mt.answer_count == 1
+        assert Answer.objects.filter(assignment__microtask=mt, counts=True).count() == 1
+    assert not Answer.objects.filter(worker=bad, counts=True, item__gold__isnull=True).exists()
+    bad.worker_profile.refresh_from_db()
+    assert bad.worker_profile.gold_total == 2 and bad.worker_profile.gold_correct == 0
+
+
+def submitted(job, worker, microtask, seconds=10.0, flag=""):
+    now = timezone.now()
+    assignment = Assignment.objects.create(
+        microtask=microtask, job=job, worker=worker, status="submitted", leased_at=now - timedelta(hours=1),
+        expires_at=now, submitted_at=now - timedelta(hours=1), seconds_taken=seconds, flag=flag,
+    )  # fmt: skip
+    for item in microtask.items:
+        Answer.objects.create(assignment=assignment, item=item, job=job, worker=worker, value="apple")
+    Microtask.objects.filter(pk=microtask.pk).update(answer_count=1, status="done")
+    return assignment
+
+
+def test_review_pays_accepted_answers_and_reopens_rejected_ones():
+    job = factories.make_job(redundancy=1, reward="0.25")
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(2)))
+    services.job_publish(job)
+    worker = factories.make_worker()
+    first, second = Microtask.objects.filter(job=job).order_by("index")
+    a1, a2 = submitted(job, worker, first), submitted(job, worker, second)
+    assert quality.assignments_review([a1.pk], accepted=True) == 1
+    assert quality.assignments_review([a1.pk], accepted=True) == 0  # reviewed once
+    entry = LedgerEntry.objects.get(assignment=a1)
+    assert entry.amount == Decimal("0.25") and entry.worker == worker and entry.kind == "reward"
+    assert quality.assignments_review([a2.pk], accepted=False) == 1
+    second.refresh_from_db()
+    assert second.status == "open" and second.answer_count == 0
+    assert not Answer.objects.get(assignment=a2).counts
+    assert not LedgerEntry.objects.filter(assignment=a2).exists()
+
+
+def test_answers_are_accepted_automatically_after_the_delay_unless_flagged():
+    job = factories.make_job(redundancy=1, reward="0.10", auto_accept_hours=0.5)
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(2)))
+    worker = factories.make_worker()
+    first, second = Microtask.objects.filter(job=job).order_by("index")
+    ok, fast = submitted(job, worker, first), submitted(job, worker, second, seconds=0.1, flag="too_fast")
+    assert quality.assignments_auto_accept() == 1
+    assert Assignment.objects.get(pk=ok.pk).review == "accepted"
+    assert Assignment.objects.get(pk=fast.pk).review == "pending"
+    assert sum(e.amount for e in LedgerEntry.objects.filter(worker=worker)) == Decimal("0.10")
+
+
+def test_too_fast_answers_are_flagged(worker):
+    job = factories.make_job(redundancy=1, min_seconds_per_item=30)
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(1)))
+    services.job_publish(job)
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        await c.submit(task, "apple", key())
+        await c.close()
+
+    run(body)
+    assert Assignment.objects.get(job=job, worker=worker).flag == "too_fast"
+
+
+def test_a_spent_budget_pauses_the_job(worker):
+    job = factories.make_job(redundancy=1, reward="1.00", budget="2.00")
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(5)))
+    services.job_publish(job)
+
+    async def body():
+        c = await Client.open(worker)
+        for _ in range(2):
+            task = await c.recv_type("task.assigned")
+            await c.submit(task, "apple", key())
+        await c.close()
+
+    run(body)
+    assert quality.budgets_enforce() == [job.pk]
+    job.refresh_from_db()
+    assert job.status == Job.Status.PAUSED and job.status_reason == "budget spent"
