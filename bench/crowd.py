@@ -226,10 +226,10 @@ def run_idle_part(args) -> int:
 CHECKS = {
     "done microtask without exactly answers_wanted submitted assignments": """
         SELECT count(*) FROM tasks_microtask m WHERE m.job_id = %(job)s AND m.status = 'done' AND m.answers_wanted <>
-          (SELECT count(*) FROM tasks_assignment a WHERE a.microtask_id = m.id AND a.status = 'submitted')""",
+          (SELECT count(*) FROM tasks_assignment a WHERE a.microtask_id = m.id AND a.status = 'submitted' AND a.review <> 'rejected')""",
     "answer_count differs from submitted assignments": """
         SELECT count(*) FROM tasks_microtask m WHERE m.job_id = %(job)s AND m.answer_count <>
-          (SELECT count(*) FROM tasks_assignment a WHERE a.microtask_id = m.id AND a.status = 'submitted')""",
+          (SELECT count(*) FROM tasks_assignment a WHERE a.microtask_id = m.id AND a.status = 'submitted' AND a.review <> 'rejected')""",
     "more answers than wanted": "SELECT count(*) FROM tasks_microtask WHERE job_id = %(job)s AND answer_count > answers_wanted",
     "worker twice on a microtask": """
         SELECT count(*) FROM (SELECT 1 FROM tasks_assignment WHERE job_id = %(job)s

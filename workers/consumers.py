@@ -1,7 +1,6 @@
 """``/ws/work/``: a worker's live task feed (protocol in docs/PROTOCOL.md). Thin: the scheduler runtime decides."""
 
-import json
-
+import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from tasks.scheduling.runtime import Runtime, WorkerSession
@@ -42,12 +41,12 @@ class WorkerTaskConsumer(AsyncWebsocketConsumer):
             await self.runtime.close_session(session)
 
     async def send_json(self, message: dict) -> None:
-        await self.send(text_data=json.dumps(message))
+        await self.send(text_data=orjson.dumps(message).decode())
 
     async def receive(self, text_data=None, bytes_data=None):
         try:
-            msg = json.loads(text_data or "")
-        except ValueError:
+            msg = orjson.loads(text_data or "")
+        except orjson.JSONDecodeError:
             await self.send_json({"type": "error", "code": "bad_json", "message": "messages are JSON objects"})
             return
         kind = msg.get("type") if isinstance(msg, dict) else None

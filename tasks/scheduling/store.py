@@ -17,8 +17,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
 import psycopg
 from django.conf import settings
+from psycopg.types.json import set_json_loads
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +130,7 @@ class SubmitOp:
             "w": self.worker_id,
             "job": self.job_id,
             "key": self.key,
-            "answers": json.dumps(self.answers),
+            "answers": orjson.dumps(self.answers).decode(),
             "secs": self.seconds_taken,
             "flag": "too_fast" if self.too_fast else "",
         }
@@ -253,6 +255,7 @@ class Committer:
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(conninfo(), autocommit=False)
+                set_json_loads(orjson.loads, conn)
                 self.conns.append(conn)
                 return conn
             except psycopg.OperationalError:
