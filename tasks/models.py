@@ -160,7 +160,9 @@ class Microtask(models.Model):
                 name="microtask_answers_within_wanted",
             ),
         ]
-        indexes = [models.Index(fields=["job", "rank", "index"], name="microtask_open_by_job", condition=Q(status="open"))]
+        indexes = [
+            models.Index(fields=["job", "rank", "index"], name="microtask_open_by_job", condition=Q(status="open"))
+        ]
 
     def __str__(self) -> str:
         return f"microtask {self.index} of job {self.job_id}"
