@@ -36,7 +36,7 @@ def process_commands(port: int, host: str, demo_crowd: int, web_processes: int) 
     commands = {
         "web": [
             py, "-m", "uvicorn", "quorum.asgi:application", "--host", host, "--port", str(port),
-            "--workers", str(web_processes), "--no-access-log", "--lifespan", "off",
+            "--workers", str(web_processes), "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false",
         ],
         "celery-worker": [
             py, "-m", "celery", "-A", "quorum", "worker", "-Q", f"{prefix}.default", "-c", "2",

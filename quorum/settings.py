@@ -118,7 +118,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:celery:", "visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "expire-leases": {"task": "tasks.background.expire_leases", "schedule": 2.0},
+    "sync-open-jobs": {"task": "tasks.background.sync_open_jobs", "schedule": 30.0},
+}
+# A closed socket keeps its leases this long, so a reload resumes them.
+QUORUM_RECONNECT_GRACE_SECONDS = env_int("QUORUM_RECONNECT_GRACE_SECONDS", 30)
+# PostgreSQL connections per ASGI process for the scheduler's group commits.
+QUORUM_COMMIT_CONNECTIONS = env_int("QUORUM_COMMIT_CONNECTIONS", 2)
 
 # --- API --------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -167,4 +174,6 @@ SPECTACULAR_SETTINGS.update(
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 # STATIC_ROOT is filled by collectstatic in the container image only; finders serve files everywhere else.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+warnings.filterwarnings("ignore", message="No directory at")
+# /ws/echo/: a bare Channels echo consumer, the ceiling bench/crowd.py compares the scheduler with. Off by default.
+QUORUM_ECHO_ENDPOINT = env_bool("QUORUM_ECHO_ENDPOINT", False)

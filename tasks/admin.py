@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 
 from . import services
 from .models import Answer, Assignment, Item, Job, Microtask, Upload
+from .scheduling.leases import leases_expire
 
 
 def _transition(modeladmin, request, queryset, service, verb: str) -> None:
@@ -79,7 +80,7 @@ class AssignmentAdmin(admin.ModelAdmin):
     raw_id_fields = ["job", "microtask", "worker"]
     list_select_related = ["job", "microtask", "worker"]
     show_full_result_count = False
-    actions = ["accept_assignments", "reject_assignments"]
+    actions = ["accept_assignments", "reject_assignments", "release_expired_leases"]
 
     def _review(self, request, queryset, accepted: bool) -> None:
         done = 0
@@ -87,6 +88,11 @@ class AssignmentAdmin(admin.ModelAdmin):
             services.assignment_review(assignment, accepted)
             done += 1
         self.message_user(request, f"{'Accepted' if accepted else 'Rejected'} {done} submitted assignment(s).")
+
+    @admin.action(description="Release every expired lease now (whatever is selected)")
+    def release_expired_leases(self, request, queryset):
+        released = leases_expire()
+        self.message_user(request, f"Released {released} expired lease(s); their microtasks are offered again.")
 
     @admin.action(description="Accept the selected submitted assignments")
     def accept_assignments(self, request, queryset):

@@ -3,8 +3,19 @@
 from celery import shared_task
 
 from . import services
+from .scheduling import leases, pool
 
 
 @shared_task(acks_late=True)
 def ingest_upload(upload_id: int) -> None:
     services.upload_ingest(upload_id)
+
+
+@shared_task(ignore_result=True)
+def expire_leases() -> int:
+    return leases.leases_expire()
+
+
+@shared_task(ignore_result=True)
+def sync_open_jobs() -> int:
+    return pool.jobs_sync()

@@ -16,6 +16,7 @@ from .intake import IntakeError
 from .intake.loading import IngestResult, ingest_file
 from .intake.readers import count_lines
 from .models import Answer, Assignment, Job, Upload
+from .scheduling import pool
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ def job_set_status(job: Job, status: str, *, allowed_from: set[str]) -> Job:
             fields.append("published_at")
         job.save(update_fields=fields)
         events.job_status(job.pk, status)
+        opened = status == Job.Status.OPEN
+        transaction.on_commit(
+            lambda: pool.job_open_set(job.pk, opened, job.priority, job.required_skill, job.required_skill_level)
+        )
     return job
 
 
@@ -161,6 +166,7 @@ def upload_ingest(upload_id: int) -> Upload:
     finally:
         get_redis().delete(progress_key)
     log.info("upload %s: %s rows in %.2fs", upload.pk, result.rows, result.seconds)
+    pool.job_microtasks_added(job_id)
     events.job_ingest(job_id, upload.pk, "done", result.rows, result.rows)
     return upload
 

@@ -10,7 +10,9 @@ from decimal import Decimal
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
+from quorum.redis import get_redis
 from tasks.models import Answer, Assignment
+from tasks.scheduling import keys
 
 from .models import WorkerProfile
 
@@ -72,15 +74,22 @@ def worker_history(user, limit: int = 20) -> list[dict]:
 
 
 def workers_online() -> dict:
-    """Workers holding a lease or who answered in the last two minutes, and how many of them are blocked."""
-    since = timezone.now() - ONLINE_WINDOW
-    ids = set(
-        Assignment.objects.filter(Q(status=Assignment.Status.LEASED) | Q(submitted_at__gte=since)).values_list(
-            "worker_id", flat=True
+    """Workers with an open WebSocket (the scheduler's presence set in Redis), and how many are blocked.
+
+    Without Redis, workers holding a lease or who answered in the last two minutes stand in.
+    """
+    try:
+        online = get_redis().zcard(keys.online())
+    except Exception:
+        since = timezone.now() - ONLINE_WINDOW
+        online = (
+            Assignment.objects.filter(Q(status=Assignment.Status.LEASED) | Q(submitted_at__gte=since))
+            .values("worker_id")
+            .distinct()
+            .count()
         )
-    )
     return {
-        "online": len(ids),
+        "online": online,
         "blocked": WorkerProfile.objects.filter(blocked=True).count(),
         "registered": WorkerProfile.objects.count(),
     }

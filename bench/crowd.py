@@ -1,0 +1,359 @@
+#!/usr/bin/env python
+"""Simulated workers, each a real WebSocket client, against a running platform.
+
+    python bench/crowd.py --workers 1000 --seconds 30                 # saturation
+    python bench/crowd.py --workers 2000 --offered 1000 --seconds 30  # human-like load
+    python bench/crowd.py --workers 0 --idle 10000                    # idle connections and memory
+
+It starts the platform itself (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set) unless --url
+names a running one (then DATABASE_URL/REDIS_URL must reach that platform's database, for set-up and checks).
+It creates a job of --items items (1 item per microtask, redundancy 3), workers with API tokens, runs the load,
+measures a bare Channels echo round trip on the same server, and checks the scheduler's invariants in
+PostgreSQL. Ends with:
+    crowd cycles_per_s=<n> p50_ms=<n> p99_ms=<n> echo_ratio=<x> violations=<n>
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import Platform, django_setup, raise_open_files_limit, rss_mb  # noqa: E402
+
+TARGET_CYCLES = 2000
+TARGET_P99_MS = 50
+
+
+# --- set-up through the platform's own services --------------------------------------------------------------
+
+
+def make_job(items: int, redundancy: int):
+    import tempfile
+
+    from tasks import services
+    from tests.factories import make_requester
+
+    owner = make_requester(f"bench-{uuid.uuid4().hex[:8]}")
+    job = services.job_create(
+        owner=owner, name="bench crowd", question="Pick one", question_type="single_choice",
+        options=["a", "b", "c"], text_field="text", items_per_microtask=1, redundancy=redundancy, lease_seconds=120,
+    )  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+        f.write("id,text\n")
+        for i in range(items):
+            f.write(f"{i},item {i} with some text to read\n")
+    upload = services.upload_create(job=job, filename="bench.csv", source=f.name, in_background=False)
+    services.upload_ingest(upload.pk)
+    job.refresh_from_db()
+    return job
+
+
+def make_workers(count: int) -> list[str]:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from workers.models import WorkerProfile
+
+    User = get_user_model()
+    tag = uuid.uuid4().hex[:6]
+    users = [User(username=f"sim-{tag}-{i}", role=User.Role.WORKER) for i in range(count)]
+    for user in users:
+        user.set_unusable_password()
+    users = User.objects.bulk_create(users, batch_size=2000)
+    WorkerProfile.objects.bulk_create([WorkerProfile(user=u) for u in users], batch_size=2000)
+    tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in users], batch_size=2000)
+    return [t.key for t in tokens]
+
+
+# --- the simulated workers -------------------------------------------------------------------------------------
+
+
+async def worker_loop(ws_url, token, stop_at, think_mean, stats, options):
+    import websockets
+
+    try:
+        async with websockets.connect(f"{ws_url}/ws/work/?token={token}", max_size=2**22, open_timeout=60) as ws:
+            submitted_at = None
+            pending = None
+            while time.monotonic() < stop_at:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), timeout=max(0.1, stop_at - time.monotonic()))
+                except TimeoutError:
+                    break
+                msg = json.loads(raw)
+                kind = msg["type"]
+                if kind == "task.assigned":
+                    now = time.monotonic()
+                    if submitted_at is not None:
+                        stats["latency"].append(now - submitted_at)
+                        submitted_at = None
+                    if think_mean:
+                        await asyncio.sleep(random.expovariate(1 / think_mean))
+                    if time.monotonic() >= stop_at:
+                        break
+                    pending = {
+                        "type": "answer.submit",
+                        "key": uuid.uuid4().hex,
+                        "assignment_id": msg["assignment"]["id"],
+                        "answers": [
+                            {"item": item["id"], "value": random.choice(msg["job"]["options"])} for item in msg["items"]
+                        ],
+                    }
+                    submitted_at = time.monotonic()
+                    await ws.send(json.dumps(pending))
+                elif kind == "answer.ack":
+                    if msg["status"] == "accepted":
+                        stats["acked"].append(msg["assignment_id"])
+                    else:
+                        stats["not_accepted"] += 1
+                        reason = msg.get("reason", "?")
+                        stats["error_kinds"][reason] = stats["error_kinds"].get(reason, 0) + 1
+                elif kind == "task.none":
+                    stats["none"] += 1
+    except Exception as exc:  # a refused or dropped connection is counted, not fatal
+        stats["errors"] += 1
+        stats["error_kinds"][type(exc).__name__] = stats["error_kinds"].get(type(exc).__name__, 0) + 1
+
+
+def run_workers(args) -> dict:
+    ws_url, tokens, seconds, think_mean, start_at = args
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    stats = {"latency": [], "acked": [], "not_accepted": 0, "none": 0, "errors": 0, "error_kinds": {}}
+
+    async def main():
+        while time.time() < start_at:
+            await asyncio.sleep(0.01)
+        stop_at = time.monotonic() + seconds
+        await asyncio.gather(*[worker_loop(ws_url, t, stop_at, think_mean, stats, ["a", "b", "c"]) for t in tokens])
+
+    asyncio.run(main())
+    return stats
+
+
+def run_crowd(ws_url: str, tokens: list[str], seconds: float, think_mean: float, clients: int) -> dict:
+    start_at = time.time() + 2 + len(tokens) / 1000
+    chunks = [tokens[i::clients] for i in range(clients)]
+    with multiprocessing.get_context("fork").Pool(clients) as p:
+        parts = p.map(run_workers, [(ws_url, chunk, seconds, think_mean, start_at) for chunk in chunks])
+    merged = {"latency": [], "acked": [], "not_accepted": 0, "none": 0, "errors": 0, "error_kinds": {}}
+    for part in parts:
+        merged["latency"] += part["latency"]
+        merged["acked"] += part["acked"]
+        for k in ("not_accepted", "none", "errors"):
+            merged[k] += part[k]
+        for k, v in part["error_kinds"].items():
+            merged["error_kinds"][k] = merged["error_kinds"].get(k, 0) + v
+    return merged
+
+
+# --- the echo ceiling -------------------------------------------------------------------------------------------
+
+
+def run_echo_part(args) -> int:
+    ws_url, connections, seconds = args
+    import websockets
+
+    count = 0
+
+    async def one(stop_at):
+        nonlocal count
+        async with websockets.connect(f"{ws_url}/ws/echo/", open_timeout=60) as ws:
+            payload = json.dumps({"type": "echo", "n": 0, "pad": "x" * 100})
+            while time.monotonic() < stop_at:
+                await ws.send(payload)
+                await ws.recv()
+                count += 1
+
+    async def main():
+        stop_at = time.monotonic() + seconds
+        await asyncio.gather(*[one(stop_at) for _ in range(connections)], return_exceptions=True)
+
+    asyncio.run(main())
+    return count
+
+
+def run_echo(ws_url: str, connections: int, seconds: float, clients: int) -> float:
+    per = [connections // clients + (1 if i < connections % clients else 0) for i in range(clients)]
+    with multiprocessing.get_context("fork").Pool(clients) as p:
+        counts = p.map(run_echo_part, [(ws_url, n, seconds) for n in per])
+    return sum(counts) / seconds
+
+
+# --- idle connections ---------------------------------------------------------------------------------------------
+
+
+def run_idle_part(args) -> int:
+    ws_url, tokens, hold = args
+    import websockets
+
+    opened = 0
+
+    async def one(token, stop):
+        nonlocal opened
+        async with websockets.connect(f"{ws_url}/ws/work/?token={token}", open_timeout=120, ping_interval=None):
+            opened += 1
+            await stop.wait()
+
+    async def main():
+        stop = asyncio.Event()
+        tasks = []
+        for i, t in enumerate(tokens):
+            tasks.append(asyncio.create_task(one(t, stop)))
+            if i % 200 == 199:
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(hold)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+    return opened
+
+
+# --- invariants ---------------------------------------------------------------------------------------------------
+
+CHECKS = {
+    "done microtask without exactly answers_wanted submitted assignments": """
+        SELECT count(*) FROM tasks_microtask m WHERE m.job_id = %(job)s AND m.status = 'done' AND m.answers_wanted <>
+          (SELECT count(*) FROM tasks_assignment a WHERE a.microtask_id = m.id AND a.status = 'submitted')""",
+    "answer_count differs from submitted assignments": """
+        SELECT count(*) FROM tasks_microtask m WHERE m.job_id = %(job)s AND m.answer_count <>
+          (SELECT count(*) FROM tasks_assignment a WHERE a.microtask_id = m.id AND a.status = 'submitted')""",
+    "more answers than wanted": "SELECT count(*) FROM tasks_microtask WHERE job_id = %(job)s AND answer_count > answers_wanted",
+    "worker twice on a microtask": """
+        SELECT count(*) FROM (SELECT 1 FROM tasks_assignment WHERE job_id = %(job)s
+          GROUP BY microtask_id, worker_id HAVING count(*) > 1) d""",
+    "duplicate answers": """
+        SELECT count(*) FROM (SELECT 1 FROM tasks_answer WHERE job_id = %(job)s
+          GROUP BY assignment_id, item_id HAVING count(*) > 1) d""",
+    "submitted assignment without its answers": """
+        SELECT count(*) FROM tasks_assignment a JOIN tasks_microtask m ON m.id = a.microtask_id
+        WHERE a.job_id = %(job)s AND a.status = 'submitted'
+          AND (SELECT count(*) FROM tasks_answer x WHERE x.assignment_id = a.id) <> m.item_count""",
+}
+
+
+def check_invariants(job_id: int, acked: list[int]) -> dict[str, int]:
+    from django.db import connection
+
+    found = {}
+    with connection.cursor() as cur:
+        for name, sql in CHECKS.items():
+            cur.execute(sql, {"job": job_id})
+            found[name] = cur.fetchone()[0]
+        cur.execute(
+            "SELECT count(*) FROM unnest(%s::bigint[]) acked(id) WHERE NOT EXISTS "
+            "(SELECT 1 FROM tasks_assignment a WHERE a.id = acked.id AND a.status = 'submitted')",
+            [acked],
+        )
+        found["acknowledged answer missing"] = cur.fetchone()[0]
+    return found
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=1000)
+    parser.add_argument(
+        "--offered", type=float, default=0, help="answers/s offered in total (human-like); 0 = saturation"
+    )
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--redundancy", type=int, default=3)
+    parser.add_argument("--echo-connections", type=int, default=1000)
+    parser.add_argument("--echo-seconds", type=float, default=10)
+    parser.add_argument("--idle", type=int, default=0, help="also hold this many idle connections and report memory")
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--web-processes", type=int, default=1)
+    parser.add_argument("--url", help="a running platform (its database must be DATABASE_URL)")
+    args = parser.parse_args()
+
+    raise_open_files_limit()
+    django_setup()
+    platform = None
+    if args.url:
+        base = args.url.rstrip("/")
+    else:
+        platform = Platform(web_processes=args.web_processes, extra_env={"QUORUM_ECHO_ENDPOINT": "1"})
+        base = platform.url
+    ws_url = base.replace("http", "ws", 1)
+    try:
+        from tasks import services
+
+        job = make_job(args.items, args.redundancy)
+        tokens = make_workers(max(args.workers, args.idle))
+        services.job_publish(job)
+        print(f"job {job.pk}: {job.item_count} items, {args.workers} workers, platform {base}", flush=True)
+
+        echo_rate = run_echo(ws_url, args.echo_connections, args.echo_seconds, args.clients)
+        print(f"echo: {echo_rate:.0f} round trips/s with {args.echo_connections} connections", flush=True)
+
+        result = {"latency": [], "acked": [], "not_accepted": 0, "none": 0, "errors": 0, "error_kinds": {}}
+        cycles = 0.0
+        if args.workers:
+            think = args.workers / args.offered if args.offered else 0.0
+            result = run_crowd(ws_url, tokens[: args.workers], args.seconds, think, args.clients)
+            cycles = len(result["acked"]) / args.seconds
+            mode = f"human-like, {args.offered:.0f}/s offered" if args.offered else "saturation"
+            print(
+                f"{mode}: {len(result['acked'])} answers acknowledged in {args.seconds:.0f}s, "
+                f"{result['not_accepted']} not accepted, {result['none']} no-work messages, "
+                f"{result['errors']} connection errors {result['error_kinds'] or ''}",
+                flush=True,
+            )
+
+        if args.idle and platform is not None:
+            services.job_pause(job)
+            web = platform.processes("uvicorn")
+            before = rss_mb(web)
+            idle_tokens = tokens[: args.idle]
+            hold = 15 + args.idle / 500
+            with multiprocessing.get_context("fork").Pool(args.clients) as p:
+                pending = p.map_async(
+                    run_idle_part, [(ws_url, idle_tokens[i :: args.clients], hold) for i in range(args.clients)]
+                )
+                time.sleep(hold - 3)
+                during = rss_mb(web)
+                opened = sum(pending.get())
+            print(f"idle: {opened} connections held on one ASGI process: RSS {before:.0f} MB -> {during:.0f} MB "
+                  f"({(during - before) * 1024 / max(opened, 1):.1f} KB per connection)", flush=True)  # fmt: skip
+
+        violations = check_invariants(job.pk, result["acked"])
+        for name, count in violations.items():
+            if count:
+                print(f"VIOLATION {name}: {count}", flush=True)
+        total_violations = sum(violations.values())
+        p50 = percentile(result["latency"], 0.50) * 1000
+        p99 = percentile(result["latency"], 0.99) * 1000
+        ratio = cycles / echo_rate if echo_rate else 0
+        print(f"targets: saturation >= {TARGET_CYCLES} cycles/s; human-like p99 < {TARGET_P99_MS} ms; violations = 0")
+        print(f"submit->next task latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(result['latency'])} cycles")
+        print(
+            f"crowd cycles_per_s={cycles:.0f} p50_ms={p50:.1f} p99_ms={p99:.1f} echo_ratio={ratio:.2f} "
+            f"violations={total_violations}"
+        )
+        return 0
+    finally:
+        if platform is not None:
+            platform.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

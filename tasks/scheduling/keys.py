@@ -1,0 +1,81 @@
+"""Redis key names of the scheduler, in one place."""
+
+from django.conf import settings
+
+# A microtask's place in its job's pool: rank first (three decimals), then index.
+RANK_SCALE = 1000
+INDEX_SPAN = 2**32
+
+
+def prefix() -> str:
+    return f"{settings.REDIS_PREFIX}:sched"
+
+
+def control_channel() -> str:
+    """Pub/sub channel every ASGI process listens to: work available, job changed, lease expired, worker blocked."""
+    return f"{prefix()}:control"
+
+
+def pool_score(rank: float, index: int) -> int:
+    return round(max(rank, 0.0) * RANK_SCALE) * INDEX_SPAN + index
+
+
+def rank_index_from_score(score: float) -> tuple[float, int]:
+    score = int(score)
+    return (score // INDEX_SPAN) / RANK_SCALE, score % INDEX_SPAN
+
+
+def jobs() -> str:
+    return f"{prefix()}:jobs"
+
+
+def epoch() -> str:
+    return f"{prefix()}:epoch"
+
+
+def pool(job_id) -> str:
+    return f"{prefix()}:pool:{job_id}"
+
+
+def gold(job_id) -> str:
+    return f"{prefix()}:gold:{job_id}"
+
+
+def slots(job_id) -> str:
+    return f"{prefix()}:slots:{job_id}"
+
+
+def loaded(job_id) -> str:
+    return f"{prefix()}:loaded:{job_id}"
+
+
+def exhausted(job_id) -> str:
+    return f"{prefix()}:exhausted:{job_id}"
+
+
+def seen(microtask_id) -> str:
+    return f"{prefix()}:seen:{microtask_id}"
+
+
+def fill_lock(job_id) -> str:
+    return f"{prefix()}:lock:fill:{job_id}"
+
+
+def counts(job_id) -> str:
+    return f"{prefix()}:count:{job_id}"
+
+
+def rate(job_id, bucket: int) -> str:
+    return f"{prefix()}:rate:{job_id}:{bucket}"
+
+
+def active(job_id) -> str:
+    return f"{prefix()}:active:{job_id}"
+
+
+def online() -> str:
+    return f"{prefix()}:online"
+
+
+def connections(worker_id) -> str:
+    return f"{prefix()}:conn:{worker_id}"

@@ -1,0 +1,110 @@
+"""Lease lifecycle outside the hot path: expiry, the reconnect grace period, resuming leases on reconnect.
+
+Plain sync functions: Celery beat runs ``leases_expire`` every few seconds, the WebSocket runtime calls the
+others through ``database_sync_to_async``, and tests call them directly.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection
+
+from . import pool
+
+EXPIRE_SQL = """
+UPDATE tasks_assignment a SET status = 'expired'
+FROM tasks_microtask m
+WHERE a.status = 'leased' AND a.expires_at < now() AND m.id = a.microtask_id
+RETURNING a.id, a.worker_id, a.job_id, a.microtask_id, m.rank, m.index, m.is_gold, m.status
+"""
+
+
+def leases_expire() -> int:
+    """End every lease past its expiry, give the slots back to the pool, and tell the workers' sessions."""
+    with connection.cursor() as cur:
+        cur.execute(EXPIRE_SQL)
+        rows = cur.fetchall()
+    jobs = set()
+    for assignment_id, worker_id, job_id, microtask_id, rank, index, is_gold, status in rows:
+        if not is_gold and status == "open":
+            pool.return_slot(job_id, microtask_id, rank, index)
+        jobs.add(job_id)
+        pool.publish({"type": "lease.expired", "worker_id": worker_id, "assignment_id": assignment_id})
+    for job_id in jobs:
+        pool.publish({"type": "work.available", "job_id": job_id})
+    return len(rows)
+
+
+def reconnect_grace_seconds() -> int:
+    return int(getattr(settings, "QUORUM_RECONNECT_GRACE_SECONDS", 30))
+
+
+def leases_hold_for_reconnect(worker_id: int) -> int:
+    """The worker's socket closed: keep their leases for the grace period only."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE tasks_assignment SET expires_at = LEAST(expires_at, now() + make_interval(secs => %s))"
+            " WHERE worker_id = %s AND status = 'leased'",
+            [reconnect_grace_seconds(), worker_id],
+        )
+        return cur.rowcount
+
+
+@dataclass
+class ActiveLease:
+    assignment_id: int
+    microtask_id: int
+    job_id: int
+    leased_at: datetime
+    expires_at: datetime
+    items: list
+
+
+RESUME_SQL = """
+UPDATE tasks_assignment a
+SET expires_at = GREATEST(a.expires_at, a.leased_at + make_interval(secs => j.lease_seconds))
+FROM tasks_job j
+WHERE a.worker_id = %s AND a.status = 'leased' AND a.expires_at > now() AND j.id = a.job_id
+RETURNING a.id, a.microtask_id, a.job_id, a.leased_at, a.expires_at
+"""
+
+ITEMS_SQL = """
+SELECT i.id, i.data FROM tasks_item i JOIN tasks_microtask m ON m.job_id = i.job_id AND m.index = i.microtask_index
+WHERE m.id = %s ORDER BY i.position
+"""
+
+
+def leases_resume(worker_id: int) -> list[ActiveLease]:
+    """A worker (re)connected: their live leases get their full time back and are sent again."""
+    leases = []
+    with connection.cursor() as cur:
+        cur.execute(RESUME_SQL, [worker_id])
+        rows = cur.fetchall()
+        for assignment_id, microtask_id, job_id, leased_at, expires_at in sorted(rows):
+            cur.execute(ITEMS_SQL, [microtask_id])
+            items = [{"id": item_id, "data": as_json(data)} for item_id, data in cur.fetchall()]
+            leases.append(ActiveLease(assignment_id, microtask_id, job_id, leased_at, expires_at, items))
+    return leases
+
+
+def lease_lookup(worker_id: int, assignment_id: int) -> ActiveLease | None:
+    """An assignment of this worker that can still take an answer (leased, or expired/released: a late answer)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT id, microtask_id, job_id, leased_at, expires_at FROM tasks_assignment"
+            " WHERE id = %s AND worker_id = %s AND status IN ('leased', 'expired', 'released', 'submitted')",
+            [assignment_id, worker_id],
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        cur.execute(ITEMS_SQL, [row[1]])
+        items = [{"id": item_id, "data": as_json(data)} for item_id, data in cur.fetchall()]
+    return ActiveLease(*row, items)
+
+
+def as_json(value):
+    """Django's cursor hands jsonb over as text."""
+    return json.loads(value) if isinstance(value, str) else value

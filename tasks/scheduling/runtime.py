@@ -1,0 +1,642 @@
+"""The scheduler inside one ASGI process: worker sessions, picking and leasing, submits, control messages.
+
+One ``Runtime`` per event loop. The WebSocket consumer hands it a ``WorkerSession`` and the messages it
+receives; the runtime answers on the session's socket directly, so the per-answer path never goes through the
+channel layer (a message there costs about 1 ms of CPU; a direct reply a tenth of that).
+
+The per-answer path: Lua pick of the next microtask in Redis, then the submit and the next lease go to the
+group committer together; after the commit, ``answer.ack`` and ``task.assigned`` go back in one go.
+Processes coordinate through Redis pub/sub (``keys.control_channel``): work available, job changed, lease
+expired, worker blocked.
+"""
+
+import asyncio
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import redis.asyncio as aioredis
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from quorum import events
+
+from . import keys, leases, pool
+from .store import Committer, LeaseOp, ReleaseOp, SubmitOp
+
+log = logging.getLogger(__name__)
+
+MIN_LEASE_SECONDS = 30
+
+
+@dataclass
+class JobInfo:
+    id: int
+    name: str
+    instructions: str
+    question: str
+    question_type: str
+    options: list
+    text_field: str
+    priority: int
+    required_skill: str
+    required_skill_level: float
+    lease_seconds: int
+    median_seconds_per_item: float | None
+
+    def public(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "instructions": self.instructions,
+            "question": self.question,
+            "question_type": self.question_type,
+            "options": self.options,
+        }
+
+
+@dataclass
+class Lease:
+    assignment_id: int
+    microtask_id: int
+    job_id: int
+    leased_at: datetime
+    expires_at: datetime
+    item_ids: list[int]
+    message: dict
+    late: bool = False
+
+
+@dataclass(eq=False)
+class WorkerSession:
+    worker_id: int
+    username: str
+    send: object  # async callable taking a dict
+    blocked: bool = False
+    max_leases: int = 1
+    skills: dict = field(default_factory=dict)
+    gold_total: int = 0
+    gold_correct: int = 0
+    leases: dict[int, Lease] = field(default_factory=dict)
+    # Leases that expired while the socket was open: a late answer to them is still taken if needed.
+    late: dict[int, Lease] = field(default_factory=dict)
+    closed: bool = False
+    idle: bool = False
+    retry: bool = False
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def can_take(self, job: JobInfo) -> bool:
+        if job.required_skill:
+            return self.skills.get(job.required_skill, -math.inf) >= job.required_skill_level
+        return True
+
+
+def gold_probability(gold_total: int, gold_correct: int) -> float:
+    """Share of leases that are gold checks: high for a new worker, lower as they prove accurate."""
+    if gold_total < 5:
+        return 0.3
+    accuracy = (gold_correct + 1) / (gold_total + 2)
+    return 0.3 if accuracy < 0.8 else max(0.02, 0.3 * 5 / gold_total)
+
+
+def lease_seconds_for(job: JobInfo, item_count: int, speed: float | None) -> int:
+    """The cost model: expected time t of the microtask over the worker's speed r; lease = 4 p, within limits."""
+    if not job.median_seconds_per_item or not speed:
+        return job.lease_seconds
+    expected = job.median_seconds_per_item * max(item_count, 1) / speed
+    return int(min(job.lease_seconds, max(MIN_LEASE_SECONDS, math.ceil(4 * expected))))
+
+
+def item_text(data: dict, text_field: str) -> str:
+    if text_field and text_field in data:
+        value = data[text_field]
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return "\n".join(f"{k}: {v}" for k, v in data.items())
+
+
+def validate_value(job: JobInfo, value) -> bool:
+    kind = job.question_type
+    if kind == "single_choice":
+        return isinstance(value, str) and value in job.options
+    if kind == "multiple_choice":
+        return isinstance(value, list) and all(isinstance(v, str) and v in job.options for v in value)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, str) and len(value) <= 10_000
+
+
+class Runtime:
+    _instances: dict[int, "Runtime"] = {}
+
+    @classmethod
+    def get(cls) -> "Runtime":
+        loop = asyncio.get_running_loop()
+        runtime = cls._instances.get(id(loop))
+        if runtime is None or runtime.loop is not loop:
+            runtime = cls._instances[id(loop)] = cls(loop)
+        return runtime
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.prefix = keys.prefix()
+        self.redis = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True, max_connections=64)
+        self.pick_script = self.redis.register_script(pool.PICK)
+        self.return_script = self.redis.register_script(pool.RETURN_SLOT)
+        self.take_script = self.redis.register_script(pool.TAKE_SLOT)
+        self.committer = Committer(connections=int(getattr(settings, "QUORUM_COMMIT_CONNECTIONS", 2)))
+        self.jobs: dict[int, JobInfo] = {}
+        self.open_jobs: dict[int, dict] = {}
+        self.sessions: dict[int, set[WorkerSession]] = {}
+        self.idle: set[WorkerSession] = set()
+        self.touched_jobs: set[int] = set()
+        self.speeds: dict[str, str] = {}
+        self.started = False
+        self.start_lock = asyncio.Lock()
+        self.filling: set[int] = set()
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
+    async def ensure_started(self) -> None:
+        if self.started:
+            return
+        async with self.start_lock:
+            if self.started:
+                return
+            self.committer.start()
+            await self.refresh_open_jobs()
+            for coro in (
+                self.listen_control(),
+                self.every(2, self.refresh_open_jobs),
+                self.every(1, self.flush_progress),
+            ):
+                asyncio.create_task(coro)
+            self.started = True
+
+    async def every(self, seconds: float, fn) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await fn()
+            except Exception:
+                log.warning("periodic %s failed", fn.__name__, exc_info=True)
+
+    async def refresh_open_jobs(self) -> None:
+        raw = await self.redis.hgetall(keys.jobs())
+        if not raw and not await self.redis.exists(keys.epoch()):
+            await database_sync_to_async(pool.jobs_sync)()
+            raw = await self.redis.hgetall(keys.jobs())
+        self.open_jobs = {int(k): json.loads(v) for k, v in raw.items()}
+        self.speeds = await self.redis.hgetall(f"{self.prefix}:speed")
+        missing = [j for j in self.open_jobs if j not in self.jobs]
+        if missing:
+            await self.load_jobs(missing)
+
+    async def load_jobs(self, job_ids) -> None:
+        from tasks.models import Job
+
+        def load():
+            return list(Job.objects.filter(pk__in=list(job_ids)))
+
+        for job in await database_sync_to_async(load)():
+            self.jobs[job.pk] = JobInfo(
+                job.pk, job.name, job.instructions, job.question, job.question_type, list(job.options or []),
+                job.text_field, job.priority, job.required_skill, job.required_skill_level, job.lease_seconds,
+                job.median_seconds_per_item,
+            )  # fmt: skip
+
+    async def listen_control(self) -> None:
+        while True:
+            try:
+                pubsub = self.redis.pubsub()
+                await pubsub.subscribe(keys.control_channel())
+                # Messages may have been missed while unsubscribed: let idle sessions look again.
+                self.wake_idle()
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        await self.on_control(json.loads(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("control channel lost; resubscribing", exc_info=True)
+                await asyncio.sleep(1)
+
+    async def on_control(self, msg: dict) -> None:
+        kind = msg.get("type")
+        if kind == "work.available":
+            self.wake_idle()
+        elif kind == "job.changed":
+            job_id = msg["job_id"]
+            self.jobs.pop(job_id, None)
+            await self.refresh_open_jobs()
+            if msg.get("open"):
+                self.wake_idle()
+        elif kind == "lease.expired":
+            for session in list(self.sessions.get(msg["worker_id"], ())):
+                lease = session.leases.pop(msg["assignment_id"], None)
+                if lease is not None:
+                    # Keep it: a late answer is still accepted while the microtask needs answers.
+                    lease.late = True
+                    session.late[lease.assignment_id] = lease
+                    await self.safe_send(
+                        session, {"type": "task.revoked", "assignment_id": lease.assignment_id, "reason": "expired"}
+                    )
+                    self.spawn_fill(session)
+        elif kind in ("worker.blocked", "worker.changed"):
+            for session in list(self.sessions.get(msg["worker_id"], ())):
+                await self.reload_worker(session)
+                if session.blocked:
+                    for lease in list(session.leases.values()):
+                        await self.release(session, lease, "released", reason="blocked")
+                    await self.safe_send(session, {"type": "task.none", "reason": "blocked"})
+                else:
+                    self.spawn_fill(session)
+
+    def wake_idle(self) -> None:
+        for session in list(self.idle):
+            self.spawn_fill(session)
+
+    # --- sessions --------------------------------------------------------------------------------------------
+
+    async def open_session(self, session: WorkerSession) -> None:
+        await self.ensure_started()
+        await self.reload_worker(session)
+        self.sessions.setdefault(session.worker_id, set()).add(session)
+        await self.redis.incr(keys.connections(session.worker_id))
+        await self.redis.zadd(keys.online(), {session.worker_id: time.time()})
+        await session.send(
+            {
+                "type": "session.ready",
+                "worker": {"id": session.worker_id, "username": session.username},
+                "max_leases": session.max_leases,
+            }
+        )
+        for active in await database_sync_to_async(leases.leases_resume)(session.worker_id):
+            if active.job_id not in self.jobs:
+                await self.load_jobs([active.job_id])
+            lease = self.make_lease(
+                active.assignment_id,
+                active.microtask_id,
+                active.job_id,
+                active.leased_at,
+                active.expires_at,
+                active.items,
+            )
+            session.leases[lease.assignment_id] = lease
+            await session.send(lease.message)
+        await self.fill(session)
+
+    async def close_session(self, session: WorkerSession) -> None:
+        session.closed = True
+        self.idle.discard(session)
+        group = self.sessions.get(session.worker_id)
+        if group is not None:
+            group.discard(session)
+            if not group:
+                del self.sessions[session.worker_id]
+        try:
+            remaining = await self.redis.decr(keys.connections(session.worker_id))
+            if remaining <= 0:
+                await self.redis.zrem(keys.online(), session.worker_id)
+        except Exception:
+            remaining = 0
+        if remaining <= 0 and session.leases:
+            await database_sync_to_async(leases.leases_hold_for_reconnect)(session.worker_id)
+
+    async def reload_worker(self, session: WorkerSession) -> None:
+        from workers.models import WorkerProfile
+
+        def load():
+            profile = WorkerProfile.objects.filter(user_id=session.worker_id).first()
+            if profile is None:
+                return None, {}
+            return profile, {s.name: s.level for s in profile.skills.all()}
+
+        profile, skills = await database_sync_to_async(load)()
+        if profile is not None:
+            session.blocked = profile.blocked
+            session.max_leases = max(1, profile.max_leases)
+            session.gold_total = profile.gold_total
+            session.gold_correct = profile.gold_correct
+        session.skills = skills
+
+    async def safe_send(self, session: WorkerSession, message: dict) -> None:
+        if session.closed:
+            return
+        try:
+            await session.send(message)
+        except Exception:
+            session.closed = True
+
+    # --- leasing ---------------------------------------------------------------------------------------------
+
+    def make_lease(self, assignment_id, microtask_id, job_id, leased_at, expires_at, items) -> Lease:
+        job = self.jobs[job_id]
+        if isinstance(leased_at, str):
+            leased_at = datetime.fromisoformat(leased_at)
+        message = {
+            "type": "task.assigned",
+            "assignment": {
+                "id": assignment_id,
+                "microtask_id": microtask_id,
+                "expires_at": expires_at.isoformat(),
+                "lease_seconds": max(0, round((expires_at - leased_at).total_seconds())),
+            },
+            "job": job.public(),
+            "items": [{"id": i["id"], "data": i["data"], "text": item_text(i["data"], job.text_field)} for i in items],
+        }
+        return Lease(assignment_id, microtask_id, job_id, leased_at, expires_at, [i["id"] for i in items], message)
+
+    def job_order(self, session: WorkerSession) -> list[int]:
+        """Eligible open jobs in a priority lottery order: weight = priority, so none starves."""
+        candidates = [
+            (job_id, max(1, int(meta.get("priority") or 1)))
+            for job_id, meta in self.open_jobs.items()
+            if job_id in self.jobs and session.can_take(self.jobs[job_id])
+        ]
+        # Weighted sampling without replacement (Efraimidis-Spirakis keys).
+        candidates.sort(key=lambda jw: random.random() ** (1.0 / jw[1]), reverse=True)
+        return [job_id for job_id, _ in candidates]
+
+    async def pick(self, session: WorkerSession) -> tuple[str, int, int] | None:
+        """Choose a microtask for the session in Redis; None when there is no work for this worker."""
+        if session.blocked:
+            return None
+        try_gold = "1" if random.random() < gold_probability(session.gold_total, session.gold_correct) else "0"
+        for _ in range(6):
+            order = self.job_order(session)
+            if not order:
+                return None
+            result = await self.pick_script(args=[self.prefix, session.worker_id, try_gold, *order])
+            kind = result[0]
+            if kind == "none":
+                return None
+            if kind == "resync":
+                await database_sync_to_async(pool.jobs_sync)()
+                await self.refresh_open_jobs()
+                continue
+            if kind == "fill":
+                await self.fill_pool(int(result[1]))
+                continue
+            if result[3] == "1":
+                self.spawn_pool_fill(int(result[1]))
+            return kind, int(result[1]), int(result[2])
+        return None
+
+    async def fill_pool(self, job_id: int) -> None:
+        if not await database_sync_to_async(pool.pool_fill)(job_id):
+            await asyncio.sleep(0.05)  # another process is filling it
+
+    def spawn_pool_fill(self, job_id: int) -> None:
+        if job_id in self.filling:
+            return
+        self.filling.add(job_id)
+
+        async def run():
+            try:
+                await self.fill_pool(job_id)
+            finally:
+                self.filling.discard(job_id)
+
+        asyncio.create_task(run())
+
+    async def lease_for(self, session: WorkerSession, picked) -> Lease | None:
+        """Make the picked microtask a durable lease; None (slot given back) if PostgreSQL refuses it."""
+        kind, job_id, microtask_id = picked
+        job = self.jobs[job_id]
+        speed = self.speeds.get(str(session.worker_id))
+        seconds = lease_seconds_for(job, 1, float(speed) if speed else None)
+        result = await self.committer.run(LeaseOp(session.worker_id, microtask_id, seconds))
+        if result.assignment_id is None:
+            if kind == "task" and result.microtask_status == "open":
+                score = keys.pool_score(result.rank, result.index)
+                await self.return_script(args=[self.prefix, job_id, microtask_id, score])
+            elif result.microtask_status in ("done", "cancelled"):
+                await self.redis.zrem(keys.pool(job_id), microtask_id)
+            return None
+        return self.make_lease(
+            result.assignment_id, microtask_id, job_id, result.leased_at, result.expires_at, result.items
+        )
+
+    async def next_lease(self, session: WorkerSession, *, capacity: int) -> Lease | None:
+        for _ in range(4):
+            if len(session.leases) >= capacity or session.closed:
+                return None
+            picked = await self.pick(session)
+            if picked is None:
+                return None
+            lease = await self.lease_for(session, picked)
+            if lease is not None:
+                return lease
+        return None
+
+    def spawn_fill(self, session: WorkerSession) -> None:
+        asyncio.create_task(self.fill(session))
+
+    async def fill(self, session: WorkerSession) -> None:
+        """Give the session work up to its lease limit, or tell it there is none (and wake it later)."""
+        if session.closed:
+            return
+        async with session.busy:
+            try:
+                while not session.closed and len(session.leases) < session.max_leases:
+                    lease = await self.next_lease(session, capacity=session.max_leases)
+                    if lease is None:
+                        break
+                    session.leases[lease.assignment_id] = lease
+                    self.idle.discard(session)
+                    await self.safe_send(session, lease.message)
+                session.retry = False
+            except Exception:
+                log.warning("could not lease work for worker %s", session.worker_id, exc_info=True)
+                session.retry = True
+            if not session.leases and not session.closed:
+                if session not in self.idle:
+                    self.idle.add(session)
+                    await self.safe_send(
+                        session, {"type": "task.none", "reason": "blocked" if session.blocked else "no_work"}
+                    )
+
+    # --- answers ---------------------------------------------------------------------------------------------
+
+    async def submit(self, session: WorkerSession, msg: dict) -> None:
+        key = msg.get("key")
+        assignment_id = msg.get("assignment_id")
+        answers = msg.get("answers")
+        if (
+            not isinstance(key, str)
+            or not 0 < len(key) <= 64
+            or not isinstance(assignment_id, int)
+            or not isinstance(answers, list)
+        ):
+            await self.safe_send(
+                session,
+                {
+                    "type": "error",
+                    "code": "bad_submit",
+                    "message": "answer.submit needs key (≤64 chars), assignment_id and answers",
+                },
+            )
+            return
+        ack = {"type": "answer.ack", "key": key, "assignment_id": assignment_id}
+        lease = session.leases.get(assignment_id) or session.late.get(assignment_id)
+        if lease is None:
+            found = await database_sync_to_async(leases.lease_lookup)(session.worker_id, assignment_id)
+            if found is None:
+                await self.safe_send(session, {**ack, "status": "rejected", "reason": "not_your_lease"})
+                return
+            if found.job_id not in self.jobs:
+                await self.load_jobs([found.job_id])
+            lease = self.make_lease(
+                found.assignment_id, found.microtask_id, found.job_id, found.leased_at, found.expires_at, found.items
+            )
+            lease.late = True
+        job = self.jobs.get(lease.job_id)
+        problem = self.check_answers(job, lease, answers)
+        if problem:
+            await self.safe_send(session, {**ack, "status": "rejected", "reason": "invalid", "message": problem})
+            return
+        seconds = max(0.0, (time.time() - lease.leased_at.timestamp()))
+        op = SubmitOp(
+            session.worker_id,
+            lease.job_id,
+            lease.microtask_id,
+            key,
+            [{"item": a["item"], "value": a["value"]} for a in answers],
+            seconds,
+        )
+        async with session.busy:
+            session.leases.pop(assignment_id, None)
+            session.late.pop(assignment_id, None)
+            next_job = (
+                asyncio.create_task(self.next_lease(session, capacity=session.max_leases))
+                if not session.closed
+                else None
+            )
+            try:
+                result = await self.committer.run(op)
+            except Exception:
+                log.warning("submit failed for worker %s", session.worker_id, exc_info=True)
+                if not lease.late:
+                    session.leases[assignment_id] = lease
+                await self.safe_send(
+                    session,
+                    {
+                        **ack,
+                        "status": "rejected",
+                        "reason": "retry",
+                        "message": "could not store the answer; send it again",
+                    },
+                )
+                if next_job is not None:
+                    nxt = await next_job
+                    if nxt is not None:
+                        session.leases[nxt.assignment_id] = nxt
+                        await self.safe_send(session, nxt.message)
+                return
+            await self.safe_send(
+                session, {**ack, "status": result.status, **({"reason": result.reason} if result.reason else {})}
+            )
+            nxt = await next_job if next_job is not None else None
+            if nxt is not None:
+                session.leases[nxt.assignment_id] = nxt
+                self.idle.discard(session)
+                await self.safe_send(session, nxt.message)
+        if result.status == "accepted":
+            await self.after_accept(session, lease, result)
+        if not session.leases:
+            await self.fill(session)
+
+    def check_answers(self, job: JobInfo | None, lease: Lease, answers: list) -> str:
+        if job is None:
+            return "unknown job"
+        given = {}
+        for answer in answers:
+            if not isinstance(answer, dict) or "item" not in answer or "value" not in answer:
+                return "each answer needs item and value"
+            given[answer["item"]] = answer["value"]
+        if len(given) != len(answers) or set(given) != set(lease.item_ids):
+            return "answer every item of the microtask exactly once"
+        for item_id, value in given.items():
+            if not validate_value(job, value):
+                return f"the answer to item {item_id} is not a valid {job.question_type} answer"
+        return ""
+
+    async def after_accept(self, session: WorkerSession, lease: Lease, result) -> None:
+        """Hot-state bookkeeping after a commit: pool, dashboard counters, aggregation queue."""
+        job_id = lease.job_id
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(keys.counts(job_id), "answers", result.answers)
+        pipe.incrby(keys.rate(job_id, int(now // 10)), result.answers)
+        pipe.expire(keys.rate(job_id, int(now // 10)), 120)
+        pipe.zadd(keys.active(job_id), {session.worker_id: now})
+        if result.microtask_done:
+            pipe.hincrby(keys.counts(job_id), "microtasks_done", 1)
+            pipe.hincrby(keys.counts(job_id), "items_done", result.item_count)
+            pipe.zrem(keys.pool(job_id), lease.microtask_id)
+            pipe.hdel(keys.slots(job_id), lease.microtask_id)
+            pipe.delete(keys.seen(lease.microtask_id))
+            pipe.rpush(f"{self.prefix}:aggregate", f"{job_id}:{lease.microtask_id}")
+        await pipe.execute()
+        if lease.late and not result.microtask_done:
+            await self.take_script(args=[self.prefix, job_id, lease.microtask_id])
+        self.touched_jobs.add(job_id)
+
+    async def skip(self, session: WorkerSession, msg: dict) -> None:
+        lease = session.leases.get(msg.get("assignment_id"))
+        if lease is None:
+            await self.safe_send(session, {"type": "error", "code": "unknown_assignment", "message": "no such lease"})
+            return
+        async with session.busy:
+            await self.release(session, lease, "skipped", reason="skipped")
+        await self.fill(session)
+
+    async def release(self, session: WorkerSession, lease: Lease, status: str, *, reason: str) -> None:
+        session.leases.pop(lease.assignment_id, None)
+        released = await self.committer.run(ReleaseOp(session.worker_id, lease.assignment_id, status))
+        await self.safe_send(session, {"type": "task.revoked", "assignment_id": lease.assignment_id, "reason": reason})
+        if released is not None and not released.is_gold and released.microtask_status == "open":
+            await self.return_script(
+                args=[
+                    self.prefix,
+                    released.job_id,
+                    released.microtask_id,
+                    keys.pool_score(released.rank, released.index),
+                ]
+            )
+            await self.redis.publish(
+                keys.control_channel(), json.dumps({"type": "work.available", "job_id": released.job_id})
+            )
+
+    # --- dashboards ------------------------------------------------------------------------------------------
+
+    async def flush_progress(self) -> None:
+        touched, self.touched_jobs = self.touched_jobs, set()
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        for job_id in touched:
+            counts = await job_live_counts(self.redis, job_id)
+            await layer.group_send(
+                events.job_group(job_id), {"type": "job.progress", "job_id": job_id, "counts": counts}
+            )
+
+
+async def job_live_counts(r, job_id: int) -> dict:
+    now = time.time()
+    bucket = int(now // 10)
+    pipe = r.pipeline(transaction=False)
+    pipe.hgetall(keys.counts(job_id))
+    pipe.zcount(keys.active(job_id), now - 120, "+inf")
+    for b in range(bucket - 5, bucket + 1):
+        pipe.get(keys.rate(job_id, b))
+    counts, active, *rates = await pipe.execute()
+    out = {k: int(v) for k, v in (counts or {}).items()}
+    out["workers_active"] = int(active)
+    out["answers_per_minute"] = sum(int(x) for x in rates if x)
+    return out

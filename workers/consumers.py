@@ -1,0 +1,61 @@
+"""``/ws/work/``: a worker's live task feed (protocol in docs/PROTOCOL.md). Thin: the scheduler runtime decides."""
+
+import json
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from tasks.scheduling.runtime import Runtime, WorkerSession
+
+
+class WorkerTaskConsumer(AsyncWebsocketConsumer):
+    # No channel layer: replies go straight back on this socket; processes talk through Redis pub/sub.
+    channel_layer_alias = "none"
+
+    async def dispatch(self, message):
+        # Channels closes stale ORM connections in a thread before every message; the hot path here does not use
+        # the ORM (the runtime owns its connections), and that hop cost a third of the CPU.
+        handler = getattr(self, self.get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    @staticmethod
+    def get_handler_name(message):
+        return message["type"].replace(".", "_")
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        if not user.is_worker:
+            await self.close(code=4403)
+            return
+        await self.accept()
+        self.runtime = Runtime.get()
+        self.session = WorkerSession(worker_id=user.pk, username=user.username, send=self.send_json)
+        await self.runtime.open_session(self.session)
+
+    async def disconnect(self, code):
+        session = getattr(self, "session", None)
+        if session is not None:
+            await self.runtime.close_session(session)
+
+    async def send_json(self, message: dict) -> None:
+        await self.send(text_data=json.dumps(message))
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            msg = json.loads(text_data or "")
+        except ValueError:
+            await self.send_json({"type": "error", "code": "bad_json", "message": "messages are JSON objects"})
+            return
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if kind == "answer.submit":
+            await self.runtime.submit(self.session, msg)
+        elif kind == "task.skip":
+            await self.runtime.skip(self.session, msg)
+        elif kind == "task.request":
+            await self.runtime.fill(self.session)
+        else:
+            await self.send_json({"type": "error", "code": "unknown_type", "message": f"unknown message type {kind!r}"})
