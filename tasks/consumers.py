@@ -5,6 +5,7 @@ page (confidence histogram, per-worker table, cost) is re-read at most every few
 so a busy job costs one query burst per watcher every ``DETAILS_EVERY`` seconds, not one per answer.
 """
 
+import asyncio
 import time
 
 from channels.db import database_sync_to_async
@@ -34,6 +35,7 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.job_id = int(self.scope["url_route"]["kwargs"]["job_id"])
         self.group = None
+        self.details_later = None
         user = self.scope.get("user")
         # Accept first so the close code reaches the browser (a refused handshake has none).
         await self.accept()
@@ -50,6 +52,8 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "job.snapshot", "job": snapshot})
 
     async def disconnect(self, code):
+        if self.details_later is not None:
+            self.details_later.cancel()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -66,8 +70,21 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
 
     async def job_progress(self, event):
         await self.send_json(event)
-        if time.monotonic() - self.details_at >= DETAILS_EVERY:
+        wait = DETAILS_EVERY - (time.monotonic() - self.details_at)
+        if wait <= 0:
             await self.send_details()
+        elif self.details_later is None:
+            # One trailing refresh, so the table matches the counts once a burst of answers ends.
+            self.details_later = asyncio.get_running_loop().call_later(
+                wait, lambda: asyncio.ensure_future(self.send_details_later())
+            )
+
+    async def send_details_later(self):
+        self.details_later = None
+        try:
+            await self.send_details()
+        except Exception:  # the socket closed meanwhile
+            pass
 
     async def job_ingest(self, event):
         await self.send_json(event)

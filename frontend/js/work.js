@@ -41,7 +41,13 @@ socket.on("task.assigned", (message) => {
 });
 
 socket.on("task.none", (message) => {
-  if (!current) showWaiting(message.reason ? `Waiting for work: ${message.reason}` : "Waiting for work…");
+  if (message.reason === "blocked") {
+    queue.length = 0;
+    notice = "";
+    showWaiting("Your account is blocked: you get no more work.");
+    return;
+  }
+  if (!current) showWaiting(message.reason ? `Waiting for work (${message.reason}).` : "Waiting for work…");
 });
 
 socket.on("task.revoked", (message) => {

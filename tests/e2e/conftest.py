@@ -80,3 +80,24 @@ def send_event(group: str, event_type: str, payload: dict) -> None:
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(events.send_to_group, group, event_type, payload).result()
+
+
+def send_burst(group: str, messages: list[dict], per_second: int) -> None:
+    """Send channel-layer events at a steady rate (from another thread, as in send_event)."""
+    import asyncio
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from channels.layers import get_channel_layer
+
+    async def burst():
+        layer = get_channel_layer()
+        started = time.monotonic()
+        for n, message in enumerate(messages):
+            delay = started + n / per_second - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await layer.group_send(group, message)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, burst()).result()

@@ -13,7 +13,7 @@ from tasks.models import Answer, Assignment, Item, Job, Microtask
 from tasks.selectors import job_details
 from tests import factories
 
-from .conftest import screenshot, send_event
+from .conftest import screenshot, send_burst, send_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -117,6 +117,22 @@ def test_requester_creates_publishes_watches_and_downloads(new_page, celery_work
     expect(page.locator("#workers-table tbody tr")).to_have_count(2)
     expect(page.locator("#s-cost")).to_have_text("0.20")
     screenshot(page, "job-live")
+
+    # 200 events a second for three seconds: the page keeps up and the main thread never stalls.
+    page.evaluate(
+        """() => { window.__longTasks = [];
+        new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__longTasks.push(e.duration); })
+          .observe({ type: "longtask" }); }"""
+    )
+    burst = [
+        {"type": "job.progress", "job_id": job.pk, "status": "open",
+         "counts": {"items_done": 4, "answers": 8 + n, "answers_per_minute": 8 + n % 50, "workers_active": 2}}
+        for n in range(1, 601)
+    ]  # fmt: skip
+    send_burst(events.job_group(job.pk), burst, per_second=200)
+    expect(page.locator("#s-answers")).to_have_text("608")
+    long_tasks = page.evaluate("() => window.__longTasks")
+    assert max(long_tasks, default=0) < 250, long_tasks
 
     page.get_by_role("link", name="Results").click()
     expect(page.locator("#results-table tbody tr")).to_have_count(12)

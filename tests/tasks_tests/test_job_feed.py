@@ -89,3 +89,28 @@ def test_staff_may_watch_any_job():
         return message
 
     assert async_to_sync(first_message)(headers_for(staff))["job"]["id"] == job.pk
+
+
+def test_progress_brings_a_details_refresh_after_a_burst(monkeypatch):
+    from tasks import consumers
+
+    monkeypatch.setattr(consumers, "DETAILS_EVERY", 0.3)
+    job = factories.make_job()
+    owner_headers = headers_for(job.owner)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, f"/ws/jobs/{job.pk}/", headers=owner_headers)
+        await communicator.connect()
+        await communicator.receive_json_from()
+        layer = get_channel_layer()
+        for n in range(3):
+            await layer.group_send(
+                events.job_group(job.pk), {"type": "job.progress", "job_id": job.pk, "counts": {"answers": n}}
+            )
+        received = [await communicator.receive_json_from(timeout=5) for _ in range(4)]
+        await communicator.disconnect()
+        return received
+
+    received = async_to_sync(scenario)()
+    assert [m["type"] for m in received] == ["job.progress"] * 3 + ["job.details"]
+    assert received[-1]["details"]["confidence_histogram"] == [0] * 10
