@@ -34,6 +34,8 @@ def job_set_status(job: Job, status: str, *, allowed_from: set[str]) -> Job:
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.status not in allowed_from:
             raise JobStateError(f"a {job.status} job cannot become {status}")
+        if status == Job.Status.OPEN and job.item_count == 0:
+            raise JobStateError("upload items before publishing the job")
         job.status = status
         fields = ["status"]
         if status == Job.Status.OPEN and job.published_at is None:
@@ -49,8 +51,6 @@ def job_set_status(job: Job, status: str, *, allowed_from: set[str]) -> Job:
 
 
 def job_publish(job: Job) -> Job:
-    if job.item_count == 0:
-        raise JobStateError("upload items before publishing the job")
     return job_set_status(job, Job.Status.OPEN, allowed_from={Job.Status.DRAFT})
 
 

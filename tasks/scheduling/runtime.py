@@ -158,6 +158,7 @@ class Runtime:
         self.started = False
         self.start_lock = asyncio.Lock()
         self.filling: set[int] = set()
+        self.background: list[asyncio.Task] = []
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
@@ -176,6 +177,21 @@ class Runtime:
             ):
                 asyncio.create_task(coro)
             self.started = True
+
+    async def shutdown(self) -> None:
+        """Stop background tasks and close connections (tests; a server process simply exits)."""
+        for task in self.background + self.committer.tasks:
+            task.cancel()
+        await asyncio.gather(*self.background, *self.committer.tasks, return_exceptions=True)
+        await self.committer.close()
+        await self.redis.aclose()
+        self._instances.pop(id(self.loop), None)
+
+    @classmethod
+    async def shutdown_current(cls) -> None:
+        runtime = cls._instances.get(id(asyncio.get_running_loop()))
+        if runtime is not None:
+            await runtime.shutdown()
 
     async def every(self, seconds: float, fn) -> None:
         while True:
@@ -230,8 +246,7 @@ class Runtime:
         if kind == "work.available":
             self.wake_idle()
         elif kind == "job.changed":
-            job_id = msg["job_id"]
-            self.jobs.pop(job_id, None)
+            await self.load_jobs([msg["job_id"]])
             await self.refresh_open_jobs()
             if msg.get("open"):
                 self.wake_idle()
@@ -495,6 +510,8 @@ class Runtime:
                 found.assignment_id, found.microtask_id, found.job_id, found.leased_at, found.expires_at, found.items
             )
             lease.late = True
+        if lease.job_id not in self.jobs:
+            await self.load_jobs([lease.job_id])
         job = self.jobs.get(lease.job_id)
         problem = self.check_answers(job, lease, answers)
         if problem:

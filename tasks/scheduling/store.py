@@ -201,6 +201,7 @@ class Committer:
         self.tasks: list[asyncio.Task] = []
         self.batches = 0
         self.statements = 0
+        self.conns: list[psycopg.AsyncConnection] = []
 
     def start(self) -> None:
         for n in range(self.connections):
@@ -212,10 +213,17 @@ class Committer:
         self.ready.set()
         return await future
 
+    async def close(self) -> None:
+        for conn in self.conns:
+            await conn.close()
+        self.conns.clear()
+
     async def _connect(self) -> psycopg.AsyncConnection:
         while True:
             try:
-                return await psycopg.AsyncConnection.connect(conninfo(), autocommit=False)
+                conn = await psycopg.AsyncConnection.connect(conninfo(), autocommit=False)
+                self.conns.append(conn)
+                return conn
             except psycopg.OperationalError:
                 log.warning("scheduler cannot reach PostgreSQL; retrying", exc_info=True)
                 await asyncio.sleep(1)

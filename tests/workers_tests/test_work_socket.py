@@ -1,0 +1,335 @@
+"""The worker WebSocket (docs/PROTOCOL.md) against the real ASGI app, PostgreSQL and Redis."""
+
+import json
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from quorum.redis import get_redis
+from tasks import services
+from tasks.models import Answer, Assignment, Microtask
+from tasks.scheduling import leases, runtime
+from tests import factories
+from tests.scheduling import Client, run
+from workers.models import WorkerSkill
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def open_job(items=4, **fields):
+    job = factories.make_job(**fields)
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(items)))
+    services.job_publish(job)
+    return job
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+def test_worker_gets_a_task_and_the_answer_is_committed_before_the_ack(worker):
+    job = open_job(items=3, redundancy=1)
+
+    async def body():
+        c = await Client.open(worker)
+        ready = await c.recv()
+        assert ready["type"] == "session.ready" and ready["worker"]["id"] == worker.pk
+        task = await c.recv_type("task.assigned")
+        assert task["job"]["question"] == "Which fruit is it?" and task["job"]["options"] == [
+            "apple",
+            "banana",
+            "cherry",
+        ]
+        assert task["items"][0]["text"].startswith("item number")
+        ack = await c.submit(task, "apple", "k1")
+        assert ack == {
+            "type": "answer.ack",
+            "key": "k1",
+            "assignment_id": task["assignment"]["id"],
+            "status": "accepted",
+        }
+        stored = await sync_to_async(list)(
+            Answer.objects.filter(assignment_id=task["assignment"]["id"]).values_list("value", flat=True)
+        )
+        assert stored == ["apple"]
+        following = await c.recv_type("task.assigned")
+        assert following["assignment"]["microtask_id"] != task["assignment"]["microtask_id"]
+        await c.close()
+
+    run(body)
+    assert Microtask.objects.filter(job=job, status="done").count() == 1
+
+
+def test_a_resent_submit_is_acknowledged_once_and_stored_once(worker):
+    open_job(items=2, redundancy=1)
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        first = await c.submit(task, "banana", "same-key")
+        await c.recv_type("task.assigned")
+        second = await c.submit(task, "banana", "same-key")
+        assert first["status"] == "accepted" and second["status"] == "duplicate"
+        await c.close()
+        return task["assignment"]["id"]
+
+    assignment_id = run(body)
+    assert Answer.objects.filter(assignment_id=assignment_id).count() == 1
+
+
+def test_invalid_answers_are_rejected_with_a_reason(worker):
+    open_job(items=2, redundancy=1)
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        bad_option = await c.submit(task, "mango", key())
+        assert bad_option["status"] == "rejected" and bad_option["reason"] == "invalid"
+        assert "not a valid single_choice answer" in bad_option["message"]
+        await c.send({"type": "answer.submit", "key": key(), "assignment_id": task["assignment"]["id"], "answers": []})
+        missing = await c.recv_type("answer.ack")
+        assert missing["status"] == "rejected" and "every item" in missing["message"]
+        await c.send({"type": "answer.submit", "key": key(), "assignment_id": 987654, "answers": []})
+        foreign = await c.recv_type("answer.ack")
+        assert foreign["reason"] == "not_your_lease"
+        await c.send({"type": "no.such"})
+        assert (await c.recv_type("error"))["code"] == "unknown_type"
+        ok = await c.submit(task, "cherry", key())
+        assert ok["status"] == "accepted"
+        await c.close()
+
+    run(body)
+
+
+def test_only_signed_in_workers_may_connect(requester):
+    async def body():
+        anonymous = Client(None)
+        from channels.testing import WebsocketCommunicator
+
+        from quorum.asgi import application
+
+        anonymous.ws = WebsocketCommunicator(application, "/ws/work/")
+        connected, code = await anonymous.ws.connect()
+        assert not connected and code == 4401
+        as_requester = await Client.open(requester)
+        assert not as_requester.connected and as_requester.code == 4403
+
+    run(body)
+
+
+def test_redundancy_goes_to_distinct_workers_and_in_progress_microtasks_first(db):
+    job = open_job(items=3, redundancy=2)
+    w1, w2, w3 = (factories.make_worker() for _ in range(3))
+
+    async def body():
+        c1, c2, c3 = [await Client.open(w) for w in (w1, w2, w3)]
+        t1, t2, t3 = [await c.recv_type("task.assigned") for c in (c1, c2, c3)]
+        # The first microtask collects both of its answers before the next one starts.
+        assert t1["assignment"]["microtask_id"] == t2["assignment"]["microtask_id"]
+        assert t3["assignment"]["microtask_id"] != t1["assignment"]["microtask_id"]
+        await c1.submit(t1, "apple", key())
+        n1 = await c1.recv_type("task.assigned")
+        assert n1["assignment"]["microtask_id"] == t3["assignment"]["microtask_id"]  # never the one it answered
+        for c in (c1, c2, c3):
+            await c.close()
+
+    run(body)
+    assert (
+        Assignment.objects.filter(job=job).values("microtask", "worker").distinct().count()
+        == Assignment.objects.filter(job=job).count()
+    )
+
+
+def test_skip_gives_the_lease_back_and_is_never_offered_again(worker):
+    open_job(items=2, redundancy=1)
+    other = factories.make_worker()
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        await c.send({"type": "task.skip", "assignment_id": task["assignment"]["id"]})
+        revoked = await c.recv_type("task.revoked")
+        assert revoked["reason"] == "skipped"
+        nxt = await c.recv_type("task.assigned")
+        assert nxt["assignment"]["microtask_id"] != task["assignment"]["microtask_id"]
+        await c.submit(nxt, "apple", key())
+        assert (await c.recv_type("task.none", "task.assigned"))["type"] == "task.none"
+        o = await Client.open(other)
+        got = await o.recv_type("task.assigned")
+        assert got["assignment"]["microtask_id"] == task["assignment"]["microtask_id"]
+        for x in (c, o):
+            await x.close()
+
+    run(body)
+
+
+def test_pausing_stops_new_leases_at_once_but_takes_answers_in_flight(worker):
+    job = open_job(items=3, redundancy=1)
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        await sync_to_async(services.job_pause)(job)
+        ack = await c.submit(task, "apple", key())
+        assert ack["status"] == "accepted", ack
+        assert (await c.recv_type("task.none", "task.assigned"))["type"] == "task.none"
+        await sync_to_async(services.job_resume)(job)
+        assert (await c.recv_type("task.assigned"))["job"]["id"] == job.pk
+        await c.close()
+
+    run(body)
+
+
+def test_a_job_that_needs_a_skill_goes_only_to_workers_who_have_it(db):
+    open_job(items=2, redundancy=1, required_skill="french", required_skill_level=2)
+    novice, expert = factories.make_worker(), factories.make_worker()
+    WorkerSkill.objects.create(worker=novice.worker_profile, name="french", level=1)
+    WorkerSkill.objects.create(worker=expert.worker_profile, name="french", level=3)
+
+    async def body():
+        n = await Client.open(novice)
+        assert (await n.recv_type("task.none", "task.assigned"))["type"] == "task.none"
+        e = await Client.open(expert)
+        assert (await e.recv_type("task.none", "task.assigned"))["type"] == "task.assigned"
+        await n.close()
+        await e.close()
+
+    run(body)
+
+
+def test_priority_is_weighted_and_low_priority_still_progresses(worker):
+    high = open_job(items=150, redundancy=1, priority=9)
+    low = open_job(items=150, redundancy=1, priority=1)
+
+    async def body():
+        c = await Client.open(worker)
+        seen = {high.pk: 0, low.pk: 0}
+        for _ in range(100):
+            task = await c.recv_type("task.assigned")
+            seen[task["job"]["id"]] += 1
+            await c.submit(task, "apple", key())
+        await c.close()
+        return seen
+
+    seen = run(body)
+    assert seen[high.pk] > 70
+    assert seen[low.pk] >= 2
+
+
+def test_an_expired_lease_is_rerouted_and_a_late_answer_never_exceeds_redundancy(db):
+    job = open_job(items=1, redundancy=1)
+    w1, w2 = factories.make_worker(), factories.make_worker()
+
+    async def body():
+        c1 = await Client.open(w1)
+        task = await c1.recv_type("task.assigned")
+        c2 = await Client.open(w2)
+        assert (await c2.recv_type("task.none"))["reason"] == "no_work"
+        await sync_to_async(Assignment.objects.filter(pk=task["assignment"]["id"]).update)(expires_at=task_time_past())
+        assert await sync_to_async(leases.leases_expire)() == 1
+        revoked = await c1.recv_type("task.revoked")
+        assert revoked == {"type": "task.revoked", "assignment_id": task["assignment"]["id"], "reason": "expired"}
+        rerouted = await c2.recv_type("task.assigned")
+        assert rerouted["assignment"]["microtask_id"] == task["assignment"]["microtask_id"]
+        assert (await c2.submit(rerouted, "apple", key()))["status"] == "accepted"
+        late = await c1.submit(task, "banana", key())
+        assert late["status"] == "rejected" and late["reason"] == "no_longer_needed"
+        await c1.close()
+        await c2.close()
+
+    run(body)
+    mt = Microtask.objects.get(job=job)
+    assert mt.answer_count == 1 and Answer.objects.filter(item__job=job).count() == 1
+
+
+def test_a_late_answer_is_taken_while_the_microtask_still_needs_answers(worker):
+    job = open_job(items=1, redundancy=2)
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        await sync_to_async(Assignment.objects.filter(pk=task["assignment"]["id"]).update)(expires_at=task_time_past())
+        await sync_to_async(leases.leases_expire)()
+        await c.recv_type("task.revoked")
+        late = await c.submit(task, "apple", key())
+        assert late["status"] == "accepted"
+        await c.close()
+
+    run(body)
+    assert Microtask.objects.get(job=job).answer_count == 1
+
+
+def task_time_past():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return timezone.now() - timedelta(seconds=1)
+
+
+def test_a_reload_within_the_grace_period_resumes_the_same_lease(worker, settings):
+    open_job(items=2, redundancy=1)
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        await c.close()
+        again = await Client.open(worker)
+        resumed = await again.recv_type("task.assigned")
+        assert resumed["assignment"]["id"] == task["assignment"]["id"]
+        assert resumed["items"] == task["items"]
+        await again.close()
+        return task["assignment"]["id"]
+
+    assignment_id = run(body)
+    assignment = Assignment.objects.get(pk=assignment_id)
+    # After the last socket closed, the lease is held only for the grace period.
+    remaining = (assignment.expires_at - assignment.leased_at).total_seconds()
+    assert assignment.status == "leased" and remaining < 60
+
+
+def test_scheduling_resumes_from_postgresql_after_redis_loses_its_state(db):
+    job = open_job(items=6, redundancy=2)
+    w1, w2 = factories.make_worker(), factories.make_worker()
+
+    async def body():
+        c1 = await Client.open(w1)
+        t = await c1.recv_type("task.assigned")
+        await c1.submit(t, "apple", key())
+        answered = {t["assignment"]["microtask_id"]}
+        r = get_redis()
+        r.delete(*r.keys(f"{settings.REDIS_PREFIX}:sched:*"))
+        for _ in range(5):
+            t = await c1.recv_type("task.assigned")
+            assert t["assignment"]["microtask_id"] not in answered
+            answered.add(t["assignment"]["microtask_id"])
+            assert (await c1.submit(t, "apple", key()))["status"] == "accepted"
+        c2 = await Client.open(w2)
+        for _ in range(6):
+            t = await c2.recv_type("task.assigned")
+            assert (await c2.submit(t, "banana", key()))["status"] == "accepted"
+        await c1.close()
+        await c2.close()
+
+    run(body)
+    assert Microtask.objects.filter(job=job, status="done").count() == 6
+    assert Answer.objects.filter(job=job).count() == 12
+
+
+def test_gold_answers_never_reach_the_browser(worker, monkeypatch):
+    monkeypatch.setattr(runtime, "gold_probability", lambda total, correct: 1.0)
+    job = factories.make_job(redundancy=1)
+    factories.ingest_now(job, b"id,text,gold\ng1,known item,cherry\nu1,unknown item,\n")
+    services.job_publish(job)
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        assert task["items"][0]["data"] == {"id": "g1", "text": "known item"}
+        assert set(task["items"][0]) == {"id", "data", "text"}
+        assert "gold" not in json.dumps(task)
+        await c.close()
+
+    run(body)
