@@ -1,5 +1,6 @@
 """Two workers answer with the keyboard while the requester watches; staff blocks one and their work stops."""
 
+import json
 import re
 
 import pytest
@@ -128,3 +129,42 @@ def test_two_workers_answer_by_keyboard_the_requester_sees_it_live_and_a_blocked
     expect(walt_page.locator("#task .task-item")).to_have_count(0)
     assert not Assignment.objects.filter(worker=walt, status="leased").exists()
     assert Answer.objects.filter(worker=walt).count() == 2
+
+
+def test_a_dropped_connection_recovers_and_the_unacknowledged_answer_is_sent_again(new_page, open_job):
+    worker = factories.make_worker("rory")
+    connections = []
+    submits = []
+
+    def route(ws):
+        # The first connection swallows the first answer and then drops, as a flaky network would.
+        connections.append(ws)
+        server = ws.connect_to_server()
+        first = len(connections) == 1
+
+        def from_page(message):
+            if '"answer.submit"' in message:
+                submits.append(message)
+                if first:
+                    server.close()
+                    ws.close(code=1011)
+                    return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    page = new_page()
+    page.route_web_socket(re.compile(r"/ws/work/$"), route)
+    sign_in(page, "rory", factories.PASSWORD)
+    expect(page.locator("#conn-state")).to_have_text("Connected")
+    expect(page.locator("#task .task-item")).to_have_count(1, timeout=15_000)
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    # The page shows the drop and reconnects by itself; the answer goes again under the same key.
+    expect(page.locator("#conn-state")).to_have_text("Connected", timeout=15_000)
+    expect(page.locator("#w-answers")).to_have_text("1", timeout=15_000)
+    assert len(connections) >= 2
+    keys = {json.loads(m)["key"] for m in submits}
+    assert len(submits) >= 2 and len(keys) == 1
+    assert Answer.objects.filter(worker=worker).count() == 1
+    assert Assignment.objects.get(worker=worker, status="submitted").idempotency_key in keys

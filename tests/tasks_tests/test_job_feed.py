@@ -3,12 +3,12 @@
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from quorum import events
 from quorum.asgi import application
 from tests import factories
-from tests.ws import WebsocketCommunicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
