@@ -59,6 +59,7 @@ socket.on("job.details", (event) => {
 });
 socket.on("job.ingest", (event) => {
   state.ingest = event;
+  if (event.status === "done" || event.status === "failed") setText("upload-text", "");
   schedule();
 });
 socket.on("job.status", (event) => {

@@ -48,6 +48,13 @@ def new_page(browser, server):
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # A CSP violation (an inline script or style) shows up only as a console error.
+        page.on(
+            "console",
+            lambda msg: (
+                errors.append(msg.text) if msg.type == "error" and "Content Security Policy" in msg.text else None
+            ),
+        )
         page.on("dialog", lambda dialog: (errors.append(f"dialog: {dialog.message}"), dialog.dismiss()))
         return page
 

@@ -13,7 +13,7 @@ from tasks.models import Answer, Assignment, Item, Job, Microtask
 from tasks.selectors import job_details
 from tests import factories
 
-from .conftest import screenshot, send_burst, send_event
+from .conftest import screenshot, send_burst, send_event, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -165,3 +165,41 @@ def test_requester_creates_publishes_watches_and_downloads(new_page, celery_work
     expect(page.locator("#job-list tbody tr")).to_have_count(1)
     expect(page.locator("#job-list")).to_contain_text("4 / 11 items")
     screenshot(page, "dashboard")
+
+
+@pytest.mark.parametrize(
+    ("question_type", "control"),
+    [("multiple_choice", "checkbox"), ("number", "spinbutton"), ("free_text", "textbox")],
+)
+def test_the_preview_shows_each_question_type_as_workers_get_it(new_page, tmp_path, question_type, control):
+    factories.make_requester("quinn")
+    page = new_page(viewport={"width": 390, "height": 844})
+    sign_in(page, "quinn", factories.PASSWORD)
+    page.goto("/jobs/new/")
+    page.get_by_label("Items file").set_input_files(str(items_csv(tmp_path)))
+    page.get_by_label("Options, one per line").fill("red\ngreen")
+    page.get_by_label("Answer type").select_option(question_type)
+    preview = page.locator("#worker-preview")
+    expect(preview.locator(".item-text")).to_have_text(XSS)
+    expect(preview.get_by_role(control).first).to_be_visible()
+    if question_type == "multiple_choice":
+        expect(preview.get_by_role("checkbox", name="green")).to_be_visible()
+    else:
+        expect(page.get_by_label("Options, one per line")).to_be_disabled()
+    screenshot(page, f"job-new-{question_type}-phone")
+
+
+def test_a_bad_file_shows_where_it_failed_on_the_job_page(new_page, celery_worker_process, tmp_path):
+    owner = factories.make_requester("bea")
+    job = factories.make_job(owner=owner, name="Bad data")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": "broken"\n')
+    page = new_page()
+    sign_in(page, "bea", factories.PASSWORD)
+    page.goto(f"/jobs/{job.pk}/")
+    expect(page.locator("#live-state")).to_have_text("live")
+    page.get_by_label("Another items file").set_input_files(str(bad))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#ingest-text")).to_contain_text("bad.jsonl, line 2", timeout=30_000)
+    expect(page.locator("#ingest-text")).to_contain_text("Nothing was stored")
+    screenshot(page, "job-ingest-failed")

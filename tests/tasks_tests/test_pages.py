@@ -182,3 +182,41 @@ def test_worker_block_keeps_accepted_answers_counting(job_with_answer):
     services.assignment_review(assignment, True)
     worker_block(worker)
     assert Answer.objects.get(assignment=assignment).counts
+
+
+def test_results_filters_by_confidence_disagreement_source_and_text():
+    job = factories.make_job()
+    rows = [
+        {"id": f"k{i}", "text": f"kiwi {i}" if i < 2 else f"plum {i}", "gold": "apple" if i == 5 else ""}
+        for i in range(6)
+    ]
+    factories.ingest_now(job, factories.csv_bytes(rows))
+    items = {item.external_id: item for item in job.items.all()}
+    for key, confidence, agreement, source in (
+        ("k0", 0.99, 1.0, "human"),
+        ("k1", 0.55, 0.5, "human"),
+        ("k2", 0.97, 1.0, "machine"),
+        ("k3", 0.6, 0.66, "machine"),
+    ):
+        item = items[key]
+        item.result, item.confidence, item.agreement, item.result_source, item.answer_count = (
+            "apple",
+            confidence,
+            agreement,
+            source,
+            3,
+        )
+        item.save()
+    client = client_for(job.owner)
+
+    def shown(**query) -> set[str]:
+        page = client.get(f"/jobs/{job.pk}/results/", query).context["page"]
+        return {item.external_id for item in page}
+
+    assert shown() == {"k0", "k1", "k2", "k3", "k4", "k5"}
+    assert shown(confidence_below="0.9") == {"k1", "k3"}
+    assert shown(disagreement="1") == {"k1", "k3"}
+    assert shown(source="machine") == {"k2", "k3"}
+    assert shown(source="gold") == {"k5"}
+    assert shown(q="kiwi") == {"k0", "k1"}
+    assert shown(q="kiwi", disagreement="1") == {"k1"}
