@@ -1,4 +1,5 @@
-"""The demo: a requester 'demo' with a job reviewing generated financial transactions."""
+"""The demo: a requester 'demo' with a job reviewing generated financial transactions, and simulated workers
+that answer it over real WebSockets (``make run ARGS="--demo-crowd 20"``)."""
 
 import csv
 import random
@@ -63,3 +64,77 @@ def demo_setup(items: int = 10_000) -> str:
     job.refresh_from_db()
     services.job_publish(job)
     return f"demo requester '{DEMO_USERNAME}' and job '{DEMO_JOB}' ({job.item_count} items) created"
+
+
+RISKY_MERCHANTS = {"Luxury Watches", "Crypto Exchange", "Gift Cards Direct", "Casino Royale"}
+
+
+def demo_workers(count: int) -> list[str]:
+    """API tokens of ``count`` simulated workers (created once, reused on the next start)."""
+    from rest_framework.authtoken.models import Token
+
+    User = get_user_model()
+    keys = []
+    for i in range(1, count + 1):
+        user = User.objects.filter(username=f"demo-worker-{i}").first()
+        if user is None:
+            user = user_create(username=f"demo-worker-{i}", password=None, role=User.Role.WORKER)
+        keys.append(Token.objects.get_or_create(user=user)[0].key)
+    return keys
+
+
+def demo_answer(job: dict, item: dict, accuracy: float, rng: random.Random):
+    """What a simulated worker answers: right with probability ``accuracy`` on the demo job, else a guess."""
+    options = job.get("options") or []
+    kind = job.get("question_type")
+    if kind == "number":
+        return round(rng.uniform(0, 100), 1)
+    if kind == "free_text":
+        return rng.choice(["looks fine", "unclear", "needs review"])
+    if not options:
+        return ""
+    data = item.get("data", {})
+    if set(options) == {"yes", "no"} and "amount" in data:
+        try:
+            amount = float(data["amount"])
+        except ValueError:
+            amount = 0
+        truth = "yes" if amount > 400 or data.get("merchant") in RISKY_MERCHANTS else "no"
+        if rng.random() < accuracy:
+            return truth
+    choice = rng.choice(options)
+    return [choice] if kind == "multiple_choice" else choice
+
+
+async def simulated_worker(ws_url: str, key: str, accuracy: float, think: tuple[float, float], seed: int) -> None:
+    """One simulated worker: a real WebSocket client that answers what it is given, forever."""
+    import asyncio
+    import json
+    import uuid
+
+    import websockets
+
+    rng = random.Random(seed)
+    while True:
+        try:
+            async with websockets.connect(f"{ws_url}/ws/work/?token={key}") as ws:
+                async for raw in ws:
+                    msg = json.loads(raw)
+                    if msg["type"] != "task.assigned":
+                        continue
+                    await asyncio.sleep(rng.uniform(*think))
+                    answers = [
+                        {"item": i["id"], "value": demo_answer(msg["job"], i, accuracy, rng)} for i in msg["items"]
+                    ]
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "answer.submit",
+                                "key": uuid.uuid4().hex,
+                                "assignment_id": msg["assignment"]["id"],
+                                "answers": answers,
+                            }
+                        )
+                    )
+        except (OSError, websockets.WebSocketException):
+            await asyncio.sleep(2)

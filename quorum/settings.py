@@ -121,6 +121,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "expire-leases": {"task": "tasks.background.expire_leases", "schedule": 2.0},
     "sync-open-jobs": {"task": "tasks.background.sync_open_jobs", "schedule": 30.0},
+    "reconcile-pools": {"task": "tasks.background.reconcile_pools", "schedule": 15.0},
+    "refresh-pace": {"task": "tasks.background.refresh_pace", "schedule": 60.0},
 }
 # A closed socket keeps its leases this long, so a reload resumes them.
 QUORUM_RECONNECT_GRACE_SECONDS = env_int("QUORUM_RECONNECT_GRACE_SECONDS", 30)

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from . import services
-from .scheduling import leases, pool
+from .scheduling import leases, pace, pool
 
 
 @shared_task(acks_late=True)
@@ -19,3 +19,13 @@ def expire_leases() -> int:
 @shared_task(ignore_result=True)
 def sync_open_jobs() -> int:
     return pool.jobs_sync()
+
+
+@shared_task(ignore_result=True)
+def reconcile_pools() -> int:
+    return pool.pools_reconcile()
+
+
+@shared_task(ignore_result=True)
+def refresh_pace() -> dict:
+    return pace.pace_refresh()

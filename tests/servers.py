@@ -62,6 +62,13 @@ def wait_http(url: str, timeout: float = 30, proc: subprocess.Popen | None = Non
 @contextlib.contextmanager
 def asgi_server(port: int | None = None, **env):
     """Yields the base URL of a uvicorn process serving quorum.asgi."""
+    with asgi_server_process(port, **env) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def asgi_server_process(port: int | None = None, **env):
+    """Yields (base URL, process) of a uvicorn process serving quorum.asgi."""
     port = port or free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "quorum.asgi:application", "--host", "127.0.0.1", "--port", str(port),
@@ -70,9 +77,10 @@ def asgi_server(port: int | None = None, **env):
     )  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:

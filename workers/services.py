@@ -11,7 +11,8 @@ User = get_user_model()
 
 
 @transaction.atomic
-def user_create(*, username: str, password: str, role: str, email: str = "") -> User:
+def user_create(*, username: str, password: str | None, role: str, email: str = "") -> User:
+    """A new user; a worker also gets a profile. No password (None) means token or admin-set login only."""
     user = User.objects.create_user(username=username, password=password, email=email, role=role)
     if role == User.Role.WORKER:
         WorkerProfile.objects.create(user=user)

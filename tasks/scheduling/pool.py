@@ -74,12 +74,13 @@ return {'none'}
 )
 
 # Give a microtask's slot back (expired, released or skipped lease) if it lies inside the loaded window;
-# beyond the window the next fill counts it from PostgreSQL. ARGV: prefix, job, microtask, score.
+# beyond the window the next fill counts it from PostgreSQL. ARGV: prefix, job, microtask, score[, count].
 RETURN_SLOT = """
 local P, j, mt, score = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local n = tonumber(ARGV[5] or '1')
 local cursor = redis.call('GET', P .. ':loaded:' .. j)
 if not cursor or score > tonumber(cursor) then return -1 end
-local left = redis.call('HINCRBY', P .. ':slots:' .. j, mt, 1)
+local left = redis.call('HINCRBY', P .. ':slots:' .. j, mt, n)
 if left > 0 then redis.call('ZADD', P .. ':pool:' .. j, score, mt) end
 return left
 """
@@ -176,6 +177,59 @@ def pool_invalidate(job_id: int) -> None:
 def return_slot(job_id: int, microtask_id: int, rank: float, index: int) -> int:
     r = get_redis()
     return r.eval(RETURN_SLOT, 0, keys.prefix(), job_id, microtask_id, keys.pool_score(rank, index))
+
+
+WINDOW_FREE_SQL = """
+SELECT m.id, m.rank, m.index,
+       m.answers_wanted - m.answer_count
+         - (SELECT count(*) FROM tasks_assignment a WHERE a.microtask_id = m.id AND a.status = 'leased')
+FROM tasks_microtask m
+WHERE m.job_id = %s AND m.status = 'open' AND NOT m.is_gold AND (m.rank, m.index) <= (%s, %s)
+"""
+
+
+def missing_slots(job_id: int) -> dict[int, tuple[int, int]]:
+    """Microtasks of the loaded window with fewer free slots in Redis than in PostgreSQL: {id: (score, missing)}."""
+    r = get_redis()
+    cursor = r.get(keys.loaded(job_id))
+    if cursor is None:
+        return {}
+    rank, index = keys.rank_index_from_score(float(cursor))
+    with connection.cursor() as cur:
+        cur.execute(WINDOW_FREE_SQL, [job_id, rank, index])
+        rows = [row for row in cur.fetchall() if row[3] > 0]
+    if not rows:
+        return {}
+    in_redis = r.hmget(keys.slots(job_id), [row[0] for row in rows])
+    return {
+        mt: (keys.pool_score(rank, index), free - int(have or 0))
+        for (mt, rank, index, free), have in zip(rows, in_redis, strict=True)
+        if free > int(have or 0)
+    }
+
+
+def pool_reconcile(job_id: int, settle: float = 2.0) -> int:
+    """Give back slots that Redis lost: a process that died between its pick and its commit took a slot that
+    no lease holds. Only gaps that last across ``settle`` seconds count (a pick in flight closes its gap in
+    milliseconds). Returns the number of slots restored."""
+    first = missing_slots(job_id)
+    if not first:
+        return 0
+    time.sleep(settle)
+    restored = 0
+    r = get_redis()
+    for mt, (score, missing) in missing_slots(job_id).items():
+        if mt in first:
+            n = min(missing, first[mt][1])
+            r.eval(RETURN_SLOT, 0, keys.prefix(), job_id, mt, score, n)
+            restored += n
+    if restored:
+        publish({"type": "work.available", "job_id": job_id})
+    return restored
+
+
+def pools_reconcile(settle: float = 2.0) -> int:
+    return sum(pool_reconcile(int(job_id), settle) for job_id in get_redis().hkeys(keys.jobs()))
 
 
 def forget_microtasks(job_id: int, microtask_ids: list[int]) -> None:

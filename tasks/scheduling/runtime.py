@@ -26,7 +26,7 @@ from django.conf import settings
 
 from quorum import events
 
-from . import keys, leases, pool
+from . import keys, leases, pool, progress
 from .store import Committer, LeaseOp, ReleaseOp, SubmitOp
 
 log = logging.getLogger(__name__)
@@ -638,22 +638,9 @@ class Runtime:
         if layer is None:
             return
         for job_id in touched:
-            counts = await job_live_counts(self.redis, job_id)
+            if not await self.redis.hexists(keys.counts(job_id), "seeded"):
+                await database_sync_to_async(progress.job_counts_seed)(job_id)
+            counts = await progress.job_live_counts(self.redis, job_id)
             await layer.group_send(
                 events.job_group(job_id), {"type": "job.progress", "job_id": job_id, "counts": counts}
             )
-
-
-async def job_live_counts(r, job_id: int) -> dict:
-    now = time.time()
-    bucket = int(now // 10)
-    pipe = r.pipeline(transaction=False)
-    pipe.hgetall(keys.counts(job_id))
-    pipe.zcount(keys.active(job_id), now - 120, "+inf")
-    for b in range(bucket - 5, bucket + 1):
-        pipe.get(keys.rate(job_id, b))
-    counts, active, *rates = await pipe.execute()
-    out = {k: int(v) for k, v in (counts or {}).items()}
-    out["workers_active"] = int(active)
-    out["answers_per_minute"] = sum(int(x) for x in rates if x)
-    return out

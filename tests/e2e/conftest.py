@@ -7,6 +7,13 @@ import pytest
 
 from tests.servers import asgi_server
 
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls in the test body are still
 # synchronous and safe, so lift the guard that would refuse them.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

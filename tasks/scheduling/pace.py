@@ -1,0 +1,56 @@
+"""Measured pace, for the cost model: each job's median seconds per item and each worker's relative speed.
+
+Celery beat runs ``pace_refresh`` every minute. A job's median goes to ``Job.median_seconds_per_item``; a
+worker's speed r (the job's median time over theirs, so r > 1 is faster than the crowd) goes to Redis, where
+the scheduler reads it when it sizes a lease (``runtime.lease_seconds_for``).
+"""
+
+from django.db import connection
+
+from quorum.redis import get_redis
+
+from . import keys, pool
+
+JOB_MEDIANS_SQL = """
+UPDATE tasks_job j SET median_seconds_per_item = s.med
+FROM (
+  SELECT a.job_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY a.seconds_taken / m.item_count) AS med
+  FROM tasks_assignment a JOIN tasks_microtask m ON m.id = a.microtask_id
+  WHERE a.status = 'submitted' AND a.seconds_taken IS NOT NULL AND a.submitted_at > now() - interval '1 day'
+  GROUP BY a.job_id HAVING count(*) >= %(min_answers)s
+) s
+WHERE j.id = s.job_id AND j.median_seconds_per_item IS DISTINCT FROM s.med
+RETURNING j.id
+"""
+
+WORKER_SPEED_SQL = """
+SELECT a.worker_id,
+       percentile_cont(0.5) WITHIN GROUP (
+         ORDER BY j.median_seconds_per_item * m.item_count / greatest(a.seconds_taken, 0.1)) AS speed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY a.seconds_taken / m.item_count) AS seconds_per_item
+FROM tasks_assignment a
+JOIN tasks_microtask m ON m.id = a.microtask_id
+JOIN tasks_job j ON j.id = a.job_id
+WHERE a.status = 'submitted' AND a.seconds_taken IS NOT NULL AND j.median_seconds_per_item IS NOT NULL
+  AND a.submitted_at > now() - interval '1 day'
+GROUP BY a.worker_id HAVING count(*) >= %(min_answers)s
+"""
+
+
+def pace_refresh(min_job_answers: int = 20, min_worker_answers: int = 10) -> dict[str, int]:
+    with connection.cursor() as cur:
+        cur.execute(JOB_MEDIANS_SQL, {"min_answers": min_job_answers})
+        changed_jobs = [row[0] for row in cur.fetchall()]
+        cur.execute(WORKER_SPEED_SQL, {"min_answers": min_worker_answers})
+        speeds = cur.fetchall()
+        if speeds:
+            cur.execute(
+                "UPDATE workers_workerprofile p SET seconds_per_item = s.spi"
+                " FROM unnest(%s::bigint[], %s::float8[]) AS s(worker_id, spi) WHERE p.user_id = s.worker_id",
+                [[w for w, _, _ in speeds], [spi for _, _, spi in speeds]],
+            )
+    if speeds:
+        get_redis().hset(f"{keys.prefix()}:speed", mapping={w: round(speed, 3) for w, speed, _ in speeds})
+    for job_id in changed_jobs:
+        pool.publish({"type": "job.changed", "job_id": job_id, "open": True})
+    return {"jobs": len(changed_jobs), "workers": len(speeds)}
