@@ -166,6 +166,13 @@ def test_requester_creates_publishes_watches_and_downloads(new_page, celery_work
     expect(page.locator("#job-list")).to_contain_text("4 / 11 items")
     screenshot(page, "dashboard")
 
+    # Cancelling asks first, then the job stops for good.
+    page.get_by_role("link", name="Fruit check").click()
+    page.get_by_role("button", name="Cancel job").click()
+    expect(page.locator("#job-status")).to_have_text("Cancelled")
+    expect(page.get_by_role("button", name="Resume")).to_be_hidden()
+    expect(page.get_by_role("button", name="Pause")).to_be_hidden()
+
 
 @pytest.mark.parametrize(
     ("question_type", "control"),
