@@ -236,6 +236,12 @@ def item_list(
     return items
 
 
+def item_answer_counts(item_ids: list[int]) -> dict[int, int]:
+    """Answers stored per item (the results table; Item.answer_count is the aggregator's count)."""
+    rows = Answer.objects.filter(item_id__in=item_ids).values("item_id").annotate(n=Count("id"))
+    return {row["item_id"]: row["n"] for row in rows}
+
+
 def item_answers(item: Item) -> list[Answer]:
     return list(
         Answer.objects.filter(item=item)

@@ -105,6 +105,9 @@ def job_results(request, job_id: int):
     }
     items = selectors.item_list(job, **filters)
     page = Paginator(items, RESULTS_PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = selectors.item_answer_counts([item.pk for item in page])
+    for item in page:
+        item.answers_given = counts.get(item.pk, 0)
     query = request.GET.copy()
     query.pop("page", None)
     return render(

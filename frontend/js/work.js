@@ -21,8 +21,23 @@ let answersGiven = Number($("w-answers").textContent) || 0;
 socket.onState((state, detail) => {
   connState.dataset.state = state;
   connState.textContent = describeState(state, detail);
-  if (state === "refused" && detail.code === 4401) location.assign(`/login/?next=${encodeURIComponent(location.pathname)}`);
+  if (state === "refused" && detail.code === 4401) toLogin();
+  // A socket refused during the handshake closes without a code: after a few tries, ask whether we are signed out.
+  if (state === "reconnecting" && detail.attempt === 3) checkSignedIn();
 });
+
+function toLogin() {
+  location.assign(`/login/?next=${encodeURIComponent(location.pathname)}`);
+}
+
+async function checkSignedIn() {
+  try {
+    const response = await fetch("/api/me/", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (response.status === 401 || response.status === 403) toLogin();
+  } catch {
+    // Offline: the socket keeps retrying.
+  }
+}
 
 socket.on("session.ready", () => {
   if (!current && queue.length === 0) socket.send({ type: "task.request" });

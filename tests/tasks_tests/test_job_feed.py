@@ -114,3 +114,23 @@ def test_progress_brings_a_details_refresh_after_a_burst(monkeypatch):
     received = async_to_sync(scenario)()
     assert [m["type"] for m in received] == ["job.progress"] * 3 + ["job.details"]
     assert received[-1]["details"]["confidence_histogram"] == [0] * 10
+
+
+def test_refresh_on_request_and_an_error_for_anything_else():
+    job = factories.make_job()
+    owner_headers = headers_for(job.owner)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, f"/ws/jobs/{job.pk}/", headers=owner_headers)
+        await communicator.connect()
+        await communicator.receive_json_from()
+        await communicator.send_json_to({"type": "job.refresh"})
+        details = await communicator.receive_json_from(timeout=5)
+        await communicator.send_json_to({"type": "answer.submit"})
+        error = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return details, error
+
+    details, error = async_to_sync(scenario)()
+    assert details["type"] == "job.details" and details["details"]["workers"] == []
+    assert error["type"] == "error"
