@@ -4,10 +4,12 @@ Services send events here, after their transaction commits; consumers forward th
 are dotted (``job.progress``); Channels calls the consumer method with the dot replaced (``job_progress``).
 """
 
+import json
 import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 log = logging.getLogger(__name__)
@@ -18,7 +20,10 @@ EVENT_TYPES = {
     "job.ingest": "job_id, upload_id, status, rows_done, rows_total, error",
     "job.status": "job_id, status",
     "work.available": "job_id: a job has new or returned microtasks",
+    "job.details": "job_id, details (confidence histogram, agreement, cost, per-worker table): the job page",
 }
+# Scheduler control messages travel on Redis pub/sub, not the channel layer: every scheduler process listens.
+CONTROL_TYPES = {"worker.blocked": "worker_id: end this worker's leases and live sessions now"}
 
 
 def job_group(job_id: int) -> str:
@@ -27,6 +32,10 @@ def job_group(job_id: int) -> str:
 
 def workers_group() -> str:
     return "workers.all"
+
+
+def scheduler_control_channel() -> str:
+    return f"{settings.REDIS_PREFIX}:sched:control"
 
 
 def send_to_group(group: str, event_type: str, payload: dict) -> None:
@@ -60,3 +69,14 @@ def job_ingest(job_id: int, upload_id: int, status: str, rows_done: int, rows_to
 
 def job_status(job_id: int, status: str) -> None:
     send_on_commit(job_group(job_id), "job.status", {"job_id": job_id, "status": status})
+
+
+def worker_blocked(worker_id: int) -> None:
+    """Tell every scheduler process that a worker is blocked, so their live sessions stop getting work."""
+    from .redis import get_redis
+
+    message = json.dumps({"type": "worker.blocked", "worker_id": worker_id})
+    try:
+        get_redis().publish(scheduler_control_channel(), message)
+    except Exception:  # the flag in PostgreSQL still stops new leases; the message only makes it immediate
+        log.warning("could not publish worker.blocked for %s", worker_id, exc_info=True)

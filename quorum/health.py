@@ -1,12 +1,19 @@
 """GET /healthz: is the platform up, and which database and Redis does it use?"""
 
+import json
+import logging
+import time
 from urllib.parse import urlparse
 
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.utils import timezone
 
 from .redis import get_redis
+
+log = logging.getLogger(__name__)
+BACKGROUND_ERRORS_KEPT = 50
 
 
 def healthz(request):
@@ -40,3 +47,77 @@ def redis_display_url(url: str) -> str:
     parsed = urlparse(url)
     port = f":{parsed.port}" if parsed.port else ""
     return f"{parsed.scheme}://{parsed.hostname or ''}{port}{parsed.path}"
+
+
+def timed_check(check) -> dict:
+    """Run one health check; its latency in milliseconds, or the error it raised."""
+    started = time.perf_counter()
+    try:
+        check()
+    except Exception as exc:
+        return {"ok": False, "error": str(exc)[:300]}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def database_health() -> dict:
+    def check():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    result = timed_check(check)
+    if result["ok"]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            result["connections"] = cursor.fetchone()[0]
+    return result
+
+
+def redis_health() -> dict:
+    result = timed_check(lambda: get_redis().ping())
+    if result["ok"]:
+        info = get_redis().info("memory")
+        result["memory"] = info.get("used_memory_human")
+    return result
+
+
+def celery_queue_lengths() -> dict[str, int]:
+    """Messages waiting in each Celery queue of this deployment (lists under the broker's key prefix)."""
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+    queues = {settings.CELERY_TASK_DEFAULT_QUEUE, f"{settings.REDIS_PREFIX}.automation"}
+    r = get_redis()
+    try:
+        for name in r.scan_iter(f"{prefix}{settings.REDIS_PREFIX}.*", count=1000):
+            if r.type(name) == "list":
+                queues.add(name[len(prefix) :])
+        return {q: r.llen(f"{prefix}{q}") for q in sorted(queues)}
+    except Exception:
+        log.warning("could not read Celery queue lengths", exc_info=True)
+        return {}
+
+
+def background_errors_key() -> str:
+    return f"{settings.REDIS_PREFIX}:background:errors"
+
+
+def background_error_record(task_name: str, task_id: str, exception: BaseException) -> None:
+    """Keep the last background-job failures in Redis, newest first, for the operations page."""
+    entry = {
+        "task": task_name,
+        "id": task_id,
+        "error": f"{type(exception).__name__}: {exception}"[:500],
+        "at": timezone.now().isoformat(),
+    }
+    try:
+        pipe = get_redis().pipeline()
+        pipe.lpush(background_errors_key(), json.dumps(entry))
+        pipe.ltrim(background_errors_key(), 0, BACKGROUND_ERRORS_KEPT - 1)
+        pipe.execute()
+    except Exception:
+        log.warning("could not record a background error", exc_info=True)
+
+
+def background_errors(limit: int = 10) -> list[dict]:
+    try:
+        return [json.loads(e) for e in get_redis().lrange(background_errors_key(), 0, limit - 1)]
+    except Exception:
+        return []

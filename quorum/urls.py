@@ -1,12 +1,16 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from tasks import views_pages as task_pages
 from tasks.views_api import JobViewSet, UploadViewSet
 from workers import views_api as workers_api
+from workers import views_pages as worker_pages
 
+from . import views_console
 from .health import healthz
 
 router = DefaultRouter()
@@ -23,4 +27,29 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),
+    # pages
+    path("", task_pages.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("signup/", worker_pages.signup, name="signup"),
+    path("jobs/", task_pages.dashboard, name="dashboard"),
+    path("jobs/new/", task_pages.job_new, name="job-new"),
+    path("jobs/<int:job_id>/", task_pages.job_detail, name="job-detail"),
+    re_path(
+        r"^jobs/(?P<job_id>[0-9]+)/(?P<action>publish|pause|resume|cancel)/$",
+        task_pages.job_transition,
+        name="job-transition",
+    ),
+    path("jobs/<int:job_id>/results/", task_pages.job_results, name="job-results"),
+    path("jobs/<int:job_id>/items/<int:item_id>/", task_pages.item_detail, name="item-detail"),
+    path(
+        "jobs/<int:job_id>/assignments/<int:assignment_id>/review/",
+        task_pages.assignment_review_view,
+        name="assignment-review",
+    ),
+    path("jobs/<int:job_id>/workers/<int:worker_id>/block/", task_pages.worker_block_view, name="job-worker-block"),
+    path("account/tokens/", task_pages.tokens, name="tokens"),
+    path("work/", worker_pages.work, name="work"),
+    path("console/", views_console.operations, name="console"),
+    path("console/operations.json", views_console.operations_json, name="console-json"),
 ]

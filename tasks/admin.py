@@ -1,46 +1,113 @@
-from django.contrib import admin
+"""Django admin for the work: lists an operator can scan, filters, search, and the everyday actions."""
 
+from django.contrib import admin, messages
+
+from . import services
 from .models import Answer, Assignment, Item, Job, Microtask, Upload
+from .scheduling.leases import leases_expire
+
+
+def _transition(modeladmin, request, queryset, service, verb: str) -> None:
+    done, refused = 0, []
+    for job in queryset:
+        try:
+            service(job)
+            done += 1
+        except services.JobStateError as exc:
+            refused.append(f"{job.name}: {exc}")
+    if done:
+        modeladmin.message_user(request, f"{verb} {done} job(s).", messages.SUCCESS)
+    for line in refused:
+        modeladmin.message_user(request, line, messages.WARNING)
 
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "status", "priority", "item_count", "microtask_count", "redundancy", "created_at"]
-    list_filter = ["status", "question_type"]
+    list_display = [
+        "name", "owner", "status", "priority", "item_count", "microtask_count", "redundancy", "reward", "created_at",
+    ]  # fmt: skip
+    list_filter = ["status", "question_type", "created_at"]
     search_fields = ["name", "owner__username"]
+    list_select_related = ["owner"]
+    readonly_fields = ["item_count", "microtask_count", "columns", "created_at", "published_at"]
+    actions = ["pause_jobs", "resume_jobs", "cancel_jobs"]
+
+    @admin.action(description="Pause the selected jobs")
+    def pause_jobs(self, request, queryset):
+        _transition(self, request, queryset, services.job_pause, "Paused")
+
+    @admin.action(description="Resume the selected jobs")
+    def resume_jobs(self, request, queryset):
+        _transition(self, request, queryset, services.job_resume, "Resumed")
+
+    @admin.action(description="Cancel the selected jobs")
+    def cancel_jobs(self, request, queryset):
+        _transition(self, request, queryset, services.job_cancel, "Cancelled")
 
 
 @admin.register(Upload)
 class UploadAdmin(admin.ModelAdmin):
-    list_display = ["filename", "job", "status", "rows_done", "items_created", "created_at"]
-    list_filter = ["status"]
+    list_display = ["filename", "job", "status", "rows_done", "rows_total", "items_created", "size_bytes", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["filename", "job__name"]
+    list_select_related = ["job"]
 
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ["id", "job", "position", "microtask_index", "result", "confidence", "result_source"]
-    list_filter = ["result_source"]
+    list_display = ["id", "job", "position", "external_id", "result", "confidence", "agreement", "result_source"]
+    list_filter = ["result_source", "result_method"]
+    search_fields = ["external_id"]
     raw_id_fields = ["job"]
+    list_select_related = ["job"]
     show_full_result_count = False
 
 
 @admin.register(Microtask)
 class MicrotaskAdmin(admin.ModelAdmin):
-    list_display = ["id", "job", "index", "is_gold", "status", "answer_count", "answers_wanted"]
+    list_display = ["id", "job", "index", "is_gold", "status", "answer_count", "answers_wanted", "rank"]
     list_filter = ["status", "is_gold"]
     raw_id_fields = ["job"]
+    list_select_related = ["job"]
     show_full_result_count = False
 
 
 @admin.register(Assignment)
 class AssignmentAdmin(admin.ModelAdmin):
-    list_display = ["id", "job", "microtask", "worker", "status", "leased_at", "expires_at", "review"]
-    list_filter = ["status", "review"]
+    list_display = ["id", "job", "microtask", "worker", "status", "leased_at", "expires_at", "submitted_at", "review"]
+    list_filter = ["status", "review", "leased_at"]
+    search_fields = ["worker__username", "job__name", "idempotency_key"]
     raw_id_fields = ["job", "microtask", "worker"]
+    list_select_related = ["job", "microtask", "worker"]
+    show_full_result_count = False
+    actions = ["accept_assignments", "reject_assignments", "release_expired_leases"]
+
+    def _review(self, request, queryset, accepted: bool) -> None:
+        done = 0
+        for assignment in queryset.filter(status=Assignment.Status.SUBMITTED):
+            services.assignment_review(assignment, accepted)
+            done += 1
+        self.message_user(request, f"{'Accepted' if accepted else 'Rejected'} {done} submitted assignment(s).")
+
+    @admin.action(description="Release every expired lease now (whatever is selected)")
+    def release_expired_leases(self, request, queryset):
+        released = leases_expire()
+        self.message_user(request, f"Released {released} expired lease(s); their microtasks are offered again.")
+
+    @admin.action(description="Accept the selected submitted assignments")
+    def accept_assignments(self, request, queryset):
+        self._review(request, queryset, True)
+
+    @admin.action(description="Reject the selected submitted assignments (their answers stop counting)")
+    def reject_assignments(self, request, queryset):
+        self._review(request, queryset, False)
 
 
 @admin.register(Answer)
 class AnswerAdmin(admin.ModelAdmin):
     list_display = ["id", "job", "item", "worker", "value", "counts", "created_at"]
     list_filter = ["counts"]
+    search_fields = ["worker__username"]
     raw_id_fields = ["job", "item", "worker", "assignment"]
+    list_select_related = ["job", "item", "worker"]
+    show_full_result_count = False

@@ -15,7 +15,7 @@ from quorum.redis import get_redis, key
 from .intake import IntakeError
 from .intake.loading import IngestResult, ingest_file
 from .intake.readers import count_lines
-from .models import Job, Upload
+from .models import Answer, Assignment, Job, Upload
 from .scheduling import pool
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,19 @@ def job_cancel(job: Job) -> Job:
     return job_set_status(
         job, Job.Status.CANCELLED, allowed_from={Job.Status.DRAFT, Job.Status.OPEN, Job.Status.PAUSED}
     )
+
+
+def assignment_review(assignment: Assignment, accepted: bool) -> Assignment:
+    """Accept or reject a submitted assignment. A rejected assignment's answers stop counting towards results."""
+    with transaction.atomic():
+        assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        if assignment.status != Assignment.Status.SUBMITTED:
+            raise JobStateError(f"a {assignment.status} assignment has no answers to review")
+        assignment.review = Assignment.Review.ACCEPTED if accepted else Assignment.Review.REJECTED
+        assignment.reviewed_at = timezone.now()
+        assignment.save(update_fields=["review", "reviewed_at"])
+        Answer.objects.filter(assignment=assignment).update(counts=accepted)
+    return assignment
 
 
 def upload_dir() -> Path:

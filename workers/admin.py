@@ -1,14 +1,32 @@
+"""Django admin for people: users with their role, worker profiles with block and unblock."""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from . import services
 from .models import User, WorkerProfile, WorkerSkill
 
 
 @admin.register(User)
 class QuorumUserAdmin(UserAdmin):
-    list_display = ["username", "email", "role", "is_staff", "is_active", "date_joined"]
-    list_filter = ["role", "is_staff", "is_active"]
+    list_display = ["username", "email", "role", "is_staff", "is_active", "date_joined", "last_login"]
+    list_filter = ["role", "is_staff", "is_active", "worker_profile__blocked"]
     fieldsets = UserAdmin.fieldsets + (("Role", {"fields": ["role"]}),)
+    actions = ["block_workers", "unblock_workers"]
+
+    @admin.action(description="Block the selected workers")
+    def block_workers(self, request, queryset):
+        workers = queryset.filter(role=User.Role.WORKER)
+        for user in workers:
+            services.worker_block(user)
+        self.message_user(request, f"Blocked {workers.count()} worker(s).")
+
+    @admin.action(description="Unblock the selected workers")
+    def unblock_workers(self, request, queryset):
+        workers = queryset.filter(role=User.Role.WORKER)
+        for user in workers:
+            services.worker_unblock(user)
+        self.message_user(request, f"Unblocked {workers.count()} worker(s).")
 
 
 class WorkerSkillInline(admin.TabularInline):
@@ -18,7 +36,30 @@ class WorkerSkillInline(admin.TabularInline):
 
 @admin.register(WorkerProfile)
 class WorkerProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "blocked", "trust", "answers_count", "gold_correct", "gold_total", "max_leases"]
+    list_display = [
+        "user", "blocked", "trust", "answers_count", "gold_correct", "gold_total", "seconds_per_item", "max_leases",
+    ]  # fmt: skip
     list_filter = ["blocked"]
-    search_fields = ["user__username"]
+    search_fields = ["user__username", "user__email"]
+    list_select_related = ["user"]
     inlines = [WorkerSkillInline]
+    actions = ["block", "unblock"]
+
+    @admin.action(description="Block the selected workers (they get no more work)")
+    def block(self, request, queryset):
+        for profile in queryset.select_related("user"):
+            services.worker_block(profile.user)
+        self.message_user(request, f"Blocked {queryset.count()} worker(s).")
+
+    @admin.action(description="Unblock the selected workers")
+    def unblock(self, request, queryset):
+        for profile in queryset.select_related("user"):
+            services.worker_unblock(profile.user)
+        self.message_user(request, f"Unblocked {queryset.count()} worker(s).")
+
+
+@admin.register(WorkerSkill)
+class WorkerSkillAdmin(admin.ModelAdmin):
+    list_display = ["worker", "name", "level"]
+    list_filter = ["name"]
+    search_fields = ["worker__user__username", "name"]

@@ -1,0 +1,235 @@
+// The worker's task page: takes microtasks pushed over /ws/work/, answers them from the keyboard.
+
+import { $, el, randomKey, setText } from "./dom.js";
+import { LiveSocket, describeState } from "./socket.js";
+import { renderTask } from "./task-view.js";
+
+const socket = new LiveSocket("/ws/work/", { persistPending: true });
+const taskRoot = $("task");
+const connState = $("conn-state");
+const timer = $("lease-timer");
+const dialog = $("instructions-dialog");
+const instructionsButton = $("instructions-button");
+
+const queue = []; // task.assigned messages not yet answered, in arrival order
+let current = null; // { message, view }
+const sending = new Set(); // assignment ids whose submits await their ack
+let waitingText = "Waiting for work…";
+let notice = "";
+let answersGiven = Number($("w-answers").textContent) || 0;
+
+socket.onState((state, detail) => {
+  connState.dataset.state = state;
+  connState.textContent = describeState(state, detail);
+  if (state === "refused" && detail.code === 4401) toLogin();
+  // A socket refused during the handshake closes without a code: after a few tries, ask whether we are signed out.
+  if (state === "reconnecting" && detail.attempt === 3) checkSignedIn();
+});
+
+function toLogin() {
+  location.assign(`/login/?next=${encodeURIComponent(location.pathname)}`);
+}
+
+async function checkSignedIn() {
+  try {
+    const response = await fetch("/api/me/", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (response.status === 401 || response.status === 403) toLogin();
+  } catch {
+    // Offline: the socket keeps retrying.
+  }
+}
+
+socket.on("session.ready", () => {
+  if (!current && queue.length === 0) socket.send({ type: "task.request" });
+});
+
+socket.on("task.assigned", (message) => {
+  const id = message.assignment.id;
+  const known = queue.find((m) => m.assignment.id === id);
+  if (known) {
+    // A reconnect sends the same lease again: keep the answers typed so far, refresh the expiry.
+    known.assignment = message.assignment;
+    return;
+  }
+  queue.push(message);
+  if (!current) showNext();
+});
+
+socket.on("task.none", (message) => {
+  if (message.reason === "blocked") {
+    queue.length = 0;
+    notice = "";
+    showWaiting("Your account is blocked: you get no more work.");
+    return;
+  }
+  if (!current) showWaiting(message.reason ? `Waiting for work (${message.reason}).` : "Waiting for work…");
+});
+
+socket.on("task.revoked", (message) => {
+  const reasons = {
+    expired: "The time for that microtask ran out.",
+    job_paused: "The requester paused that job.",
+    job_cancelled: "The requester cancelled that job.",
+    blocked: "Your account was blocked; you get no more work.",
+    skipped: "Skipped.",
+  };
+  dropAssignment(message.assignment_id, reasons[message.reason] || "That microtask was taken back.");
+});
+
+socket.on("answer.ack", (message) => {
+  sending.delete(message.assignment_id);
+  if (message.status === "rejected") {
+    notice = `Your answer was not taken: ${message.reason || "no longer needed"}.`;
+  } else {
+    const done = queue.find((m) => m.assignment.id === message.assignment_id);
+    if (message.status === "accepted") {
+      answersGiven += done ? done.items.length : 1;
+      setText("w-answers", answersGiven);
+      addHistory(done ? done.job.name : `microtask ${message.assignment_id}`, "submitted");
+    }
+    notice = "Thanks, answer saved.";
+  }
+  dropAssignment(message.assignment_id, notice);
+});
+
+socket.on("error", (message) => {
+  notice = message.message || "The server could not read that.";
+  renderNotice();
+});
+
+function addHistory(jobName, status) {
+  const empty = $("history-empty");
+  if (empty) empty.remove();
+  const list = $("history");
+  list.prepend(el("li", {}, el("span", { class: "history-job", text: jobName }), " ", el("span", { class: `badge status-${status}`, text: status })));
+  while (list.children.length > 20) list.lastElementChild.remove();
+}
+
+function dropAssignment(assignmentId, message) {
+  const index = queue.findIndex((m) => m.assignment.id === assignmentId);
+  if (index !== -1) queue.splice(index, 1);
+  notice = message || "";
+  if (current && current.message.assignment.id === assignmentId) {
+    current = null;
+    showNext();
+  } else {
+    renderNotice();
+  }
+}
+
+function showWaiting(text) {
+  current = null;
+  waitingText = text;
+  taskRoot.replaceChildren(el("p", { id: "task-waiting", class: "muted", text }));
+  renderNotice();
+  timer.hidden = true;
+  instructionsButton.disabled = true;
+}
+
+function showNext() {
+  const message = queue.find((m) => !sending.has(m.assignment.id));
+  if (!message) {
+    showWaiting("Waiting for work…");
+    socket.send({ type: "task.request" });
+    return;
+  }
+  const view = renderTask(taskRoot, message, { prefix: `a${message.assignment.id}` });
+  current = { message, view };
+  const actions = el(
+    "div",
+    { class: "task-actions" },
+    el("button", { type: "submit", class: "primary", id: "submit-task", text: "Submit (Enter)", onclick: submit }),
+    el("button", { type: "button", id: "skip-task", text: "Skip (S)", onclick: skip }),
+  );
+  taskRoot.append(actions, el("p", { id: "task-notice", class: "notice", role: "status" }));
+  $("instructions-text").textContent = message.job.instructions || "No instructions for this job.";
+  instructionsButton.disabled = false;
+  renderNotice();
+  tick();
+  if (!view.isChoice) view.focusInput();
+}
+
+function renderNotice() {
+  const waiting = $("task-waiting");
+  if (waiting) waiting.textContent = notice ? `${notice} ${waitingText}` : waitingText;
+  const node = $("task-notice");
+  if (node) node.textContent = notice;
+}
+
+function submit() {
+  if (!current) return;
+  const missing = current.view.missing();
+  if (missing.length) {
+    notice = missing.length === 1 && current.message.items.length === 1 ? "Pick an answer first." : `Answer item ${missing[0] + 1} first.`;
+    current.view.setActive(missing[0]);
+    renderNotice();
+    return;
+  }
+  const id = current.message.assignment.id;
+  sending.add(id);
+  socket.submit({ type: "answer.submit", key: randomKey(), assignment_id: id, answers: current.view.answers() });
+  notice = socket.isOpen ? "Sending…" : "Offline: your answer is sent when the connection is back.";
+  current = null;
+  showNext();
+}
+
+function skip() {
+  if (!current) return;
+  const id = current.message.assignment.id;
+  socket.send({ type: "task.skip", assignment_id: id });
+  dropAssignment(id, "Skipped. You will not see that microtask again.");
+}
+
+function tick() {
+  if (!current) {
+    timer.hidden = true;
+    return;
+  }
+  const left = (Date.parse(current.message.assignment.expires_at) - Date.now()) / 1000;
+  timer.hidden = false;
+  if (left <= 0) {
+    timer.textContent = "Time is up";
+    timer.dataset.level = "out";
+    return;
+  }
+  const minutes = Math.floor(left / 60);
+  const seconds = Math.floor(left % 60);
+  timer.textContent = `${minutes}:${String(seconds).padStart(2, "0")} left`;
+  timer.dataset.level = left < 30 ? "low" : "ok";
+}
+setInterval(tick, 1000);
+
+function openInstructions() {
+  if (!instructionsButton.disabled && !dialog.open) dialog.showModal();
+}
+instructionsButton.addEventListener("click", openInstructions);
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || dialog.open) return;
+  const target = event.target;
+  const typing = target instanceof HTMLTextAreaElement || (target instanceof HTMLInputElement && ["text", "number", "search"].includes(target.type));
+  if (event.key === "Enter" && !event.shiftKey) {
+    if (target instanceof HTMLButtonElement && target.id !== "submit-task") return;
+    event.preventDefault();
+    submit();
+    return;
+  }
+  if (typing || !current) return;
+  if (/^[1-9]$/.test(event.key)) {
+    if (current.view.pick(Number(event.key))) event.preventDefault();
+  } else if (event.key === "s" || event.key === "S") {
+    event.preventDefault();
+    skip();
+  } else if (event.key === "i" || event.key === "I") {
+    event.preventDefault();
+    openInstructions();
+  } else if (event.key === "ArrowDown" || event.key === "j") {
+    event.preventDefault();
+    current.view.next();
+  } else if (event.key === "ArrowUp" || event.key === "k") {
+    event.preventDefault();
+    current.view.previous();
+  }
+});
+
+socket.start();

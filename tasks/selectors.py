@@ -1,0 +1,286 @@
+"""Reads for the requester pages, the job feed and the operations console.
+
+Counts come straight from PostgreSQL in a few grouped queries; nothing here writes. Progress counts leave gold
+microtasks out: they are checks on workers, not work the requester is waiting for.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from .models import Answer, Assignment, Item, Job, Microtask, Upload
+
+ACTIVE_WINDOW = timedelta(minutes=5)
+HISTOGRAM_BINS = 10
+
+COUNTS_SQL = """
+SELECT count(*) FILTER (WHERE NOT is_gold),
+       count(*) FILTER (WHERE NOT is_gold AND status = 'done'),
+       coalesce(sum(item_count) FILTER (WHERE NOT is_gold), 0),
+       coalesce(sum(item_count) FILTER (WHERE NOT is_gold AND status = 'done'), 0),
+       coalesce(sum(greatest(answers_wanted - answer_count, 0) * item_count)
+                FILTER (WHERE NOT is_gold AND status = 'open'), 0),
+       job_id
+FROM tasks_microtask WHERE job_id = ANY(%s) GROUP BY job_id
+"""
+
+WORKERS_SQL = """
+SELECT a.worker_id, u.username,
+       count(*) AS answers,
+       count(*) FILTER (WHERE i.gold IS NOT NULL) AS gold_answers,
+       count(*) FILTER (WHERE i.gold IS NOT NULL AND a.value = i.gold) AS gold_correct,
+       count(*) FILTER (WHERE i.gold IS NULL AND i.result IS NOT NULL) AS judged,
+       count(*) FILTER (WHERE i.gold IS NULL AND i.result IS NOT NULL AND a.value = i.result) AS agreed,
+       count(*) FILTER (WHERE NOT a.counts) AS not_counting,
+       p.trust, coalesce(p.blocked, false)
+FROM tasks_answer a
+JOIN tasks_item i ON i.id = a.item_id
+JOIN workers_user u ON u.id = a.worker_id
+LEFT JOIN workers_workerprofile p ON p.user_id = a.worker_id
+WHERE a.job_id = %s
+GROUP BY a.worker_id, u.username, p.trust, p.blocked
+ORDER BY answers DESC, u.username
+LIMIT %s
+"""
+
+
+def job_list(owner) -> QuerySet[Job]:
+    return Job.objects.filter(owner=owner).order_by("-created_at")
+
+
+def job_get_for_viewer(user, job_id: int) -> Job | None:
+    """The job if this user may watch it (its owner, or staff); None otherwise."""
+    if not user.is_authenticated:
+        return None
+    jobs = Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
+    return jobs.filter(pk=job_id).first()
+
+
+def job_get_or_404(user, job_id: int) -> Job:
+    """A requester's own job; another requester's job is a 404, as in the API."""
+    jobs = Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
+    return get_object_or_404(jobs, pk=job_id)
+
+
+def _empty_counts(job: Job) -> dict:
+    return {
+        "items": 0,
+        "items_done": 0,
+        "microtasks": 0,
+        "microtasks_done": 0,
+        "answers": 0,
+        "answers_remaining": 0,
+        "workers_active": 0,
+        "answers_per_minute": 0,
+        "item_count": job.item_count,
+    }
+
+
+def job_counts_many(jobs: list[Job]) -> dict[int, dict]:
+    """Progress counts of several jobs in four queries."""
+    by_id = {job.pk: _empty_counts(job) for job in jobs}
+    if not by_id:
+        return by_id
+    ids = list(by_id)
+    with connection.cursor() as cursor:
+        cursor.execute(COUNTS_SQL, [ids])
+        for microtasks, microtasks_done, items, items_done, remaining, job_id in cursor.fetchall():
+            by_id[job_id].update(
+                microtasks=microtasks,
+                microtasks_done=microtasks_done,
+                items=items,
+                items_done=items_done,
+                answers_remaining=remaining,
+            )
+    now = timezone.now()
+    for row in (
+        Answer.objects.filter(job_id__in=ids)
+        .values("job_id")
+        .annotate(total=Count("id"), last_minute=Count("id", filter=Q(created_at__gte=now - timedelta(minutes=1))))
+    ):
+        by_id[row["job_id"]].update(answers=row["total"], answers_per_minute=row["last_minute"])
+    for row in (
+        Assignment.objects.filter(job_id__in=ids)
+        .filter(Q(status=Assignment.Status.LEASED) | Q(submitted_at__gte=now - ACTIVE_WINDOW))
+        .values("job_id")
+        .annotate(workers=Count("worker_id", distinct=True))
+    ):
+        by_id[row["job_id"]]["workers_active"] = row["workers"]
+    costs = job_costs(jobs)
+    for job_id, cost in costs.items():
+        by_id[job_id]["cost"] = str(cost)
+    return by_id
+
+
+def job_counts(job: Job) -> dict:
+    return job_counts_many([job])[job.pk]
+
+
+def job_costs(jobs: list[Job]) -> dict[int, Decimal]:
+    """Cost so far: the reward of every submitted assignment a requester has not rejected."""
+    paid = dict(
+        Assignment.objects.filter(job_id__in=[j.pk for j in jobs], status=Assignment.Status.SUBMITTED)
+        .exclude(review=Assignment.Review.REJECTED)
+        .values("job_id")
+        .annotate(n=Count("id"))
+        .values_list("job_id", "n")
+    )
+    return {job.pk: (job.reward * paid.get(job.pk, 0)).quantize(Decimal("0.01")) for job in jobs}
+
+
+def job_workers(job: Job, limit: int = 100) -> list[dict]:
+    """Per-worker table of one job: answers, accuracy on gold (or agreement with results), trust, blocked."""
+    with connection.cursor() as cursor:
+        cursor.execute(WORKERS_SQL, [job.pk, limit])
+        rows = cursor.fetchall()
+    table = []
+    for worker_id, username, answers, gold_n, gold_ok, judged, agreed, not_counting, trust, blocked in rows:
+        if gold_n:
+            accuracy, basis = gold_ok / gold_n, "gold"
+        elif judged:
+            accuracy, basis = agreed / judged, "results"
+        else:
+            accuracy, basis = None, ""
+        table.append(
+            {
+                "id": worker_id,
+                "username": username,
+                "answers": answers,
+                "accuracy": accuracy,
+                "accuracy_basis": basis,
+                "not_counting": not_counting,
+                "trust": trust,
+                "blocked": blocked,
+            }
+        )
+    return table
+
+
+def job_details(job: Job) -> dict:
+    """What the job page shows beyond the counts: confidence histogram, agreement, cost, the workers."""
+    bins = [0] * HISTOGRAM_BINS
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT least(width_bucket(confidence, 0, 1, %s), %s) AS b, count(*) FROM tasks_item"
+            " WHERE job_id = %s AND confidence IS NOT NULL GROUP BY b",
+            [HISTOGRAM_BINS, HISTOGRAM_BINS, job.pk],
+        )
+        for bucket, n in cursor.fetchall():
+            bins[max(bucket, 1) - 1] += n
+        cursor.execute("SELECT avg(agreement) FROM tasks_item WHERE job_id = %s AND agreement IS NOT NULL", [job.pk])
+        (agreement,) = cursor.fetchone()
+    cost = job_costs([job])[job.pk]
+    return {
+        "confidence_histogram": bins,
+        "agreement": agreement,
+        "cost": str(cost),
+        "budget": str(job.budget.quantize(Decimal("0.01"))) if job.budget is not None else None,
+        "workers": job_workers(job),
+    }
+
+
+def upload_latest(job: Job) -> Upload | None:
+    return job.uploads.order_by("-created_at").first()
+
+
+def job_snapshot(job: Job) -> dict:
+    """Everything the job page needs on connect; later changes arrive as events."""
+    from .services import upload_rows_done
+
+    upload = upload_latest(job)
+    ingest = None
+    if upload is not None:
+        ingest = {
+            "job_id": job.pk,
+            "upload_id": upload.pk,
+            "status": upload.status,
+            "rows_done": upload_rows_done(upload),
+            "rows_total": upload.rows_total,
+            "error": upload.error,
+        }
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "counts": job_counts(job),
+        "details": job_details(job),
+        "ingest": ingest,
+        "redundancy": job.redundancy,
+        "items_per_microtask": job.items_per_microtask,
+    }
+
+
+def item_list(
+    job: Job,
+    *,
+    confidence_below: float | None = None,
+    disagreement: bool = False,
+    source: str = "",
+    search: str = "",
+) -> QuerySet[Item]:
+    """The results browser's filters: low confidence, disagreement, where the result came from, free text."""
+    items = Item.objects.filter(job=job).order_by("position")
+    if confidence_below is not None:
+        items = items.filter(Q(confidence__lt=confidence_below) | Q(confidence__isnull=True, answer_count__gt=0))
+    if disagreement:
+        items = items.filter(agreement__lt=1)
+    if source == Item.Source.GOLD:
+        items = items.filter(Q(gold__isnull=False) | Q(result_source=Item.Source.GOLD))
+    elif source in (Item.Source.HUMAN, Item.Source.MACHINE):
+        items = items.filter(result_source=source, gold__isnull=True)
+    if search:
+        items = items.filter(Q(external_id__icontains=search) | Q(data__icontains=search))
+    return items
+
+
+def item_answer_counts(item_ids: list[int]) -> dict[int, int]:
+    """Answers stored per item (the results table; Item.answer_count is the aggregator's count)."""
+    rows = Answer.objects.filter(item_id__in=item_ids).values("item_id").annotate(n=Count("id"))
+    return {row["item_id"]: row["n"] for row in rows}
+
+
+def item_answers(item: Item) -> list[Answer]:
+    return list(
+        Answer.objects.filter(item=item)
+        .select_related("worker", "worker__worker_profile", "assignment")
+        .order_by("created_at", "id")
+    )
+
+
+def microtasks_waiting_by_job(limit: int = 20) -> list[dict]:
+    """Open and paused jobs with how many microtasks still need answers: the console's queue view."""
+    rows = (
+        Microtask.objects.filter(status=Microtask.Status.OPEN, is_gold=False, job__status__in=["open", "paused"])
+        .values("job_id", "job__name", "job__status", "job__priority")
+        .annotate(waiting=Count("id"))
+        .order_by("-waiting")[:limit]
+    )
+    return [
+        {"job_id": r["job_id"], "name": r["job__name"], "status": r["job__status"], "priority": r["job__priority"],
+         "waiting": r["waiting"]}
+        for r in rows
+    ]  # fmt: skip
+
+
+def leases_summary(expiring_within: timedelta = timedelta(seconds=60)) -> dict:
+    now = timezone.now()
+    leased = Assignment.objects.filter(status=Assignment.Status.LEASED)
+    return leased.aggregate(
+        in_flight=Count("id"),
+        expiring=Count("id", filter=Q(expires_at__gte=now, expires_at__lt=now + expiring_within)),
+        overdue=Count("id", filter=Q(expires_at__lt=now)),
+    )
+
+
+def answers_per_second(window_seconds: int = 10) -> float:
+    since = timezone.now() - timedelta(seconds=window_seconds)
+    return round(Answer.objects.filter(created_at__gte=since).count() / window_seconds, 2)
+
+
+def uploads_failed_recent(limit: int = 5) -> list[Upload]:
+    return list(
+        Upload.objects.filter(status=Upload.Status.FAILED).select_related("job").order_by("-created_at")[:limit]
+    )

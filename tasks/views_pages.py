@@ -1,0 +1,178 @@
+"""Requester pages: the dashboard, creating a job, the live job page, the results browser, API tokens.
+
+Thin views: who is asking, one selector or service call, a template. Another requester's job is a 404.
+"""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from rest_framework.authtoken.models import Token
+
+from workers.services import worker_block
+
+from . import selectors, services
+from .models import Assignment, Item, Job, QuestionType
+
+RESULTS_PAGE_SIZE = 50
+
+
+def requester_required(view):
+    """Signed in as a requester (or staff); workers get 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not (request.user.is_requester or request.user.is_staff):
+            raise PermissionDenied("Only requesters can open this page.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def home(request):
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if request.user.is_worker and not request.user.is_staff:
+        return redirect("work")
+    return redirect("dashboard")
+
+
+@requester_required
+def dashboard(request):
+    jobs = list(selectors.job_list(request.user)[:100])
+    counts = selectors.job_counts_many(jobs)
+    rows = []
+    for job in jobs:
+        c = counts[job.pk]
+        percent = round(100 * c["items_done"] / c["items"]) if c["items"] else 0
+        rows.append({"job": job, "counts": c, "percent": percent})
+    return render(request, "requester/dashboard.html", {"rows": rows})
+
+
+@requester_required
+def job_new(request):
+    return render(request, "requester/job_new.html", {"question_types": QuestionType.choices})
+
+
+@requester_required
+def job_detail(request, job_id: int):
+    job = selectors.job_get_or_404(request.user, job_id)
+    return render(request, "requester/job_detail.html", {"job": job, "snapshot": selectors.job_snapshot(job)})
+
+
+TRANSITIONS = {
+    "publish": services.job_publish,
+    "pause": services.job_pause,
+    "resume": services.job_resume,
+    "cancel": services.job_cancel,
+}
+
+
+@require_POST
+@requester_required
+def job_transition(request, job_id: int, action: str):
+    job = selectors.job_get_or_404(request.user, job_id)
+    service = TRANSITIONS.get(action)
+    if service is None:
+        raise PermissionDenied("Unknown action.")
+    try:
+        service(job)
+    except services.JobStateError as exc:
+        messages.error(request, str(exc))
+    return redirect("job-detail", job_id=job.pk)
+
+
+def _float_or_none(value: str) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@requester_required
+def job_results(request, job_id: int):
+    job = selectors.job_get_or_404(request.user, job_id)
+    filters = {
+        "confidence_below": _float_or_none(request.GET.get("confidence_below")),
+        "disagreement": request.GET.get("disagreement") == "1",
+        "source": request.GET.get("source", ""),
+        "search": request.GET.get("q", "").strip()[:200],
+    }
+    items = selectors.item_list(job, **filters)
+    page = Paginator(items, RESULTS_PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = selectors.item_answer_counts([item.pk for item in page])
+    for item in page:
+        item.answers_given = counts.get(item.pk, 0)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "requester/results.html",
+        {
+            "job": job,
+            "page": page,
+            "filters": filters,
+            "sources": Item.Source.choices,
+            "query": query.urlencode(),
+        },
+    )
+
+
+@requester_required
+def item_detail(request, job_id: int, item_id: int):
+    job = selectors.job_get_or_404(request.user, job_id)
+    item = get_object_or_404(Item, job=job, pk=item_id)
+    return render(
+        request,
+        "requester/item.html",
+        {"job": job, "item": item, "answers": selectors.item_answers(item), "text": item.data.get(job.text_field)},
+    )
+
+
+@require_POST
+@requester_required
+def assignment_review_view(request, job_id: int, assignment_id: int):
+    job = selectors.job_get_or_404(request.user, job_id)
+    assignment = get_object_or_404(Assignment, job=job, pk=assignment_id)
+    accepted = request.POST.get("decision") == "accept"
+    try:
+        services.assignment_review(assignment, accepted)
+    except services.JobStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Assignment {assignment.pk} {'accepted' if accepted else 'rejected'}.")
+    return redirect(_safe_next(request, job))
+
+
+def _safe_next(request, job: Job) -> str:
+    target = request.POST.get("next", "")
+    return target if target.startswith(f"/jobs/{job.pk}/") else f"/jobs/{job.pk}/results/"
+
+
+@require_POST
+@requester_required
+def worker_block_view(request, job_id: int, worker_id: int):
+    job = selectors.job_get_or_404(request.user, job_id)
+    # A requester may block only someone who worked on their job.
+    assignment = Assignment.objects.filter(job=job, worker_id=worker_id).select_related("worker").first()
+    if assignment is None:
+        raise PermissionDenied("This worker has not worked on this job.")
+    worker_block(assignment.worker)
+    messages.success(request, f"{assignment.worker.username} is blocked and gets no more work.")
+    return redirect(_safe_next(request, job))
+
+
+@login_required
+def tokens(request):
+    if request.method == "POST":
+        Token.objects.filter(user=request.user).delete()
+        Token.objects.create(user=request.user)
+        messages.success(request, "A new token was made; the old one no longer works.")
+        return redirect("tokens")
+    token = Token.objects.filter(user=request.user).first()
+    return render(request, "requester/tokens.html", {"token": token})

@@ -1,0 +1,95 @@
+"""Reads about workers: the worker page's earnings and history, the console's who-is-online.
+
+Earnings are the job's reward for every assignment a requester accepted; submitted assignments not yet
+reviewed are shown as pending. The ledger can replace this module's sums without the pages changing.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from quorum.redis import get_redis
+from tasks.models import Answer, Assignment
+from tasks.scheduling import keys
+
+from .models import WorkerProfile
+
+ONLINE_WINDOW = timedelta(minutes=2)
+
+
+def _money(value) -> str:
+    return str((value or Decimal("0")).quantize(Decimal("0.01")))
+
+
+def worker_stats(user) -> dict:
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    submitted = Assignment.objects.filter(worker=user, status=Assignment.Status.SUBMITTED)
+    sums = submitted.aggregate(
+        total=Sum("job__reward", filter=Q(review=Assignment.Review.ACCEPTED)),
+        today=Sum("job__reward", filter=Q(review=Assignment.Review.ACCEPTED, submitted_at__gte=today)),
+        pending=Sum("job__reward", filter=Q(review=Assignment.Review.PENDING)),
+        microtasks=Count("id"),
+    )
+    gold = Answer.objects.filter(worker=user, item__gold__isnull=False).aggregate(
+        n=Count("id"), ok=Count("id", filter=Q(value=F("item__gold")))
+    )
+    profile = WorkerProfile.objects.filter(user=user).first()
+    if profile is not None and profile.gold_total:
+        accuracy = profile.gold_accuracy
+    elif gold["n"]:
+        accuracy = gold["ok"] / gold["n"]
+    else:
+        accuracy = None
+    return {
+        "earnings_today": _money(sums["today"]),
+        "earnings_total": _money(sums["total"]),
+        "earnings_pending": _money(sums["pending"]),
+        "microtasks": sums["microtasks"],
+        "answers": Answer.objects.filter(worker=user).count(),
+        "accuracy": accuracy,
+        "blocked": bool(profile and profile.blocked),
+    }
+
+
+def worker_history(user, limit: int = 20) -> list[dict]:
+    rows = (
+        Assignment.objects.filter(worker=user)
+        .exclude(status=Assignment.Status.LEASED)
+        .select_related("job")
+        .order_by("-leased_at")[:limit]
+    )
+    return [
+        {
+            "assignment_id": a.pk,
+            "job": a.job.name,
+            "status": a.status,
+            "review": a.review,
+            "reward": str(a.job.reward.quantize(Decimal("0.01"))) if a.status == Assignment.Status.SUBMITTED else "",
+            "when": a.submitted_at or a.leased_at,
+        }
+        for a in rows
+    ]
+
+
+def workers_online() -> dict:
+    """Workers with an open WebSocket (the scheduler's presence set in Redis), and how many are blocked.
+
+    Without Redis, workers holding a lease or who answered in the last two minutes stand in.
+    """
+    try:
+        online = get_redis().zcard(keys.online())
+    except Exception:
+        since = timezone.now() - ONLINE_WINDOW
+        online = (
+            Assignment.objects.filter(Q(status=Assignment.Status.LEASED) | Q(submitted_at__gte=since))
+            .values("worker_id")
+            .distinct()
+            .count()
+        )
+    return {
+        "online": online,
+        "blocked": WorkerProfile.objects.filter(blocked=True).count(),
+        "registered": WorkerProfile.objects.count(),
+    }
