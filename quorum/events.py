@@ -34,10 +34,6 @@ def workers_group() -> str:
     return "workers.all"
 
 
-def scheduler_control_channel() -> str:
-    return f"{settings.REDIS_PREFIX}:sched:control"
-
-
 def send_to_group(group: str, event_type: str, payload: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
@@ -69,14 +65,3 @@ def job_ingest(job_id: int, upload_id: int, status: str, rows_done: int, rows_to
 
 def job_status(job_id: int, status: str) -> None:
     send_on_commit(job_group(job_id), "job.status", {"job_id": job_id, "status": status})
-
-
-def worker_blocked(worker_id: int) -> None:
-    """Tell every scheduler process that a worker is blocked, so their live sessions stop getting work."""
-    from .redis import get_redis
-
-    message = json.dumps({"type": "worker.blocked", "worker_id": worker_id})
-    try:
-        get_redis().publish(scheduler_control_channel(), message)
-    except Exception:  # the flag in PostgreSQL still stops new leases; the message only makes it immediate
-        log.warning("could not publish worker.blocked for %s", worker_id, exc_info=True)

@@ -87,7 +87,7 @@ def gold_checks_record(assignment_ids: list[int]) -> list[tuple[int, int]]:
         worker_block_for_job(job_id, worker_id, f"gold accuracy {right}/{total} below {threshold:.0%} (automatic)")
     if rows:
         for _, worker_id, _, _ in rows:
-            pool.publish({"type": "worker.changed", "worker_id": worker_id})
+            worker_changed(worker_id)
     return [(j, w) for j, w, *_ in blocked]
 
 
@@ -144,7 +144,9 @@ def worker_block_for_job(job_id: int, worker_id: int, reason: str) -> int:
                 [job_id, worker_id],
             )
             cur.execute(
-                "SELECT id FROM tasks_assignment WHERE job_id = %s AND worker_id = %s AND status = 'submitted'",
+                # Answers a requester accepted keep counting: they vouched for them.
+                "SELECT id FROM tasks_assignment WHERE job_id = %s AND worker_id = %s AND status = 'submitted'"
+                " AND review <> 'accepted'",
                 [job_id, worker_id],
             )
             submitted = [row[0] for row in cur.fetchall()]
@@ -157,13 +159,18 @@ def worker_block_for_job(job_id: int, worker_id: int, reason: str) -> int:
             released = cur.fetchall()
         reopened = answers_stop_counting(submitted)
     pool_return(reopened + released)
-    pool.publish({"type": "worker.changed", "worker_id": worker_id})
+    worker_changed(worker_id)
     log.info("worker %s blocked on job %s (%s): %s microtasks re-opened", worker_id, job_id, reason, len(reopened))
     return len(reopened)
 
 
 def worker_unblock_for_job(job_id: int, worker_id: int) -> None:
     JobWorker.objects.filter(job_id=job_id, worker_id=worker_id).update(blocked=False, blocked_reason="")
+    worker_changed(worker_id)
+
+
+def worker_changed(worker_id: int) -> None:
+    """Sessions of this worker reload their profile and blocks (and drop leases they may no longer hold)."""
     pool.publish({"type": "worker.changed", "worker_id": worker_id})
 
 

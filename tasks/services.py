@@ -70,15 +70,15 @@ def job_cancel(job: Job) -> Job:
 
 
 def assignment_review(assignment: Assignment, accepted: bool) -> Assignment:
-    """Accept or reject a submitted assignment. A rejected assignment's answers stop counting towards results."""
-    with transaction.atomic():
-        assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
-        if assignment.status != Assignment.Status.SUBMITTED:
-            raise JobStateError(f"a {assignment.status} assignment has no answers to review")
-        assignment.review = Assignment.Review.ACCEPTED if accepted else Assignment.Review.REJECTED
-        assignment.reviewed_at = timezone.now()
-        assignment.save(update_fields=["review", "reviewed_at"])
-        Answer.objects.filter(assignment=assignment).update(counts=accepted)
+    """Accept (pays the reward) or reject (answers stop counting; the microtask is answered again). Final."""
+    from . import quality
+
+    if assignment.status != Assignment.Status.SUBMITTED:
+        raise JobStateError(f"a {assignment.status} assignment has no answers to review")
+    if not quality.assignments_review([assignment.pk], accepted):
+        assignment.refresh_from_db()
+        raise JobStateError(f"assignment {assignment.pk} was already {assignment.review}")
+    assignment.refresh_from_db()
     return assignment
 
 

@@ -13,7 +13,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
-from workers.services import worker_block
 
 from . import selectors, services
 from .models import Assignment, Item, Job, QuestionType
@@ -162,8 +161,8 @@ def worker_block_view(request, job_id: int, worker_id: int):
     assignment = Assignment.objects.filter(job=job, worker_id=worker_id).select_related("worker").first()
     if assignment is None:
         raise PermissionDenied("This worker has not worked on this job.")
-    worker_block(assignment.worker)
-    messages.success(request, f"{assignment.worker.username} is blocked and gets no more work.")
+    quality.worker_block_for_job(job.pk, worker_id, f"blocked by {request.user.username}")
+    messages.success(request, f"{assignment.worker.username} is blocked on this job and gets no more of its work.")
     return redirect(_safe_next(request, job))
 
 

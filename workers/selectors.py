@@ -1,7 +1,7 @@
 """Reads about workers: the worker page's earnings and history, the console's who-is-online.
 
-Earnings are the job's reward for every assignment a requester accepted; submitted assignments not yet
-reviewed are shown as pending. The ledger can replace this module's sums without the pages changing.
+Earnings are the worker's ledger (a reward per accepted assignment); submitted assignments not yet reviewed
+are shown as pending.
 """
 
 from datetime import timedelta
@@ -14,7 +14,7 @@ from quorum.redis import get_redis
 from tasks.models import Answer, Assignment
 from tasks.scheduling import keys
 
-from .models import WorkerProfile
+from .models import LedgerEntry, WorkerProfile
 
 ONLINE_WINDOW = timedelta(minutes=2)
 
@@ -25,30 +25,23 @@ def _money(value) -> str:
 
 def worker_stats(user) -> dict:
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    submitted = Assignment.objects.filter(worker=user, status=Assignment.Status.SUBMITTED)
-    sums = submitted.aggregate(
-        total=Sum("job__reward", filter=Q(review=Assignment.Review.ACCEPTED)),
-        today=Sum("job__reward", filter=Q(review=Assignment.Review.ACCEPTED, submitted_at__gte=today)),
+    paid = LedgerEntry.objects.filter(worker=user).aggregate(
+        total=Sum("amount"), today=Sum("amount", filter=Q(created_at__gte=today))
+    )
+    # Queried through assignments (indexed by worker); answers have no worker index, to keep submits cheap.
+    sums = Assignment.objects.filter(worker=user, status=Assignment.Status.SUBMITTED).aggregate(
         pending=Sum("job__reward", filter=Q(review=Assignment.Review.PENDING)),
         microtasks=Count("id"),
-    )
-    gold = Answer.objects.filter(worker=user, item__gold__isnull=False).aggregate(
-        n=Count("id"), ok=Count("id", filter=Q(value=F("item__gold")))
+        answers=Sum("microtask__item_count"),
     )
     profile = WorkerProfile.objects.filter(user=user).first()
-    if profile is not None and profile.gold_total:
-        accuracy = profile.gold_accuracy
-    elif gold["n"]:
-        accuracy = gold["ok"] / gold["n"]
-    else:
-        accuracy = None
     return {
-        "earnings_today": _money(sums["today"]),
-        "earnings_total": _money(sums["total"]),
+        "earnings_today": _money(paid["today"]),
+        "earnings_total": _money(paid["total"]),
         "earnings_pending": _money(sums["pending"]),
         "microtasks": sums["microtasks"],
-        "answers": Answer.objects.filter(worker=user).count(),
-        "accuracy": accuracy,
+        "answers": sums["answers"] or 0,
+        "accuracy": profile.gold_accuracy if profile is not None else None,
         "blocked": bool(profile and profile.blocked),
     }
 

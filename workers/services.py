@@ -3,7 +3,6 @@
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from quorum import events
 
 from .models import WorkerProfile
 
@@ -24,33 +23,32 @@ def worker_profile_get_or_create(user) -> WorkerProfile:
     return profile
 
 
+STAFF_BLOCK = "blocked by staff"
+
+
 def worker_block(worker) -> WorkerProfile:
-    """Block a worker on every job: no new leases, live sessions told to stop, unreviewed answers stop counting.
+    """Block a worker on every job: no new leases, live sessions stop, and on each job they worked on their
+    answers stop counting (except those a requester accepted) and those microtasks are answered again."""
+    from tasks import quality
+    from tasks.models import Assignment
 
-    Answers a requester already accepted keep counting.
-    """
-    from tasks.models import Answer, Assignment
-
-    with transaction.atomic():
-        profile = worker_profile_get_or_create(worker)
-        WorkerProfile.objects.filter(pk=profile.pk).update(blocked=True)
-        Answer.objects.filter(worker_id=profile.user_id).exclude(assignment__review=Assignment.Review.ACCEPTED).update(
-            counts=False
-        )
-        transaction.on_commit(lambda: events.worker_blocked(profile.user_id))
+    profile = worker_profile_get_or_create(worker)
+    WorkerProfile.objects.filter(pk=profile.pk).update(blocked=True)
+    for job_id in Assignment.objects.filter(worker=worker).values_list("job_id", flat=True).distinct():
+        quality.worker_block_for_job(job_id, worker.pk, STAFF_BLOCK)
     profile.refresh_from_db()
     return profile
 
 
 def worker_unblock(worker) -> WorkerProfile:
-    """Let a worker take work again; answers not rejected by a requester count again."""
-    from tasks.models import Answer, Assignment
+    """Let a worker take work again (answers set aside while blocked stay set aside: others replaced them)."""
+    from tasks import quality
+    from tasks.models import JobWorker
 
-    with transaction.atomic():
-        profile = worker_profile_get_or_create(worker)
-        WorkerProfile.objects.filter(pk=profile.pk).update(blocked=False)
-        Answer.objects.filter(worker_id=profile.user_id).exclude(assignment__review=Assignment.Review.REJECTED).update(
-            counts=True
-        )
+    profile = worker_profile_get_or_create(worker)
+    WorkerProfile.objects.filter(pk=profile.pk).update(blocked=False)
+    for job_id in JobWorker.objects.filter(worker=worker, blocked_reason=STAFF_BLOCK).values_list("job_id", flat=True):
+        quality.worker_unblock_for_job(job_id, worker.pk)
+    quality.worker_changed(worker.pk)
     profile.refresh_from_db()
     return profile
