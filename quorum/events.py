@@ -4,12 +4,10 @@ Services send events here, after their transaction commits; consumers forward th
 are dotted (``job.progress``); Channels calls the consumer method with the dot replaced (``job_progress``).
 """
 
-import json
 import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import transaction
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from quorum.redis import get_redis, key
 from .intake import IntakeError
 from .intake.loading import IngestResult, ingest_file
 from .intake.readers import count_lines
-from .models import Answer, Assignment, Job, Upload
+from .models import Assignment, Job, Upload
 from .scheduling import pool
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
-
-from . import selectors, services
+from . import quality, selectors, services
 from .models import Assignment, Item, Job, QuestionType
 
 RESULTS_PAGE_SIZE = 50

@@ -24,13 +24,14 @@ class WorkerTaskConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         user = self.scope.get("user")
+        # Accept first, then close with a code: a browser sees 4401/4403 only on an accepted socket.
+        await self.accept()
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
         if not user.is_worker:
             await self.close(code=4403)
             return
-        await self.accept()
         self.runtime = Runtime.get()
         self.session = WorkerSession(worker_id=user.pk, username=user.username, send=self.send_json)
         await self.runtime.open_session(self.session)

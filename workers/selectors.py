@@ -7,11 +7,11 @@ are shown as pending.
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from quorum.redis import get_redis
-from tasks.models import Answer, Assignment
+from tasks.models import Assignment
 from tasks.scheduling import keys
 
 from .models import LedgerEntry, WorkerProfile

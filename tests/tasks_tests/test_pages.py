@@ -6,10 +6,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from quorum.events import scheduler_control_channel
 from quorum.redis import get_redis
 from tasks import services
-from tasks.models import Answer, Assignment, Microtask
+from tasks.models import Answer, Assignment, JobWorker, Microtask
+from tasks.scheduling.keys import control_channel
 from tests import factories
 from workers.models import WorkerProfile
 from workers.services import worker_block, worker_unblock
@@ -113,7 +113,7 @@ def test_every_page_sends_the_strict_content_security_policy(job_with_answer):
     assert b"<script>" not in response.content
 
 
-def test_rejecting_an_assignment_stops_its_answers_counting_and_accepting_pays(job_with_answer):
+def test_rejecting_an_assignment_stops_its_answers_counting_and_is_final(job_with_answer):
     job, worker, assignment, item = job_with_answer
     client = client_for(job.owner)
     response = client.post(f"/jobs/{job.pk}/assignments/{assignment.pk}/review/", {"decision": "reject"})
@@ -121,34 +121,51 @@ def test_rejecting_an_assignment_stops_its_answers_counting_and_accepting_pays(j
     assert not Answer.objects.get(assignment=assignment).counts
     assignment.refresh_from_db()
     assert assignment.review == "rejected" and assignment.reviewed_at is not None
-    services.assignment_review(assignment, True)
-    assert Answer.objects.get(assignment=assignment).counts
-    # The worker's page shows what the accepted assignment earned.
+    response = client.post(f"/jobs/{job.pk}/assignments/{assignment.pk}/review/", {"decision": "accept"}, follow=True)
+    assert b"was already rejected" in response.content
+    assert not Answer.objects.get(assignment=assignment).counts
+
+
+def test_accepting_an_assignment_pays_the_worker(job_with_answer):
+    job, worker, assignment, item = job_with_answer
     job.reward = "0.25"
     job.save()
+    response = client_for(job.owner).post(f"/jobs/{job.pk}/assignments/{assignment.pk}/review/", {"decision": "accept"})
+    assert response.status_code == 302
+    assert Answer.objects.get(assignment=assignment).counts
+    # The worker's page shows what the accepted assignment earned.
     body = client_for(worker).get("/work/").content.decode()
     assert 'id="w-total">0.25<' in body
 
 
-def test_blocking_a_worker_flags_them_publishes_to_the_scheduler_and_unblocking_restores(
-    job_with_answer, django_capture_on_commit_callbacks
-):
+def test_a_requester_blocks_a_worker_on_their_job_and_the_scheduler_is_told(job_with_answer):
     job, worker, assignment, _ = job_with_answer
     pubsub = get_redis().pubsub()
-    pubsub.subscribe(scheduler_control_channel())
+    pubsub.subscribe(control_channel())
     pubsub.get_message(timeout=2)  # the subscribe confirmation
     client = client_for(job.owner)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(f"/jobs/{job.pk}/workers/{worker.pk}/block/", {"next": f"/jobs/{job.pk}/"})
+    response = client.post(f"/jobs/{job.pk}/workers/{worker.pk}/block/", {"next": f"/jobs/{job.pk}/"})
     assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
-    assert WorkerProfile.objects.get(user=worker).blocked
+    record = JobWorker.objects.get(job=job, worker=worker)
+    assert record.blocked and record.blocked_reason == f"blocked by {job.owner.username}"
+    assert not WorkerProfile.objects.get(user=worker).blocked  # other requesters' jobs are not affected
     assert not Answer.objects.get(assignment=assignment).counts
-    message = pubsub.get_message(timeout=5)
-    assert message is not None and json.loads(message["data"]) == {"type": "worker.blocked", "worker_id": worker.pk}
+    messages = []
+    while (message := pubsub.get_message(timeout=2)) is not None:
+        messages.append(json.loads(message["data"]))
+    assert {"type": "worker.changed", "worker_id": worker.pk} in messages
     pubsub.close()
+
+
+def test_staff_block_covers_every_job_and_unblock_lets_the_worker_back(job_with_answer):
+    job, worker, assignment, _ = job_with_answer
+    worker_block(worker)
+    assert WorkerProfile.objects.get(user=worker).blocked
+    assert JobWorker.objects.get(job=job, worker=worker).blocked
+    assert not Answer.objects.get(assignment=assignment).counts
     worker_unblock(worker)
     assert not WorkerProfile.objects.get(user=worker).blocked
-    assert Answer.objects.get(assignment=assignment).counts
+    assert not JobWorker.objects.get(job=job, worker=worker).blocked
 
 
 def test_a_requester_cannot_block_a_worker_who_never_worked_on_their_job(job_with_answer):

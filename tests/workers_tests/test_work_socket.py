@@ -111,10 +111,10 @@ def test_only_signed_in_workers_may_connect(requester):
         from quorum.asgi import application
 
         anonymous.ws = WebsocketCommunicator(application, "/ws/work/")
-        connected, code = await anonymous.ws.connect()
-        assert not connected and code == 4401
+        await anonymous.ws.connect()
+        assert (await anonymous.ws.receive_output(5)) == {"type": "websocket.close", "code": 4401}
         as_requester = await Client.open(requester)
-        assert not as_requester.connected and as_requester.code == 4403
+        assert (await as_requester.ws.receive_output(5)) == {"type": "websocket.close", "code": 4403}
 
     run(body)
 
