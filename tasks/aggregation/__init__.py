@@ -6,10 +6,6 @@ registered in ``METHODS``), ``adaptive`` the adaptive-redundancy policy, ``gold`
 """
 
 from .base import NO_LABEL, Aggregate, Answers
-from .categorical import auto, ds, hds, mv, ods, wmv
-
-# Categorical methods a job may name in ``aggregation_method``; "auto" is the default.
-METHODS = {"auto": auto, "mv": mv, "wmv": wmv, "ods": ods, "ds": ds, "hds": hds}
-DEFAULT_METHOD = "auto"
+from .categorical import DEFAULT_METHOD, METHODS
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "NO_LABEL", "Aggregate", "Answers"]

@@ -8,11 +8,13 @@ unknown) clamps those items' posteriors, so known answers teach the methods how 
 
 import numpy as np
 
-from .base import Aggregate, Answers, check_gold, finish
+from .base import Aggregate, Answers, CategoricalMethod, check_gold, finish
 
 # EM stops when no posterior moves more than this between iterations, or after MAX_ITERATIONS.
 TOLERANCE = 1e-4
 MAX_ITERATIONS = 100
+# Pseudo-answers per label with which each worker's confusion row is pulled toward the crowd's pooled row (hds).
+POOLED_STRENGTH = 1.0
 
 
 def _softmax_rows(log_p: np.ndarray) -> np.ndarray:
@@ -179,7 +181,7 @@ def hds(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
     """Dawid-Skene with each worker's confusion shrunk toward the crowd's pooled confusion (see _dawid_skene)."""
     gold = check_gold(answers, gold)
     posteriors, confusion = _dawid_skene(
-        answers, gold, _vote_shares(answers), pooled_strength=2.0 * answers.n_labels, diagonal_bonus=1.0, smoothing=0.01
+        answers, gold, _vote_shares(answers), pooled_strength=POOLED_STRENGTH * answers.n_labels, diagonal_bonus=1.0, smoothing=0.01
     )
     return finish("hds", answers, posteriors, gold, worker_accuracy=_accuracy_from_confusion(confusion, posteriors))
 
@@ -214,3 +216,8 @@ def auto(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
         result = wmv(answers, gold)
     result.method = "auto"
     return result
+
+
+# Categorical methods a job may name in ``aggregation_method``; "auto" is the default.
+METHODS: dict[str, CategoricalMethod] = {"auto": auto, "mv": mv, "wmv": wmv, "ods": ods, "ds": ds, "hds": hds}
+DEFAULT_METHOD = "auto"
