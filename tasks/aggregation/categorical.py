@@ -15,6 +15,9 @@ TOLERANCE = 1e-4
 MAX_ITERATIONS = 100
 # Pseudo-answers per label with which each worker's confusion row is pulled toward the crowd's pooled row (hds).
 POOLED_STRENGTH = 1.0
+# The pooled confusion itself starts from "right TYPICAL_ACCURACY of the time", worth TYPICAL_WEIGHT answers.
+TYPICAL_ACCURACY = 0.7
+TYPICAL_WEIGHT = 2.0
 
 
 def _softmax_rows(log_p: np.ndarray) -> np.ndarray:
@@ -66,23 +69,41 @@ def mv(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
     return finish("mv", answers, _vote_shares(answers), gold)
 
 
-def _worker_agreement(answers: Answers, posteriors: np.ndarray, prior_hits: float, prior_n: float) -> np.ndarray:
-    """Expected share of each worker's answers that are right, shrunk toward prior_hits/prior_n."""
-    hits = np.bincount(answers.workers, weights=posteriors[answers.items, answers.labels], minlength=answers.n_workers)
-    n = np.bincount(answers.workers, minlength=answers.n_workers)
-    return (hits + prior_hits) / (n + prior_n)
+def _peer_agreement(answers: Answers, weights: np.ndarray) -> np.ndarray:
+    """Each worker's weighted share of agreeing peers, leaving their own answer out, shrunk toward 1/2.
+
+    Leaving the worker out matters: measured against a result their own answer helped make, every worker looks
+    better than they are, and on a tie the first-counted worker would win by agreeing with themselves.
+    """
+    k = answers.n_labels
+    votes = np.bincount(answers.items * k + answers.labels, weights=weights, minlength=answers.n_items * k)
+    total = np.bincount(answers.items, weights=weights, minlength=answers.n_items)
+    peers = total[answers.items] - weights
+    agreeing = votes[answers.items * k + answers.labels] - weights
+    has_peers = peers > 1e-12
+    share = np.where(has_peers, agreeing / np.where(has_peers, peers, 1.0), 0.0)
+    hits = np.bincount(answers.workers, weights=share, minlength=answers.n_workers)
+    seen = np.bincount(answers.workers, weights=has_peers, minlength=answers.n_workers)
+    return (hits + 1.0) / (seen + 2.0)
 
 
 def wmv(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
-    """Weighted majority vote: each answer weighs its worker's agreement with the current result (Wawa-style)."""
+    """Weighted majority vote: each answer weighs its worker's agreement with their peers (Wawa-style).
+
+    Confidence is the winning label's weighted vote share. Known labels (``gold``) score their workers directly.
+    """
     gold = check_gold(answers, gold)
-    posteriors = _clamp(_vote_shares(answers), gold)
+    weights = np.ones(len(answers))
     accuracy = np.full(answers.n_workers, 0.5)
     for _ in range(3):
-        hard = np.zeros_like(posteriors)
-        hard[np.arange(answers.n_items), posteriors.argmax(axis=1)] = 1.0
-        accuracy = _worker_agreement(answers, _clamp(hard, gold), 1.0, 2.0)
-        posteriors = _clamp(_vote_shares(answers, accuracy[answers.workers]), gold)
+        accuracy = _peer_agreement(answers, weights)
+        if gold is not None:
+            on_gold = gold[answers.items] >= 0
+            right = np.bincount(answers.workers[on_gold], weights=answers.labels[on_gold] == gold[answers.items[on_gold]], minlength=answers.n_workers)
+            seen = np.bincount(answers.workers[on_gold], minlength=answers.n_workers)
+            accuracy = np.where(seen > 0, (right + 1.0) / (seen + 2.0), accuracy)
+        weights = accuracy[answers.workers]
+    posteriors = _clamp(_vote_shares(answers, weights), gold)
     return finish("wmv", answers, posteriors, gold, worker_accuracy=accuracy)
 
 
@@ -140,11 +161,14 @@ def _dawid_skene(
     items_for_wl = answers.items[by_worker_label.order]
     wl_for_item = (answers.workers * k + answers.labels)[by_item.order]
     eye = np.eye(k)
+    typical = eye * TYPICAL_ACCURACY + (1 - eye) * (1 - TYPICAL_ACCURACY) / max(k - 1, 1) if k > 1 else eye
     confusion = np.zeros((n_workers, k, k))
     for _ in range(max_iterations):
         # M-step: expected counts[w, l, true k] summed per (worker, given label).
         counts = by_worker_label.sum(posteriors[items_for_wl]).reshape(n_workers, k, k).transpose(0, 2, 1)
-        pooled = counts.sum(axis=0) + smoothing
+        # A class the crowd has (almost) never been credited with still gets a sensible pooled row: "workers
+        # mostly give the right label", not "workers answer at random", or it would soak up contested items.
+        pooled = counts.sum(axis=0) + TYPICAL_WEIGHT * typical
         pooled /= pooled.sum(axis=1, keepdims=True)
         rows = counts + pooled_strength * pooled[None] + diagonal_bonus * eye[None] + smoothing
         confusion = rows / rows.sum(axis=2, keepdims=True)
