@@ -15,7 +15,11 @@ from .categorical import METHODS as CATEGORICAL
 
 
 def needs_more_answers(
-    item_confidences: Iterable[float | None], answers_so_far: int, min_answers: int, max_answers: int | None, target: float
+    item_confidences: Iterable[float | None],
+    answers_so_far: int,
+    min_answers: int,
+    max_answers: int | None,
+    target: float,
 ) -> bool:
     """True while the microtask is below ``min_answers``, or below ``max_answers`` with an item under ``target``.
 

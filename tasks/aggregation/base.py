@@ -40,7 +40,11 @@ class Answers:
         if not (items_a.shape == workers_a.shape == labels_a.shape) or items_a.ndim != 1:
             raise ValueError("items, workers and labels must be 1-d arrays of the same length")
         sizes = []
-        for name, arr, n in (("items", items_a, n_items), ("workers", workers_a, n_workers), ("labels", labels_a, n_labels)):
+        for name, arr, n in (
+            ("items", items_a, n_items),
+            ("workers", workers_a, n_workers),
+            ("labels", labels_a, n_labels),
+        ):
             top = int(arr.max()) + 1 if arr.size else 0
             n = top if n is None else n
             if arr.size and (arr.min() < 0 or top > n):

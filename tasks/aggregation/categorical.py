@@ -99,7 +99,11 @@ def wmv(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
         accuracy = _peer_agreement(answers, weights)
         if gold is not None:
             on_gold = gold[answers.items] >= 0
-            right = np.bincount(answers.workers[on_gold], weights=answers.labels[on_gold] == gold[answers.items[on_gold]], minlength=answers.n_workers)
+            right = np.bincount(
+                answers.workers[on_gold],
+                weights=answers.labels[on_gold] == gold[answers.items[on_gold]],
+                minlength=answers.n_workers,
+            )
             seen = np.bincount(answers.workers[on_gold], minlength=answers.n_workers)
             accuracy = np.where(seen > 0, (right + 1.0) / (seen + 2.0), accuracy)
         weights = accuracy[answers.workers]
@@ -107,7 +111,9 @@ def wmv(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
     return finish("wmv", answers, posteriors, gold, worker_accuracy=accuracy)
 
 
-def ods(answers: Answers, gold: np.ndarray | None = None, *, prior_correct: float = 4.0, prior_wrong: float = 1.0) -> Aggregate:
+def ods(
+    answers: Answers, gold: np.ndarray | None = None, *, prior_correct: float = 4.0, prior_wrong: float = 1.0
+) -> Aggregate:
     """One-coin Dawid-Skene: each worker is right with probability a_w, and wrong uniformly over other labels.
 
     A Beta(prior_correct, prior_wrong) prior on a_w keeps workers with few answers near the crowd's typical
@@ -120,7 +126,9 @@ def ods(answers: Answers, gold: np.ndarray | None = None, *, prior_correct: floa
     n_w = np.bincount(answers.workers, minlength=answers.n_workers)
     accuracy = np.full(answers.n_workers, 0.7)
     for _ in range(MAX_ITERATIONS):
-        hits = np.bincount(answers.workers, weights=posteriors[answers.items, answers.labels], minlength=answers.n_workers)
+        hits = np.bincount(
+            answers.workers, weights=posteriors[answers.items, answers.labels], minlength=answers.n_workers
+        )
         accuracy = np.clip((hits + prior_correct - 1) / (n_w + prior_correct + prior_wrong - 2), 1e-3, 1 - 1e-3)
         class_prior = (posteriors.sum(axis=0) + 1.0) / (answers.n_items + k)
         wrong = np.log((1 - accuracy) / max(k - 1, 1))
@@ -205,7 +213,12 @@ def hds(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
     """Dawid-Skene with each worker's confusion shrunk toward the crowd's pooled confusion (see _dawid_skene)."""
     gold = check_gold(answers, gold)
     posteriors, confusion = _dawid_skene(
-        answers, gold, _vote_shares(answers), pooled_strength=POOLED_STRENGTH * answers.n_labels, diagonal_bonus=1.0, smoothing=0.01
+        answers,
+        gold,
+        _vote_shares(answers),
+        pooled_strength=POOLED_STRENGTH * answers.n_labels,
+        diagonal_bonus=1.0,
+        smoothing=0.01,
     )
     return finish("hds", answers, posteriors, gold, worker_accuracy=_accuracy_from_confusion(confusion, posteriors))
 

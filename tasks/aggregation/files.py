@@ -51,7 +51,9 @@ def _rows(path: Path, required: tuple[str, ...]):
         try:
             header = next(reader, None)
             if header is None:
-                raise AnswersFileError(f"the file is empty; expected the header {','.join(required)}", file=name, line=1)
+                raise AnswersFileError(
+                    f"the file is empty; expected the header {','.join(required)}", file=name, line=1
+                )
             header = [h.strip() for h in header]
             missing = [c for c in required if c not in header]
             if missing:

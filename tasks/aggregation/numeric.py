@@ -38,7 +38,9 @@ def default_tolerance(values: np.ndarray) -> float:
     return 0.05 * spread if spread > 0 else 0.0
 
 
-def _finish(method: str, items: np.ndarray, values: np.ndarray, n_items: int, result: np.ndarray, tolerance: float | None):
+def _finish(
+    method: str, items: np.ndarray, values: np.ndarray, n_items: int, result: np.ndarray, tolerance: float | None
+):
     tolerance = default_tolerance(values) if tolerance is None else tolerance
     counts = np.bincount(items, minlength=n_items)
     close = np.abs(values - result[items]) <= tolerance + 1e-12
@@ -62,7 +64,9 @@ def median(items: np.ndarray, values: np.ndarray, n_items: int, tolerance: float
     return _finish("median", items, values, n_items, result, tolerance)
 
 
-def trimmed_mean(items: np.ndarray, values: np.ndarray, n_items: int, tolerance: float | None = None) -> NumericAggregate:
+def trimmed_mean(
+    items: np.ndarray, values: np.ndarray, n_items: int, tolerance: float | None = None
+) -> NumericAggregate:
     """Per-item mean after dropping the lowest and highest TRIM share of answers (see TRIM)."""
     items = np.asarray(items, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)

@@ -17,7 +17,9 @@ from .categorical import DEFAULT_METHOD, METHODS
 DEFAULT_TARGET = 0.97
 
 
-def aggregate_holding_out_gold(method: CategoricalMethod, answers: Answers, gold: np.ndarray, seed: int = 0) -> Aggregate:
+def aggregate_holding_out_gold(
+    method: CategoricalMethod, answers: Answers, gold: np.ndarray, seed: int = 0
+) -> Aggregate:
     """Aggregate with known labels teaching the method about workers, without any result copying its own gold.
 
     Items without gold use every gold label. Gold items are split into two halves; each half's results come from a
@@ -110,7 +112,12 @@ def replay(
     def subset(used: np.ndarray) -> Answers:
         keep = rank < used[answers.items]
         return Answers(
-            answers.items[keep], answers.workers[keep], answers.labels[keep], answers.n_items, answers.n_workers, answers.n_labels
+            answers.items[keep],
+            answers.workers[keep],
+            answers.labels[keep],
+            answers.n_items,
+            answers.n_workers,
+            answers.n_labels,
         )
 
     rounds = 0
@@ -124,7 +131,9 @@ def replay(
             more = np.fromiter(
                 (
                     used[i] < available[i]
-                    and needs_more_answers([confidence[i]], int(used[i]), min_answers, max_answers or int(available[i]), target)
+                    and needs_more_answers(
+                        [confidence[i]], int(used[i]), min_answers, max_answers or int(available[i]), target
+                    )
                     for i in range(answers.n_items)
                 ),
                 dtype=bool,

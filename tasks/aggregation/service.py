@@ -27,7 +27,7 @@ from ..models import Job, QuestionType
 from .base import NO_LABEL, Answers
 from .categorical import DEFAULT_METHOD, METHODS, TYPICAL_ACCURACY
 from .numeric import NUMERIC_METHODS
-from .text import normalise_text, text_vote
+from .text import text_vote
 
 log = logging.getLogger(__name__)
 
@@ -181,21 +181,35 @@ def job_results_refresh(job_id: int) -> RefreshSummary:
         for item_id, gold in _read_gold(job).items():
             if item_id in positions:
                 gold_codes[positions[item_id]] = space.code(gold)
-        coded = Answers(item_codes, worker_codes, label_codes, unique_items.size, unique_workers.size, max(len(space.labels), 1))
+        coded = Answers(
+            item_codes, worker_codes, label_codes, unique_items.size, unique_workers.size, max(len(space.labels), 1)
+        )
         result = METHODS[method](coded, gold_codes)
         agreement = result.agreement(coded)
         counts = coded.answer_count()
         rows = [
-            (int(unique_items[n]), space.result(int(result.labels[n])), float(result.confidence[n]), int(counts[n]), float(agreement[n]))
+            (
+                int(unique_items[n]),
+                space.result(int(result.labels[n])),
+                float(result.confidence[n]),
+                int(counts[n]),
+                float(agreement[n]),
+            )
             for n in range(unique_items.size)
             if gold_codes[n] == NO_LABEL and result.labels[n] != NO_LABEL
         ]
         accuracy = result.worker_accuracy
-        worker_accuracy = {} if accuracy is None else {int(w): float(a) for w, a in zip(unique_workers, accuracy, strict=True)}
+        worker_accuracy = (
+            {} if accuracy is None else {int(w): float(a) for w, a in zip(unique_workers, accuracy, strict=True)}
+        )
         get_redis().set(
             _estimates_key(job_id),
             json.dumps(
-                {"labels": space.labels, "prior": (result.posteriors.mean(axis=0)).tolist(), "accuracy": worker_accuracy}
+                {
+                    "labels": space.labels,
+                    "prior": (result.posteriors.mean(axis=0)).tolist(),
+                    "accuracy": worker_accuracy,
+                }
             ),
             ex=ESTIMATES_TTL_SECONDS,
         )
@@ -203,6 +217,7 @@ def job_results_refresh(job_id: int) -> RefreshSummary:
         rows = _other_rows(job, method, unique_items, item_codes, worker_codes, values)
         worker_accuracy = {}
     updated = _write(job, rows, method)
+    log.info("job %s: %s results by %s from %s answers", job_id, updated, method, len(answers))
     return RefreshSummary(job_id, method, updated, len(answers), worker_accuracy)
 
 
@@ -214,13 +229,27 @@ def _other_rows(job: Job, method: str, unique_items, item_codes, worker_codes, v
         result = NUMERIC_METHODS[method](item_codes[ok], numbers[ok], unique_items.size)
         counts = np.bincount(item_codes[ok], minlength=unique_items.size)
         return [
-            (int(unique_items[n]), float(result.values[n]), float(result.confidence[n]), int(counts[n]), float(result.agreement[n]))
+            (
+                int(unique_items[n]),
+                float(result.values[n]),
+                float(result.confidence[n]),
+                int(counts[n]),
+                float(result.agreement[n]),
+            )
             for n in range(unique_items.size)
             if counts[n] > 0
         ]
-    result = text_vote(item_codes, worker_codes, [str(v) for v in values], unique_items.size, weighted=method == "weighted")
+    result = text_vote(
+        item_codes, worker_codes, [str(v) for v in values], unique_items.size, weighted=method == "weighted"
+    )
     return [
-        (int(unique_items[n]), result.values[n], float(result.confidence[n]), int(counts[n]), float(result.agreement[n]))
+        (
+            int(unique_items[n]),
+            result.values[n],
+            float(result.confidence[n]),
+            int(counts[n]),
+            float(result.agreement[n]),
+        )
         for n in range(unique_items.size)
         if result.values[n] is not None
     ]
@@ -275,7 +304,13 @@ def items_results_refresh(job_id: int, item_ids: list[int]) -> int:
     counts = np.bincount(item_codes, minlength=unique_items.size)
     agree = np.bincount(item_codes, weights=label_codes == labels[item_codes], minlength=unique_items.size)
     rows = [
-        (int(unique_items[n]), space.result(int(labels[n])), float(posteriors[n, labels[n]]), int(counts[n]), float(agree[n] / counts[n]))
+        (
+            int(unique_items[n]),
+            space.result(int(labels[n])),
+            float(posteriors[n, labels[n]]),
+            int(counts[n]),
+            float(agree[n] / counts[n]),
+        )
         for n in range(unique_items.size)
     ]
     return _write(job, rows, method)

@@ -29,7 +29,13 @@ def answer(job, worker, item, value, counts=True):
     assignment, _ = Assignment.objects.get_or_create(
         microtask=microtask,
         worker=worker,
-        defaults={"job": job, "status": "submitted", "leased_at": now, "expires_at": now + timedelta(minutes=5), "submitted_at": now},
+        defaults={
+            "job": job,
+            "status": "submitted",
+            "leased_at": now,
+            "expires_at": now + timedelta(minutes=5),
+            "submitted_at": now,
+        },
     )
     return Answer.objects.create(assignment=assignment, item=item, job=job, worker=worker, value=value, counts=counts)
 

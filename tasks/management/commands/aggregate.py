@@ -11,7 +11,7 @@ from tasks.aggregation import METHODS
 from tasks.aggregation.files import AnswersFileError, Codes, code_answers, parse_numbers, read_answers, read_gold
 from tasks.aggregation.numeric import NUMERIC_METHODS
 from tasks.aggregation.offline import aggregate_holding_out_gold, gold_accuracy
-from tasks.aggregation.text import text_vote
+from tasks.aggregation.text import normalise_text, text_vote
 
 KINDS = ("categorical", "number", "text")
 
@@ -28,7 +28,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("answers", help="CSV with header worker,item,label")
         parser.add_argument("--gold", help="CSV with header item,label")
-        parser.add_argument("--kind", choices=KINDS, default="categorical", help="what the labels are (default categorical)")
+        parser.add_argument(
+            "--kind", choices=KINDS, default="categorical", help="what the labels are (default categorical)"
+        )
         parser.add_argument(
             "--method",
             default="auto",
@@ -39,7 +41,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         kind, method = options["kind"], options["method"]
-        allowed = {"categorical": METHODS, "number": NUMERIC_METHODS, "text": {"auto": 0, "vote": 0, "weighted": 0}}[kind]
+        allowed = {"categorical": METHODS, "number": NUMERIC_METHODS, "text": {"auto": 0, "vote": 0, "weighted": 0}}[
+            kind
+        ]
         if method not in allowed:
             raise CommandError(f"unknown method '{method}' for --kind {kind}; choose one of: {', '.join(allowed)}")
         try:
@@ -60,7 +64,9 @@ class Command(BaseCommand):
         if kind == "categorical":
             coded, gold_codes = code_answers(raw, gold)
             aggregate = METHODS[method]
-            result = aggregate_holding_out_gold(aggregate, coded.answers, gold_codes) if gold else aggregate(coded.answers)
+            result = (
+                aggregate_holding_out_gold(aggregate, coded.answers, gold_codes) if gold else aggregate(coded.answers)
+            )
             items = coded.items.values
             labels = [coded.labels.values[code] if code >= 0 else "" for code in result.labels.tolist()]
             confidence = result.confidence
@@ -76,7 +82,9 @@ class Command(BaseCommand):
                 labels = [_format_number(v) for v in numeric.values.tolist()]
                 confidence = numeric.confidence
                 if gold:
-                    scored = [(numeric.values[i], gold_values[item]) for i, item in enumerate(items) if item in gold_values]
+                    scored = [
+                        (numeric.values[i], gold_values[item]) for i, item in enumerate(items) if item in gold_values
+                    ]
                     if scored:
                         errors = np.array([a - b for a, b in scored])
                         self.stdout.write(
@@ -89,9 +97,11 @@ class Command(BaseCommand):
                 labels = [v or "" for v in texts.values]
                 confidence = texts.confidence
                 if gold:
-                    from tasks.aggregation.text import normalise_text
-
-                    scored = [normalise_text(labels[i]) == normalise_text(gold[item]) for i, item in enumerate(items) if item in gold]
+                    scored = [
+                        normalise_text(labels[i]) == normalise_text(gold[item])
+                        for i, item in enumerate(items)
+                        if item in gold
+                    ]
                     if scored:
                         self.stdout.write(f"accuracy on {len(scored)} gold items: {np.mean(scored):.4f}")
 
@@ -103,8 +113,14 @@ class Command(BaseCommand):
                     writer.writerow([item, label, "" if math.isnan(conf) else f"{conf:.6f}"])
         except OSError as exc:
             raise CommandError(f"{options['out']}: cannot write the results ({exc.strerror})") from None
-        dropped = f"; {raw.duplicates_dropped} repeated (worker, item) rows replaced by the later answer" if raw.duplicates_dropped else ""
-        self.stdout.write(f"{len(items)} items, {len(raw.labels)} answers{dropped}; method {method}; wrote {options['out']}")
+        dropped = (
+            f"; {raw.duplicates_dropped} repeated (worker, item) rows replaced by the later answer"
+            if raw.duplicates_dropped
+            else ""
+        )
+        self.stdout.write(
+            f"{len(items)} items, {len(raw.labels)} answers{dropped}; method {method}; wrote {options['out']}"
+        )
         sys.stdout.flush()
 
 

@@ -21,9 +21,15 @@ class Command(BaseCommand):
         parser.add_argument("answers", help="CSV with header worker,item,label")
         parser.add_argument("--gold", required=True, help="CSV with header item,label (used only to score)")
         parser.add_argument("--policy", required=True, help="fixed:K or adaptive")
-        parser.add_argument("--target", type=float, default=DEFAULT_TARGET, help=f"target confidence (default {DEFAULT_TARGET})")
-        parser.add_argument("--min", dest="min_answers", type=int, default=3, help="answers every item gets (default 3)")
-        parser.add_argument("--max", dest="max_answers", type=int, default=None, help="cap per item (default: all it has)")
+        parser.add_argument(
+            "--target", type=float, default=DEFAULT_TARGET, help=f"target confidence (default {DEFAULT_TARGET})"
+        )
+        parser.add_argument(
+            "--min", dest="min_answers", type=int, default=3, help="answers every item gets (default 3)"
+        )
+        parser.add_argument(
+            "--max", dest="max_answers", type=int, default=None, help="cap per item (default: all it has)"
+        )
         parser.add_argument("--seed", type=int, default=0, help="order in which answers arrive (default 0)")
         parser.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS), help="default: the platform's")
 
@@ -34,7 +40,9 @@ class Command(BaseCommand):
             raise CommandError(f"--policy: {exc}") from None
         if not 0 < options["target"] <= 1:
             raise CommandError(f"--target must be in (0, 1], got {options['target']}")
-        if options["min_answers"] < 1 or (options["max_answers"] is not None and options["max_answers"] < options["min_answers"]):
+        if options["min_answers"] < 1 or (
+            options["max_answers"] is not None and options["max_answers"] < options["min_answers"]
+        ):
             raise CommandError("need 1 <= --min <= --max")
         try:
             raw = read_answers(options["answers"])
