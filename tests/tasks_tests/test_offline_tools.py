@@ -1,6 +1,10 @@
 """``manage.py aggregate`` and ``manage.py replay`` on small files; no test here may touch the database."""
 
 import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -91,3 +95,21 @@ def test_replay_refuses_a_bad_policy(crowd_files, policy):
     answers, gold = crowd_files
     with pytest.raises(CommandError, match="--policy"):
         call_command("replay", answers, "--gold", gold, "--policy", policy)
+
+
+def test_the_commands_run_without_a_reachable_database(crowd_files, tmp_path):
+    """Pure file tools: a PostgreSQL URL that nothing listens on must not matter, and errors carry no traceback."""
+    answers, gold = crowd_files
+    env = {**os.environ, "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none", "REDIS_URL": "redis://127.0.0.1:9/0"}
+    manage = [sys.executable, str(Path(__file__).resolve().parents[2] / "manage.py")]
+    ok = subprocess.run(
+        [*manage, "replay", answers, "--gold", gold, "--policy", "adaptive"], env=env, capture_output=True, text=True
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "accuracy=" in ok.stdout
+    bad = write(tmp_path / "bad.csv", "worker,item,label\nw,i\n")
+    failed = subprocess.run(
+        [*manage, "aggregate", bad, "--out", str(tmp_path / "r.csv")], env=env, capture_output=True, text=True
+    )
+    assert failed.returncode == 1
+    assert "bad.csv, line 2: expected 3 fields, found 2" in failed.stderr and "Traceback" not in failed.stderr
