@@ -248,6 +248,13 @@ def main() -> None:
             f"answers used {share:.3f} ({per_item:.2f} per item) {verdict}"
         )
     adaptive_share = float(np.mean([r[2] for r in adaptive_rows])) if adaptive_rows else float("nan")
+    if adaptive_rows:
+        reached = sum(acc >= mv_all for _, acc, _, _, mv_all in adaptive_rows)
+        print(
+            f"  all {len(adaptive_rows)}: mean accuracy {np.mean([r[1] for r in adaptive_rows]):.4f} vs majority vote "
+            f"over all answers {np.mean([r[4] for r in adaptive_rows]):.4f}, mean share of answers used "
+            f"{adaptive_share:.3f}; {reached} of {len(adaptive_rows)} datasets reach majority vote"
+        )
     if synthetic:
         print(
             f"synthetic 1M answers, ours ({DEFAULT_METHOD}): {synthetic['seconds']:.2f}s, peak +{synthetic['rss_mb']:.0f} MB RSS, "
