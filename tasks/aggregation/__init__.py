@@ -2,7 +2,8 @@
 
 ``base`` defines the coded-answers interface, ``categorical`` / ``numeric`` / ``text`` the methods (pure numpy,
 registered in ``METHODS``), ``adaptive`` the adaptive-redundancy policy, ``gold`` the gold rate and trust score,
-``files`` the offline answers files, and ``service`` the database-facing result refresh.
+``files`` the offline answers files, ``offline`` what the aggregate / replay commands run, and ``service`` the
+database-facing result refresh.
 """
 
 from .base import NO_LABEL, Aggregate, Answers

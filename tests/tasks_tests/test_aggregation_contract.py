@@ -67,6 +67,10 @@ class TestContract:
         assert np.isnan(result.confidence[2])
         assert np.isfinite(result.confidence[:2]).all()
 
+    def test_no_answers_at_all_gives_no_results(self, method):
+        result = method(Answers.from_codes([], [], [], n_items=2, n_workers=0, n_labels=2))
+        assert result.labels.tolist() == [NO_LABEL, NO_LABEL] and np.isnan(result.confidence).all()
+
     def test_the_order_of_answers_does_not_matter(self, method):
         answers, _ = spammer_crowd(n_items=40)
         order = np.random.default_rng(1).permutation(len(answers))
