@@ -39,5 +39,8 @@ format: install-dev
 bench-ingest: install
 	$(PY) bench/ingest.py --rows 1000000
 
+bench-aggregation: install
+	$(PY) bench/aggregation.py
+
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache

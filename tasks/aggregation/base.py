@@ -1,0 +1,119 @@
+"""The one interface every aggregation method shares: coded answers in, an ``Aggregate`` out.
+
+Answers are three parallel integer arrays (item, worker, label codes). Codes are dense 0..n-1 so that methods
+can work with ``np.bincount`` and never with Python objects; turning ids and values into codes is the caller's
+job (``files`` for the offline tools, ``service`` for the database).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+NO_LABEL = -1
+
+
+@dataclass(frozen=True)
+class Answers:
+    """Coded answers: answer ``j`` is worker ``workers[j]`` giving label ``labels[j]`` to item ``items[j]``."""
+
+    items: np.ndarray
+    workers: np.ndarray
+    labels: np.ndarray
+    n_items: int
+    n_workers: int
+    n_labels: int
+
+    @classmethod
+    def from_codes(
+        cls,
+        items: np.ndarray | list[int],
+        workers: np.ndarray | list[int],
+        labels: np.ndarray | list[int],
+        n_items: int | None = None,
+        n_workers: int | None = None,
+        n_labels: int | None = None,
+    ) -> "Answers":
+        items_a = np.asarray(items, dtype=np.int64)
+        workers_a = np.asarray(workers, dtype=np.int64)
+        labels_a = np.asarray(labels, dtype=np.int64)
+        if not (items_a.shape == workers_a.shape == labels_a.shape) or items_a.ndim != 1:
+            raise ValueError("items, workers and labels must be 1-d arrays of the same length")
+        sizes = []
+        for name, arr, n in (
+            ("items", items_a, n_items),
+            ("workers", workers_a, n_workers),
+            ("labels", labels_a, n_labels),
+        ):
+            top = int(arr.max()) + 1 if arr.size else 0
+            n = top if n is None else n
+            if arr.size and (arr.min() < 0 or top > n):
+                raise ValueError(f"{name} codes must lie in 0..{n - 1}")
+            sizes.append(n)
+        return cls(items_a, workers_a, labels_a, sizes[0], sizes[1], max(sizes[2], 1))
+
+    def __len__(self) -> int:
+        return int(self.items.size)
+
+    def counts(self) -> np.ndarray:
+        """Votes per (item, label), shape (n_items, n_labels)."""
+        flat = np.bincount(self.items * self.n_labels + self.labels, minlength=self.n_items * self.n_labels)
+        return flat.reshape(self.n_items, self.n_labels).astype(np.float64)
+
+    def answer_count(self) -> np.ndarray:
+        return np.bincount(self.items, minlength=self.n_items)
+
+
+@dataclass
+class Aggregate:
+    """A method's output. ``labels`` is NO_LABEL and ``confidence`` NaN for items without answers."""
+
+    method: str
+    labels: np.ndarray
+    confidence: np.ndarray
+    posteriors: np.ndarray
+    # Estimated probability that each worker answers correctly (None for methods that do not model workers).
+    worker_accuracy: np.ndarray | None = None
+
+    def agreement(self, answers: Answers) -> np.ndarray:
+        """Share of each item's answers equal to its result (NaN for items without answers)."""
+        count = answers.answer_count()
+        hits = np.bincount(
+            answers.items, weights=(answers.labels == self.labels[answers.items]), minlength=answers.n_items
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, hits / np.maximum(count, 1), np.nan)
+
+
+# A categorical method: answers and optional known labels per item (NO_LABEL where unknown) -> Aggregate.
+CategoricalMethod = Callable[[Answers, "np.ndarray | None"], Aggregate]
+
+
+def finish(method: str, answers: Answers, posteriors: np.ndarray, gold: np.ndarray | None = None, **extra) -> Aggregate:
+    """Labels and confidence from posteriors; unanswered items get no label; known items keep their gold."""
+    posteriors = np.asarray(posteriors, dtype=np.float64)
+    if gold is not None:
+        known = gold >= 0
+        posteriors[known] = 0.0
+        posteriors[known, gold[known]] = 1.0
+    # A tiny deterministic jitter breaks exact ties without always favouring the first label.
+    jitter = np.random.default_rng(0).random(posteriors.shape) * 1e-9
+    labels = np.argmax(posteriors + jitter, axis=1).astype(np.int64)
+    confidence = posteriors[np.arange(answers.n_items), labels] if answers.n_items else np.zeros(0)
+    answered = answers.answer_count() > 0
+    if gold is not None:
+        answered |= gold >= 0
+    labels = np.where(answered, labels, NO_LABEL)
+    confidence = np.where(answered, confidence, np.nan)
+    return Aggregate(method, labels, confidence, posteriors, **extra)
+
+
+def check_gold(answers: Answers, gold: np.ndarray | None) -> np.ndarray | None:
+    if gold is None:
+        return None
+    gold = np.asarray(gold, dtype=np.int64)
+    if gold.shape != (answers.n_items,):
+        raise ValueError(f"gold must have one entry per item ({answers.n_items}), got shape {gold.shape}")
+    if gold.size and gold.max() >= answers.n_labels:
+        raise ValueError("gold label codes must lie in 0..n_labels-1")
+    return gold if (gold >= 0).any() else None

@@ -1,0 +1,147 @@
+"""The offline tools behind ``manage.py aggregate`` and ``manage.py replay``: files in, figures out, no database.
+
+Replay runs the platform's own policy (``adaptive.needs_more_answers``) and default method over a real dataset,
+so its figures are those of the code that serves workers, not of a copy.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .adaptive import needs_more_answers
+from .base import NO_LABEL, Aggregate, Answers, CategoricalMethod
+from .categorical import DEFAULT_METHOD, METHODS
+
+# The target confidence replay uses unless told otherwise: with ``auto`` it reaches majority vote's accuracy over
+# all answers with under half of them on every real crowd with 10+ answers per item (docs/BENCHMARKS.md).
+DEFAULT_TARGET = 0.97
+
+
+def aggregate_holding_out_gold(
+    method: CategoricalMethod, answers: Answers, gold: np.ndarray, seed: int = 0
+) -> Aggregate:
+    """Aggregate with known labels teaching the method about workers, without any result copying its own gold.
+
+    Items without gold use every gold label. Gold items are split into two halves; each half's results come from a
+    run that knows only the other half, so accuracy on gold items is a fair held-out figure.
+    """
+    known = np.flatnonzero(gold >= 0)
+    if known.size == 0:
+        return method(answers, None)
+    result = method(answers, gold)
+    folds = np.array_split(np.random.default_rng(seed).permutation(known), 2)
+    for fold in folds:
+        if fold.size == 0:
+            continue
+        partial = gold.copy()
+        partial[fold] = NO_LABEL
+        held_out = method(answers, partial)
+        result.labels[fold] = held_out.labels[fold]
+        result.confidence[fold] = held_out.confidence[fold]
+        result.posteriors[fold] = held_out.posteriors[fold]
+    return result
+
+
+def gold_accuracy(labels: np.ndarray, gold: np.ndarray, answered: np.ndarray) -> tuple[float, int]:
+    """Accuracy on gold items that received at least one answer, and their number."""
+    scored = (gold >= 0) & answered
+    n = int(scored.sum())
+    return (float((labels[scored] == gold[scored]).mean()) if n else float("nan")), n
+
+
+@dataclass
+class ReplayOutcome:
+    accuracy: float
+    gold_items: int
+    answers_used: int
+    answers_available: int
+    items: int
+    rounds: int
+
+    @property
+    def mean_answers(self) -> float:
+        return self.answers_used / max(self.items, 1)
+
+    @property
+    def share(self) -> float:
+        return self.answers_used / max(self.answers_available, 1)
+
+
+def parse_policy(text: str) -> tuple[str, int | None]:
+    """``fixed:K`` or ``adaptive``; ValueError with what is wrong otherwise."""
+    if text == "adaptive":
+        return "adaptive", None
+    if text.startswith("fixed:"):
+        try:
+            k = int(text.split(":", 1)[1])
+        except ValueError:
+            k = 0
+        if k >= 1:
+            return "fixed", k
+    raise ValueError(f"policy must be 'fixed:K' with K >= 1 or 'adaptive', got '{text}'")
+
+
+def replay(
+    answers: Answers,
+    gold: np.ndarray,
+    *,
+    policy: str,
+    fixed_k: int | None = None,
+    target: float = DEFAULT_TARGET,
+    min_answers: int = 3,
+    max_answers: int | None = None,
+    seed: int = 0,
+    method: str = DEFAULT_METHOD,
+) -> ReplayOutcome:
+    """Replay a dataset as the platform would collect it, one answer per item per round, in a seeded order.
+
+    Each item is its own microtask. ``fixed`` uses the first K answers of each item. ``adaptive`` starts every
+    item with ``min_answers`` and then, round by round, aggregates every answer collected so far with the
+    platform's method and gives one more answer to each item for which ``needs_more_answers`` says so, until no
+    item needs one or an item's answers run out (``max_answers`` None: all the dataset has). Gold is used only
+    to score, never by the method, since the platform does not clamp the items it is scoring here.
+    """
+    aggregate = METHODS[method]
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(answers)), answers.items))
+    available = answers.answer_count()
+    starts = np.concatenate(([0], np.cumsum(available)[:-1]))
+    rank = np.empty(len(answers), dtype=np.int64)
+    rank[order] = np.arange(len(answers)) - starts[answers.items[order]]
+
+    def subset(used: np.ndarray) -> Answers:
+        keep = rank < used[answers.items]
+        return Answers(
+            answers.items[keep],
+            answers.workers[keep],
+            answers.labels[keep],
+            answers.n_items,
+            answers.n_workers,
+            answers.n_labels,
+        )
+
+    rounds = 0
+    if policy == "fixed":
+        used = np.minimum(available, fixed_k or 1)
+    else:
+        used = np.minimum(available, min_answers)
+        while True:
+            rounds += 1
+            confidence = aggregate(subset(used), None).confidence
+            more = np.fromiter(
+                (
+                    used[i] < available[i]
+                    and needs_more_answers(
+                        [confidence[i]], int(used[i]), min_answers, max_answers or int(available[i]), target
+                    )
+                    for i in range(answers.n_items)
+                ),
+                dtype=bool,
+                count=answers.n_items,
+            )
+            if not more.any():
+                break
+            used[more] += 1
+    final = aggregate(subset(used), None)
+    accuracy, n_gold = gold_accuracy(final.labels, gold, available > 0)
+    return ReplayOutcome(accuracy, n_gold, int(used.sum()), len(answers), answers.n_items, rounds)
