@@ -9,6 +9,7 @@ one that reports errors. A clean CSV file takes the fast path (``fast_csv``), wh
 at the first thing it is not sure of it gives up, the transaction rolls back, and the careful path starts over.
 """
 
+import select
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from psycopg.copy import LibpqWriter
 
 from tasks.models import Item, Job, Microtask
 
@@ -49,6 +51,22 @@ def copy_text(value: str) -> str:
     if "\t" in value or "\n" in value or "\r" in value:
         value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
     return value
+
+
+class FlushingWriter(LibpqWriter):
+    """COPY data goes out before the next chunk is made, so a server slower than the parser holds the parser back.
+
+    psycopg leaves COPY data in libpq's output buffer on Linux, and libpq enlarges that buffer rather than wait:
+    a million rows would pile up there and memory would grow with the file.
+    """
+
+    def write(self, data) -> None:
+        super().write(data)
+        pgconn = self.connection.pgconn
+        while pgconn.flush():  # 1 while data is left to send
+            readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
+            if readable:
+                pgconn.consume_input()  # a notice from the server must not block it, and so us
 
 
 class Slicer:
@@ -195,14 +213,14 @@ def _ingest(job_id, path, filename, copy_rows, on_progress, on_done) -> IngestRe
         with connection.cursor() as cursor:
             pg = cursor.cursor  # the psycopg cursor underneath Django's wrapper
             columns = "job_id, position, microtask_index, external_id, data, gold"
-            with pg.copy(f"COPY {Item._meta.db_table} ({columns}) FROM STDIN") as copy:
+            with pg.copy(f"COPY {Item._meta.db_table} ({columns}) FROM STDIN", writer=FlushingWriter(pg)) as copy:
                 copy_rows(load, copy)
             if load.rows == 0:
                 raise IntakeError("the file has no data rows", file=filename, line=2)
             load.slicer.finish()
             mt_lines.seek(0)
             columns = "job_id, index, is_gold, item_count, answers_wanted"
-            with pg.copy(f"COPY {Microtask._meta.db_table} ({columns}) FROM STDIN") as copy:
+            with pg.copy(f"COPY {Microtask._meta.db_table} ({columns}) FROM STDIN", writer=FlushingWriter(pg)) as copy:
                 while chunk := mt_lines.read(COPY_CHUNK):
                     copy.write(chunk)
         job.item_count = load.position
