@@ -95,6 +95,15 @@ BAD_CASES = [
     ("JSON array element not an object", "items.json", b'[{"text": "a"},\n 5]', 2, None, "JSON object"),
     ("JSON array never closed", "items.json", b'[{"text": "a"},\n {"text": "b"}', 2, None, "never closed"),
     ("NUL character", "items.jsonl", b'{"text": "a\\u0000b"}\n', 1, None, "NUL"),
+    ("header not valid CSV", "items.csv", b'"id"x,text\n1,a\n', 1, None, "header row is not valid CSV"),
+    ("malformed CSV row", "items.csv", b'id,text\n1,"quoted"junk\n', 2, None, "malformed CSV"),
+    ("id over 200 characters", "items.csv", b"id,text\n" + b"x" * 201 + b",a\n", 2, "id", "longer than 200"),
+    ("file ends inside a UTF-8 character", "items.csv", b"id,text\n1,caf\xc3", 2, None, "middle of a UTF-8"),
+    ("JSON file not an array", "items.json", b'{"text": "a"}', 1, None, "'[' first"),
+    ("JSON array without commas", "items.json", b'[{"text": "a"}\n {"text": "b"}]', 2, None, "expected ','"),
+    ("data after the JSON array", "items.json", b'[{"text": "a"}]\nmore', 2, None, "after the closing"),
+    ("invalid JSON in the array", "items.json", b'[{"text": "a"},\n {"text": }]', 2, None, "invalid JSON"),
+    ("blank JSON file", "items.json", b"  \n", 1, None, "empty"),
 ]
 
 
@@ -118,6 +127,22 @@ def test_row_over_size_limit(settings):
     assert_failed(upload, 3, None, "limit of 100 bytes")
 
 
+@pytest.mark.parametrize(
+    "filename,data,line,words",
+    [
+        ("items.jsonl", b'{"text": "short"}\n{"text": "' + b"x" * 200 + b'"}\n', 2, "limit of 100 bytes"),
+        ("items.json", b'[{"text": "short"},\n {"text": "' + b"x" * 200 + b'"}]', 2, "limit of 100 bytes"),
+        ("items.csv", b'id,text\n1,"' + b"x" * 200 + b'"\n', 2, "row limit of 100 bytes"),
+    ],
+    ids=["jsonl", "json", "csv field"],
+)
+def test_row_over_size_limit_in_every_format(settings, filename, data, line, words):
+    settings.QUORUM_MAX_ROW_BYTES = 100
+    job = factories.make_job()
+    upload = ingest(job, data, filename)
+    assert_failed(upload, line, None, words)
+
+
 def test_more_items_than_job_limit(settings):
     settings.QUORUM_MAX_ITEMS_PER_JOB = 3
     job = factories.make_job()
@@ -130,7 +155,11 @@ def test_number_and_multiple_choice_gold():
     job = factories.make_job(question_type="number", options=[])
     upload = ingest(job, b"text,gold\na,3.5\nb,seven\n")
     assert_failed(upload, 3, "gold", "not a number")
+    upload = ingest(job, b"text,gold\na,3.5\nb,inf\n")
+    assert_failed(upload, 3, "gold", "not a finite number")
     job = factories.make_job(question_type="multiple_choice")
+    upload = ingest(job, b"text,gold\na,apple|mango\n")
+    assert_failed(upload, 2, "gold", "gold answer 'mango' is not one of the options")
     upload = ingest(job, b"text,gold\na,apple|cherry\n")
     assert upload.status == Upload.Status.DONE
     assert Item.objects.get(job=job).gold == ["apple", "cherry"]
