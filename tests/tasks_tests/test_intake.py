@@ -104,6 +104,7 @@ BAD_CASES = [
     ("data after the JSON array", "items.json", b'[{"text": "a"}]\nmore', 2, None, "after the closing"),
     ("invalid JSON in the array", "items.json", b'[{"text": "a"},\n {"text": }]', 2, None, "invalid JSON"),
     ("blank JSON file", "items.json", b"  \n", 1, None, "empty"),
+    ("NUL byte in CSV", "items.csv", b"id,text\n1,a\x00b\n", 2, None, "NUL"),
 ]
 
 
@@ -132,9 +133,10 @@ def test_row_over_size_limit(settings):
     [
         ("items.jsonl", b'{"text": "short"}\n{"text": "' + b"x" * 200 + b'"}\n', 2, "limit of 100 bytes"),
         ("items.json", b'[{"text": "short"},\n {"text": "' + b"x" * 200 + b'"}]', 2, "limit of 100 bytes"),
-        ("items.csv", b'id,text\n1,"' + b"x" * 200 + b'"\n', 2, "row limit of 100 bytes"),
+        ("items.csv", b'id,text\n1,"' + b"x" * 200 + b'"\n', 2, "a field is longer than the row limit of 100 bytes"),
+        ("items.csv", b"id,text\n" + b"y" * 60 + b"," + b"x" * 60 + b"\n", 2, "the row is longer than the limit"),
     ],
-    ids=["jsonl", "json", "csv field"],
+    ids=["jsonl", "json", "csv field", "csv row"],
 )
 def test_row_over_size_limit_in_every_format(settings, filename, data, line, words):
     settings.QUORUM_MAX_ROW_BYTES = 100
