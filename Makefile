@@ -16,6 +16,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@
 
+$(VENV)/.installed-bench: $(VENV)/.installed bench/requirements.txt
+	$(PIP) install -q -r bench/requirements.txt
+	touch $@
+
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
@@ -36,7 +40,7 @@ format: install-dev
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench-ingest: install
+bench-ingest: $(VENV)/.installed-bench
 	$(PY) bench/ingest.py --rows 1000000
 
 clean:

@@ -25,11 +25,17 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-import psutil
-import psycopg
-
 ROOT = Path(__file__).resolve().parent.parent
+try:
+    import httpx
+    import psutil
+    import psycopg
+except ImportError:
+    # Run with a Python that lacks the project's packages: use the project's virtual environment instead.
+    venv = ROOT / ".venv"
+    if (venv / "bin" / "python").exists() and Path(sys.prefix).resolve() != venv.resolve():
+        os.execv(str(venv / "bin" / "python"), [str(venv / "bin" / "python"), *sys.argv])
+    raise
 WORDS = (
     "the quick brown fox jumps over a lazy dog while seven bright stars shine above quiet hills and "
     "rivers run past old stone bridges toward distant towns where people read books drink tea and talk"
