@@ -397,10 +397,11 @@ def main() -> int:
     print(
         f"end to end / raw COPY: {ratio:.2f}  (target >= {TARGET_RATIO})  {'OK' if ratio >= TARGET_RATIO else 'MISSED'}"
     )
+    web = f"{mb(sampler.peak_process['web'])} MB" if sampler.peak_process["web"] else "not watched (--url)"
     print(
         f"peak RSS: celery worker process {peak_celery} MB (all {sampler.seen['celery']} celery processes together "
         f"{mb(sampler.peak_sum['celery'])} MB; target < {TARGET_CELERY_MB} MB "
-        f"{'OK' if peak_celery < TARGET_CELERY_MB else 'MISSED'}), web process {mb(sampler.peak_process['web'])} MB"
+        f"{'OK' if peak_celery < TARGET_CELERY_MB else 'MISSED'}), web process {web}"
     )
     print(
         f"ingest items_per_s={items_per_s:.0f} copy_rows_per_s={copy_rows_per_s:.0f} ratio={ratio:.2f} "
