@@ -78,10 +78,16 @@ class JobViewSet(viewsets.ModelViewSet):
         if request.method == "GET":
             return Response(UploadSerializer(job.uploads.all(), many=True).data)
         limit = settings.QUORUM_MAX_UPLOAD_BYTES
-        if int(request.META.get("CONTENT_LENGTH") or 0) > limit + MULTIPART_OVERHEAD:
-            message = f"the file is larger than the limit of {limit} bytes"
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0  # the copy below still stops at the limit
+        if declared > limit + MULTIPART_OVERHEAD:
+            too_large = UploadTooLarge(
+                f"the file is larger than the limit of {limit} bytes", file=request.query_params.get("filename", "")
+            )
             return Response(
-                {"detail": message, "error": {"file": "", "line": None, "field": None, "message": message}},
+                {"detail": str(too_large), "error": too_large.as_dict()},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         filename = None
