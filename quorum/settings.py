@@ -168,4 +168,4 @@ SPECTACULAR_SETTINGS.update(
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 # STATIC_ROOT is filled by collectstatic in the container image only; finders serve files everywhere else.
-warnings.filterwarnings("ignore", message="No directory at")
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
