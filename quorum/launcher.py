@@ -6,7 +6,6 @@ concurrency 1) and Celery beat. Children die with the launcher (PR_SET_PDEATHSIG
 """
 
 import argparse
-import ctypes
 import os
 import signal
 import subprocess
@@ -15,17 +14,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def spawn(name: str, args: list[str], env: dict) -> subprocess.Popen:
+    from quorum.embedded import die_with_parent
+
     print(f"  starting {name}: {' '.join(args)}", flush=True)
     return subprocess.Popen(args, cwd=ROOT, env=env, preexec_fn=die_with_parent, start_new_session=True)
 

@@ -157,9 +157,10 @@ SPECTACULAR_SETTINGS = {
 QUORUM_MAX_UPLOAD_BYTES = env_int("QUORUM_MAX_UPLOAD_BYTES", 2 * 1024**3)
 QUORUM_MAX_ROW_BYTES = env_int("QUORUM_MAX_ROW_BYTES", 64 * 1024)
 QUORUM_MAX_ITEMS_PER_JOB = env_int("QUORUM_MAX_ITEMS_PER_JOB", 5_000_000)
-# Uploads always go to disk, never to memory.
+# Uploads always go to disk, never to memory. Under ASGI the request body is spooled first, to memory up to
+# FILE_UPLOAD_MAX_MEMORY_SIZE and then to disk; 0 would mean "never roll over", a whole file in memory.
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
-FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 

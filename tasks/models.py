@@ -117,7 +117,10 @@ class Item(models.Model):
         MACHINE = "machine", "Machine"
         GOLD = "gold", "Gold"
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="items", db_index=False)
+    # No database-level foreign key: PostgreSQL checks one with a trigger per inserted row, which cost intake a
+    # third of its time. Intake writes items only while it holds the job's row lock, and Django deletes a job's
+    # items itself (it never relied on ON DELETE in the database).
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="items", db_index=False, db_constraint=False)
     position = models.IntegerField(help_text="0-based order of the item within its job.")
     microtask_index = models.IntegerField()
     external_id = models.CharField(max_length=200, null=True, blank=True)
@@ -148,7 +151,10 @@ class Microtask(models.Model):
         DONE = "done", "Done"
         CANCELLED = "cancelled", "Cancelled"
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="microtasks", db_index=False)
+    # No database-level foreign key, for the same reason as Item.job: intake COPYs microtasks in bulk.
+    job = models.ForeignKey(
+        Job, on_delete=models.CASCADE, related_name="microtasks", db_index=False, db_constraint=False
+    )
     index = models.IntegerField()
     is_gold = models.BooleanField(default=False, db_default=False)
     item_count = models.IntegerField()

@@ -12,7 +12,7 @@ from django.utils import timezone
 from quorum import events
 from quorum.redis import get_redis, key
 
-from .intake import IntakeError
+from .intake import IntakeError, UploadTooLarge
 from .intake.loading import IngestResult, ingest_file
 from .intake.readers import count_lines
 from .models import Assignment, Job, Upload
@@ -89,26 +89,33 @@ def upload_dir() -> Path:
 
 
 def upload_create(*, job: Job, filename: str, source, in_background: bool = True) -> Upload:
-    """Store an uploaded file (a file object, read in chunks, or a path to move) and queue its ingest.
+    """Store an uploaded file (a file object, read in 1 MiB chunks, or a path to move) and queue its ingest.
 
-    With ``in_background=False`` the caller runs ``upload_ingest`` itself (demo set-up, management commands).
+    Raises UploadTooLarge, storing nothing, when the file is over QUORUM_MAX_UPLOAD_BYTES. With
+    ``in_background=False`` the caller runs ``upload_ingest`` itself (demo set-up, management commands).
     """
     if job.status in (Job.Status.CANCELLED, Job.Status.DONE):
         raise JobStateError(f"a {job.status} job takes no more data")
+    limit = settings.QUORUM_MAX_UPLOAD_BYTES
     safe_name = Path(filename or "upload").name[:200] or "upload"
+    too_large = UploadTooLarge(f"the file is larger than the limit of {limit} bytes", file=safe_name)
     dest = upload_dir() / f"{uuid.uuid4().hex}-{safe_name}"
     if isinstance(source, (str, Path)):
+        if Path(source).stat().st_size > limit:
+            raise too_large
         shutil.move(str(source), dest)
     else:
+        size = 0
         with open(dest, "wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
-    size = dest.stat().st_size
-    if size > settings.QUORUM_MAX_UPLOAD_BYTES:
-        dest.unlink(missing_ok=True)
-        raise IntakeError(
-            f"the file is {size} bytes, over the limit of {settings.QUORUM_MAX_UPLOAD_BYTES} bytes", file=safe_name
-        )
-    upload = Upload.objects.create(job=job, filename=safe_name, path=str(dest), size_bytes=size)
+            while chunk := source.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    break
+                out.write(chunk)
+        if size > limit:
+            dest.unlink(missing_ok=True)
+            raise too_large
+    upload = Upload.objects.create(job=job, filename=safe_name, path=str(dest), size_bytes=dest.stat().st_size)
     if in_background:
         from .background import ingest_upload
 

@@ -1,5 +1,8 @@
 """Requester REST API: thin views (auth, validation, one service call, output)."""
 
+import io
+
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -9,10 +12,13 @@ from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.response import Response
 
 from . import exports, services
-from .intake import IntakeError
+from .intake import IntakeError, UploadTooLarge
 from .models import Item, Job, Upload
 from .permissions import IsRequester
 from .serializers import ItemResultSerializer, JobSerializer, UploadSerializer
+
+# Room for multipart boundaries and part headers when a request's size is compared with the file limit.
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 class RawFileParser(FileUploadParser):
@@ -71,11 +77,39 @@ class JobViewSet(viewsets.ModelViewSet):
         job = self.get_object()
         if request.method == "GET":
             return Response(UploadSerializer(job.uploads.all(), many=True).data)
-        upload_file = request.data.get("file")
-        if upload_file is None:
-            raise ValidationError({"file": "send the file as multipart field 'file' or as the request body"})
+        limit = settings.QUORUM_MAX_UPLOAD_BYTES
         try:
-            upload = services.upload_create(job=job, filename=upload_file.name, source=upload_file)
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0  # the copy below still stops at the limit
+        if declared > limit + MULTIPART_OVERHEAD:
+            too_large = UploadTooLarge(
+                f"the file is larger than the limit of {limit} bytes", file=request.query_params.get("filename", "")
+            )
+            return Response(
+                {"detail": str(too_large), "error": too_large.as_dict()},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        filename = None
+        if not request.content_type.startswith("multipart/"):
+            filename = RawFileParser().get_filename(None, None, {"request": request, "kwargs": {}})
+        if filename:
+            # The body is the file: copy it from the request stream once, not through a parser's temporary file.
+            source = request.stream or io.BytesIO()
+        else:
+            upload_file = request.data.get("file")
+            if upload_file is None:
+                raise ValidationError({"file": "send the file as multipart field 'file' or as the request body"})
+            filename = upload_file.name
+            # Multipart files are already on disk: move them rather than copy.
+            path = getattr(upload_file, "temporary_file_path", None)
+            source = path() if path else upload_file
+        try:
+            upload = services.upload_create(job=job, filename=filename, source=source)
+        except UploadTooLarge as exc:
+            return Response(
+                {"detail": str(exc), "error": exc.as_dict()}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+            )
         except IntakeError as exc:
             return Response({"detail": str(exc), "error": exc.as_dict()}, status=status.HTTP_400_BAD_REQUEST)
         except services.JobStateError as exc:

@@ -4,6 +4,6 @@
 everything with PostgreSQL COPY inside one transaction, so a failed upload leaves the job as it was.
 """
 
-from .errors import IntakeError
+from .errors import IntakeError, UploadTooLarge
 
-__all__ = ["IntakeError"]
+__all__ = ["IntakeError", "UploadTooLarge"]

@@ -18,3 +18,7 @@ class IntakeError(Exception):
         if self.field:
             where += f", field '{self.field}'"
         return f"{where}: {self.message}"
+
+
+class UploadTooLarge(IntakeError):
+    """The file is over QUORUM_MAX_UPLOAD_BYTES (the API answers 413)."""

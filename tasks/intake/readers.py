@@ -68,15 +68,15 @@ def undecodable_error(path: Path, filename: str) -> IntakeError:
                     decoder.decode(piece)
                 except UnicodeDecodeError as exc:
                     bad = offset + i + exc.start
-                    f.seek(0)
-                    line = f.read(bad).count(b"\n") + 1
                     byte = piece[exc.start : exc.start + 1].hex()
+                    # Counted within the chunk: reading the file up to the bad byte could take gigabytes.
                     return IntakeError(
                         f"byte 0x{byte} at offset {bad} is not valid UTF-8; save the file as UTF-8",
                         file=filename,
-                        line=line,
+                        line=line + chunk.count(b"\n", 0, max(0, i + exc.start)),
                     )
             offset += len(chunk)
+            line += chunk.count(b"\n")
     return IntakeError("the file ends in the middle of a UTF-8 character", file=filename, line=line)
 
 

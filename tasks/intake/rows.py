@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from dataclasses import dataclass
 
 from tasks.models import QuestionType
@@ -79,9 +80,13 @@ def parse_gold(rules: RowRules, line: int, value: object) -> object:
     return str(value)
 
 
+# A \u0000 escape that is not itself escaped: an even number of backslashes before it (the text "\u0000" is not NUL).
+NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def to_json(value: object, rules: RowRules, line: int) -> str:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     # PostgreSQL's jsonb cannot store the NUL character.
-    if "\\u0000" in text:
+    if "\\u0000" in text and NUL_ESCAPE.search(text):
         raise rules.error("the row contains a NUL character (\\0), which cannot be stored", line)
     return text

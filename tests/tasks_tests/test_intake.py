@@ -1,15 +1,19 @@
 """Intake: every bad-input case of docs/INTAKE.md is rejected with its file, line and field, storing nothing."""
 
+import io
 import json
 
 import pytest
 
+from tasks import services, views_api
+from tasks.intake import loading
 from tasks.models import Item, Job, Microtask, Upload
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 GOOD = b"id,text,gold\na,first,apple\nb,second,\n"
+API_JOB = {"name": "Fruit", "question_type": "single_choice", "options": ["apple", "banana"], "text_field": "text"}
 
 
 def ingest(job, data: bytes, filename="items.csv"):
@@ -91,6 +95,16 @@ BAD_CASES = [
     ("JSON array element not an object", "items.json", b'[{"text": "a"},\n 5]', 2, None, "JSON object"),
     ("JSON array never closed", "items.json", b'[{"text": "a"},\n {"text": "b"}', 2, None, "never closed"),
     ("NUL character", "items.jsonl", b'{"text": "a\\u0000b"}\n', 1, None, "NUL"),
+    ("header not valid CSV", "items.csv", b'"id"x,text\n1,a\n', 1, None, "header row is not valid CSV"),
+    ("malformed CSV row", "items.csv", b'id,text\n1,"quoted"junk\n', 2, None, "malformed CSV"),
+    ("id over 200 characters", "items.csv", b"id,text\n" + b"x" * 201 + b",a\n", 2, "id", "longer than 200"),
+    ("file ends inside a UTF-8 character", "items.csv", b"id,text\n1,caf\xc3", 2, None, "middle of a UTF-8"),
+    ("JSON file not an array", "items.json", b'{"text": "a"}', 1, None, "'[' first"),
+    ("JSON array without commas", "items.json", b'[{"text": "a"}\n {"text": "b"}]', 2, None, "expected ','"),
+    ("data after the JSON array", "items.json", b'[{"text": "a"}]\nmore', 2, None, "after the closing"),
+    ("invalid JSON in the array", "items.json", b'[{"text": "a"},\n {"text": }]', 2, None, "invalid JSON"),
+    ("blank JSON file", "items.json", b"  \n", 1, None, "empty"),
+    ("NUL byte in CSV", "items.csv", b"id,text\n1,a\x00b\n", 2, None, "NUL"),
 ]
 
 
@@ -114,6 +128,23 @@ def test_row_over_size_limit(settings):
     assert_failed(upload, 3, None, "limit of 100 bytes")
 
 
+@pytest.mark.parametrize(
+    "filename,data,line,words",
+    [
+        ("items.jsonl", b'{"text": "short"}\n{"text": "' + b"x" * 200 + b'"}\n', 2, "limit of 100 bytes"),
+        ("items.json", b'[{"text": "short"},\n {"text": "' + b"x" * 200 + b'"}]', 2, "limit of 100 bytes"),
+        ("items.csv", b'id,text\n1,"' + b"x" * 200 + b'"\n', 2, "a field is longer than the row limit of 100 bytes"),
+        ("items.csv", b"id,text\n" + b"y" * 60 + b"," + b"x" * 60 + b"\n", 2, "the row is longer than the limit"),
+    ],
+    ids=["jsonl", "json", "csv field", "csv row"],
+)
+def test_row_over_size_limit_in_every_format(settings, filename, data, line, words):
+    settings.QUORUM_MAX_ROW_BYTES = 100
+    job = factories.make_job()
+    upload = ingest(job, data, filename)
+    assert_failed(upload, line, None, words)
+
+
 def test_more_items_than_job_limit(settings):
     settings.QUORUM_MAX_ITEMS_PER_JOB = 3
     job = factories.make_job()
@@ -126,7 +157,11 @@ def test_number_and_multiple_choice_gold():
     job = factories.make_job(question_type="number", options=[])
     upload = ingest(job, b"text,gold\na,3.5\nb,seven\n")
     assert_failed(upload, 3, "gold", "not a number")
+    upload = ingest(job, b"text,gold\na,3.5\nb,inf\n")
+    assert_failed(upload, 3, "gold", "not a finite number")
     job = factories.make_job(question_type="multiple_choice")
+    upload = ingest(job, b"text,gold\na,apple|mango\n")
+    assert_failed(upload, 2, "gold", "gold answer 'mango' is not one of the options")
     upload = ingest(job, b"text,gold\na,apple|cherry\n")
     assert upload.status == Upload.Status.DONE
     assert Item.objects.get(job=job).gold == ["apple", "cherry"]
@@ -137,3 +172,83 @@ def test_job_counts_after_failure_match_items():
     ingest(job, b"id,text\n1,a\n2,b,c\n")
     job.refresh_from_db()
     assert job.item_count == 0 and Job.objects.get(pk=job.pk).microtask_count == 0
+
+
+# --- the fast path for clean CSV stores exactly what the careful path stores ----------------------------------
+
+# Valid, and awkward: a BOM, quoting, a newline, a tab, backslashes, non-ASCII, a '%' in a column name, a blank
+# line, gold answers in some rows. The fast path takes all of it.
+TRICKY_CSV = (
+    "\ufeffid,text,pct%s,gold\n"
+    'a1,"comma, ""quote"" and\nnewline",50%,apple\n'
+    "a2,back\\slash and tab\tinside,\u00e9\u4e2d\U0001f600,\n"
+    'a3,"{""json"": [1, 2]}",,cherry\n'
+    "\n"
+    "a5,control \x01 char,\\n,banana\n"
+)
+# Valid too, but the fast path leaves them to the careful one: an id that COPY must escape, a literal "\u0000".
+GIVE_UP_CSV = TRICKY_CSV + "a\\6,an id with a backslash,x,\n" + "a7,text,\\u0000 is not NUL,\n"
+
+
+def stored(job):
+    items = list(
+        Item.objects.filter(job=job)
+        .order_by("position")
+        .values_list("position", "microtask_index", "external_id", "data", "gold")
+    )
+    microtasks = list(Microtask.objects.filter(job=job).order_by("index").values_list("index", "is_gold", "item_count"))
+    job.refresh_from_db()
+    return items, microtasks, job.columns, job.item_count, job.microtask_count
+
+
+def careful_never_runs(*args):
+    raise AssertionError("the careful path ran")
+
+
+@pytest.mark.parametrize("items_per_microtask", [1, 2, 3])
+@pytest.mark.parametrize("text,fast", [(TRICKY_CSV, True), (GIVE_UP_CSV, False)], ids=["fast", "gives-up"])
+def test_fast_and_careful_paths_store_the_same(monkeypatch, items_per_microtask, text, fast):
+    data = text.encode()
+    first_job = factories.make_job(items_per_microtask=items_per_microtask)
+    ingest(first_job, GOOD)
+    with monkeypatch.context() as patch:
+        if fast:
+            patch.setattr(loading, "copy_careful", careful_never_runs)
+        assert ingest(first_job, data).status == Upload.Status.DONE
+    monkeypatch.setattr(loading, "FAST_PATH", False)
+    careful_job = factories.make_job(items_per_microtask=items_per_microtask)
+    ingest(careful_job, GOOD)
+    assert ingest(careful_job, data).status == Upload.Status.DONE
+    first, careful = stored(first_job), stored(careful_job)
+    assert first == careful
+    assert first[0][2][3] == {"id": "a1", "text": 'comma, "quote" and\nnewline', "pct%s": "50%"}
+    assert first[0][5][3] == {"id": "a5", "text": "control \x01 char", "pct%s": "\\n"}
+
+
+def test_a_clean_csv_takes_the_fast_path(monkeypatch):
+    monkeypatch.setattr(loading, "copy_careful", careful_never_runs)
+    job = factories.make_job(items_per_microtask=4)
+    upload = ingest(job, factories.csv_bytes(factories.fruit_rows(25_000, gold_every=7)))
+    assert upload.status == Upload.Status.DONE, upload.error
+    assert upload.items_created == 25_000
+    assert Item.objects.filter(job=job, gold__isnull=False).count() == len(range(0, 25_000, 7))
+
+
+def test_file_over_the_upload_limit_is_refused_and_not_stored(settings, requester_api):
+    settings.QUORUM_MAX_UPLOAD_BYTES = 1000
+    job = requester_api.post("/api/jobs/", {**API_JOB}, format="json").json()
+    body = factories.csv_bytes(factories.fruit_rows(200))
+    assert 1000 < len(body) < 1000 + views_api.MULTIPART_OVERHEAD
+    uploads = services.upload_dir()
+    before = set(uploads.iterdir())
+    # Streamed past the limit (raw body and multipart), and refused from its Content-Length alone.
+    raw = requester_api.post(f"/api/jobs/{job['id']}/uploads/?filename=big.csv", data=body, content_type="text/csv")
+    multipart = requester_api.post(f"/api/jobs/{job['id']}/uploads/", {"file": io.BytesIO(body)}, format="multipart")
+    big = b"x" * (1000 + views_api.MULTIPART_OVERHEAD + 1)
+    declared = requester_api.post(f"/api/jobs/{job['id']}/uploads/?filename=big.csv", data=big, content_type="text/csv")
+    for response in (raw, multipart, declared):
+        assert response.status_code == 413, response.content
+        assert response.json()["error"]["message"] == "the file is larger than the limit of 1000 bytes"
+    assert raw.json()["error"]["file"] == "big.csv"
+    assert Upload.objects.filter(job_id=job["id"]).count() == 0
+    assert set(uploads.iterdir()) == before

@@ -1,0 +1,414 @@
+"""Ingest benchmark: upload a generated CSV through the API, time the Celery ingest, compare with raw COPY.
+
+    python bench/ingest.py --rows 1000000            # starts the platform itself (launcher, temporary var dir)
+    python bench/ingest.py --url http://host:8000 --token KEY --database-url postgres://...
+
+Ends with one line: ``ingest items_per_s=<n> copy_rows_per_s=<n> ratio=<x> peak_celery_mb=<n>``.
+End to end runs from the first byte of the upload request to the upload reported done (items and microtasks
+committed). Raw COPY loads the same file into a scratch table of three text columns, as a user would by hand.
+Peak memory is sampled RSS of each process (the Celery worker's pool children included); the figure in the
+last line is the largest single Celery worker process, the one that runs the ingest.
+"""
+
+import argparse
+import csv
+import json
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+try:
+    import httpx
+    import psutil
+    import psycopg
+except ImportError:
+    # Run with a Python that lacks the project's packages: use the project's virtual environment instead.
+    venv = ROOT / ".venv"
+    if (venv / "bin" / "python").exists() and Path(sys.prefix).resolve() != venv.resolve():
+        os.execv(str(venv / "bin" / "python"), [str(venv / "bin" / "python"), *sys.argv])
+    raise
+WORDS = (
+    "the quick brown fox jumps over a lazy dog while seven bright stars shine above quiet hills and "
+    "rivers run past old stone bridges toward distant towns where people read books drink tea and talk"
+).split()
+TARGET_RATIO = 0.5
+TARGET_CELERY_MB = 300
+
+
+def generate_csv(path: Path, rows: int, seed: int) -> None:
+    """id, a text of about 100 characters, a category: the same bytes for the same seed."""
+    rng = random.Random(seed)
+    categories = ["positive", "negative", "neutral"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["id", "text", "category"])
+        batch = []
+        for i in range(rows):
+            words = rng.choices(WORDS, k=22)
+            text = " ".join(words)[:100]
+            if i % 10 == 0:
+                text = text[:60] + ', "quoted", ' + text[60:90]
+            batch.append((f"row-{i}", text, categories[i % 3]))
+            if len(batch) == 10_000:
+                writer.writerows(batch)
+                batch.clear()
+        writer.writerows(batch)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Platform:
+    """The launcher as a subprocess on a free port with its own var dir; stopped with SIGINT like Ctrl-C."""
+
+    def __init__(self, var_dir: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ)
+        env.update(QUORUM_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+        env.setdefault("QUORUM_REDIS_PREFIX", f"bench-{os.getpid()}")
+        self.log = open(var_dir / "launcher.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "quorum.launcher", "--port", str(self.port), "--no-demo"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the platform exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                # The Celery worker starts with the web server; the clock must not run while it boots.
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200 and self.log_has("default@"):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise SystemExit(f"the platform did not answer within {timeout}s; see {self.log.name}")
+
+    def log_has(self, worker: str) -> bool:
+        self.log.flush()
+        text = Path(self.log.name).read_text(errors="replace")
+        return any(worker in line and " ready." in line for line in text.splitlines())
+
+    def ingest_log(self) -> str:
+        """The worker's own account of the ingest ("upload N: R rows in S s")."""
+        lines = Path(self.log.name).read_text(errors="replace").splitlines()
+        return next((line.strip() for line in reversed(lines) if " rows in " in line), "")
+
+    def children(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def processes(self) -> dict[str, list[psutil.Process]]:
+        return classify(self.children())
+
+    def database_url(self) -> str:
+        """The launcher's children carry the DATABASE_URL it settled on (embedded or from the environment)."""
+        for proc in self.children():
+            try:
+                url = proc.environ().get("DATABASE_URL")
+            except (psutil.Error, OSError):
+                continue
+            if url:
+                return url
+        raise SystemExit("could not find the platform's DATABASE_URL")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def classify(procs: list[psutil.Process]) -> dict[str, list[psutil.Process]]:
+    """Web (uvicorn) and default-queue Celery worker processes, pool children included."""
+    found: dict[str, list[psutil.Process]] = {"web": [], "celery": []}
+    for proc in procs:
+        try:
+            cmd = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if "uvicorn" in cmd:
+            found["web"].append(proc)
+        elif "celery" in cmd and " worker" in cmd and ".automation" not in cmd:
+            found["celery"].append(proc)
+    return found
+
+
+class MemorySampler(threading.Thread):
+    """RSS of each watched process every 50 ms: the peak of the largest process and of the group's sum.
+
+    ``find`` is called again every half second, so pool processes that start (or restart) are watched too.
+    """
+
+    def __init__(self, find):
+        super().__init__(daemon=True)
+        self.find = find
+        self.groups = find()
+        self.peak_process = dict.fromkeys(self.groups, 0)
+        self.peak_sum = dict.fromkeys(self.groups, 0)
+        self.seen = dict.fromkeys(self.groups, 0)
+        self.running = True
+
+    def run(self) -> None:
+        refreshed = time.monotonic()
+        while self.running:
+            if time.monotonic() - refreshed > 0.5:
+                self.groups, refreshed = self.find(), time.monotonic()
+            for name, procs in self.groups.items():
+                sizes = []
+                for proc in procs:
+                    try:
+                        sizes.append(proc.memory_info().rss)
+                    except psutil.Error:
+                        pass
+                if sizes:
+                    self.seen[name] = max(self.seen[name], len(sizes))
+                    self.peak_process[name] = max(self.peak_process[name], max(sizes))
+                    self.peak_sum[name] = max(self.peak_sum[name], sum(sizes))
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.running = False
+        self.join()
+
+
+def running_celery_workers() -> list[psutil.Process]:
+    """For --url: the Celery workers on this machine (a remote platform's memory cannot be seen)."""
+    return [p for p in psutil.process_iter() if classify([p])["celery"]]
+
+
+def api_client(url: str, token: str | None, username: str | None, password: str | None) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=600)
+    if not token:
+        if username and password:
+            response = client.post("/api/auth/token/", data={"username": username, "password": password})
+        else:
+            username, password = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+            response = client.post(
+                "/api/auth/signup/", json={"username": username, "password": password, "role": "requester"}
+            )
+        response.raise_for_status()
+        token = response.json()["token"]
+    client.headers["Authorization"] = f"Token {token}"
+    return client
+
+
+def upload(client: httpx.Client, job_id: int, path: Path, mode: str) -> dict:
+    def body():
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+    if mode == "raw":
+        response = client.post(
+            f"/api/jobs/{job_id}/uploads/",
+            params={"filename": path.name},
+            content=body(),
+            headers={"Content-Type": "text/csv", "Content-Length": str(path.stat().st_size)},
+        )
+    else:
+        with open(path, "rb") as f:
+            response = client.post(f"/api/jobs/{job_id}/uploads/", files={"file": (path.name, f, "text/csv")})
+    if response.status_code != 202:
+        raise SystemExit(f"upload failed: {response.status_code} {response.text[:500]}")
+    return response.json()
+
+
+def wait_done(client: httpx.Client, upload_id: int, timeout: float = 1800) -> dict:
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        body = client.get(f"/api/uploads/{upload_id}/").json()
+        if body["status"] in ("done", "failed"):
+            return body
+        if body["rows_done"] != last:
+            last = body["rows_done"]
+            print(f"  progress: {body['rows_done']} / {body['rows_total']} rows", flush=True)
+        time.sleep(0.05)
+    raise SystemExit(f"the upload did not finish within {timeout}s")
+
+
+def raw_copy(database_url: str, path: Path) -> float:
+    """Seconds to COPY the file into a fresh table of text columns (dropped afterwards)."""
+    table = f"bench_copy_{os.getpid()}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"CREATE TABLE {table} (id text, text text, category text)")
+        try:
+            started = time.perf_counter()
+            with conn.transaction(), conn.cursor() as cur:
+                with cur.copy(f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+                    with open(path, "rb") as f:
+                        while chunk := f.read(1 << 20):
+                            copy.write(chunk)
+            return time.perf_counter() - started
+        finally:
+            conn.execute(f"DROP TABLE {table}")
+
+
+def item_copy(database_url: str, path: Path, items_per_microtask: int) -> float:
+    """Seconds to COPY the rows, already shaped as items, into an empty copy of tasks_item (its indexes too).
+
+    No Python runs while it is timed: this is what PostgreSQL itself needs to store the items, the floor under
+    the end-to-end time.
+    """
+    lines = path.with_suffix(".items")
+    with open(path, newline="", encoding="utf-8") as f, open(lines, "w", encoding="utf-8") as out:
+        reader = csv.reader(f)
+        header = next(reader)
+        for i, row in enumerate(reader):
+            data = json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False, separators=(",", ":"))
+            out.write(f"1\t{i}\t{i // items_per_microtask}\t{row[0]}\t{data.replace(chr(92), chr(92) * 2)}\t\\N\n")
+    table = f"bench_items_{os.getpid()}"
+    columns = "job_id, position, microtask_index, external_id, data, gold"
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"CREATE TABLE {table} (LIKE tasks_item INCLUDING ALL)")
+            try:
+                started = time.perf_counter()
+                with conn.transaction(), conn.cursor() as cur:
+                    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                        with open(lines, "rb") as f:
+                            while chunk := f.read(1 << 20):
+                                copy.write(chunk)
+                return time.perf_counter() - started
+            finally:
+                conn.execute(f"DROP TABLE {table}")
+    finally:
+        lines.unlink()
+
+
+def mb(n: int) -> int:
+    return round(n / 2**20)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--items-per-microtask", type=int, default=10)
+    parser.add_argument("--mode", choices=["raw", "multipart"], default="raw", help="how the file is sent")
+    parser.add_argument("--url", help="a running platform (default: start one)")
+    parser.add_argument("--token", help="an API token of a requester on --url")
+    parser.add_argument("--username", help="a requester's username on --url (with --password)")
+    parser.add_argument("--password")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"), help="for raw COPY with --url")
+    parser.add_argument("--data-dir", help="where the CSV is written (default: a temporary folder)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="quorum-bench-") as tmp:
+        data_dir = Path(args.data_dir or tmp)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / f"bench-{args.rows}.csv"
+        started = time.perf_counter()
+        generate_csv(path, args.rows, args.seed)
+        size = path.stat().st_size
+        print(f"generated {path} ({args.rows} rows, {size / 2**20:.0f} MiB) in {time.perf_counter() - started:.1f}s")
+
+        platform = None
+        if args.url:
+            url, database_url = args.url.rstrip("/"), args.database_url
+            if not database_url:
+                raise SystemExit("--url needs --database-url (or DATABASE_URL) for the raw COPY comparison")
+            find = lambda: {"web": [], "celery": running_celery_workers()}  # noqa: E731
+        else:
+            var_dir = Path(tmp) / "var"
+            var_dir.mkdir()
+            print("starting the platform (launcher, temporary var dir) ...", flush=True)
+            platform = Platform(var_dir)
+        try:
+            if platform:
+                platform.wait_ready()
+                url, database_url = platform.url, platform.database_url()
+                find = platform.processes
+            client = api_client(url, args.token, args.username, args.password)
+            job = client.post(
+                "/api/jobs/",
+                json={
+                    "name": f"bench {args.rows} rows",
+                    "question": "Which category?",
+                    "question_type": "single_choice",
+                    "options": ["positive", "negative", "neutral"],
+                    "text_field": "text",
+                    "items_per_microtask": args.items_per_microtask,
+                    "redundancy": 3,
+                },
+            )
+            job.raise_for_status()
+            job_id = job.json()["id"]
+
+            sampler = MemorySampler(find)
+            sampler.start()
+            t0 = time.perf_counter()
+            sent = upload(client, job_id, path, args.mode)
+            t_upload = time.perf_counter() - t0
+            result = wait_done(client, sent["id"])
+            elapsed = time.perf_counter() - t0
+            sampler.stop()
+            if result["status"] != "done":
+                raise SystemExit(f"the upload failed: {result['error']}")
+            job = client.get(f"/api/jobs/{job_id}/").json()
+            assert job["item_count"] == args.rows, job
+            copy_seconds = raw_copy(database_url, path)
+            floor_seconds = item_copy(database_url, path, args.items_per_microtask)
+            worker_said = platform.ingest_log() if platform else ""
+        finally:
+            if platform:
+                platform.stop()
+
+    items_per_s = args.rows / elapsed
+    copy_rows_per_s = args.rows / copy_seconds
+    ratio = items_per_s / copy_rows_per_s
+    peak_celery = mb(sampler.peak_process["celery"])
+    print(f"upload request ({args.mode} body): {t_upload:.2f}s; end to end: {elapsed:.2f}s for {args.rows} items")
+    print(f"  {job['microtask_count']} microtasks of {args.items_per_microtask} items")
+    if worker_said:
+        print(f"  celery worker: {worker_said}")
+    print(f"raw COPY of the same file: {copy_seconds:.2f}s")
+    print(
+        "COPY of the same rows shaped as items into an empty copy of tasks_item (its indexes, no Python): "
+        f"{floor_seconds:.2f}s, {args.rows / floor_seconds:.0f} rows/s = {copy_seconds / floor_seconds:.2f} x raw COPY"
+    )
+    print(
+        f"end to end / raw COPY: {ratio:.2f}  (target >= {TARGET_RATIO})  {'OK' if ratio >= TARGET_RATIO else 'MISSED'}"
+    )
+    web = f"{mb(sampler.peak_process['web'])} MB" if sampler.peak_process["web"] else "not watched (--url)"
+    print(
+        f"peak RSS: celery worker process {peak_celery} MB (all {sampler.seen['celery']} celery processes together "
+        f"{mb(sampler.peak_sum['celery'])} MB; target < {TARGET_CELERY_MB} MB "
+        f"{'OK' if peak_celery < TARGET_CELERY_MB else 'MISSED'}), web process {web}"
+    )
+    print(
+        f"ingest items_per_s={items_per_s:.0f} copy_rows_per_s={copy_rows_per_s:.0f} ratio={ratio:.2f} "
+        f"peak_celery_mb={peak_celery}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+#!/bin/sh
+# The web process: migrations (one container at a time), then the ASGI server for HTTP and WebSockets.
+set -eu
+# Replicas share /app/var: the lock keeps two of them from migrating at once.
+flock /app/var/.migrate.lock python manage.py migrate --noinput
+exec python -m uvicorn quorum.asgi:application \
+    --host 0.0.0.0 --port "${PORT:-8000}" --workers "${WEB_PROCESSES:-2}" \
+    --no-access-log --lifespan off --proxy-headers
