@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import quality, services
+from . import quality, results, services
 from .scheduling import leases, pace, pool
 
 
@@ -44,3 +44,13 @@ def auto_accept_answers() -> int:
 @shared_task(ignore_result=True)
 def enforce_budgets() -> list[int]:
     return quality.budgets_enforce()
+
+
+@shared_task(ignore_result=True)
+def refresh_pending_results() -> int:
+    return results.results_pending()
+
+
+@shared_task(ignore_result=True)
+def refresh_job_results() -> list[int]:
+    return results.results_refresh_dirty()

@@ -12,7 +12,7 @@ from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from .models import Answer, Assignment, Item, Job, Microtask, Upload
+from .models import Answer, Assignment, Item, Job, JobWorker, Microtask, Upload
 
 ACTIVE_WINDOW = timedelta(minutes=5)
 HISTOGRAM_BINS = 10
@@ -133,7 +133,43 @@ def job_costs(jobs: list[Job]) -> dict[int, Decimal]:
 
 
 def job_workers(job: Job, limit: int = 100) -> list[dict]:
-    """Per-worker table of one job: answers, accuracy on gold (or agreement with results), trust, blocked."""
+    """Per-worker table of one job: answers, accuracy (gold, else agreement with results), trust, blocked.
+
+    Read from the job's worker records, which the results pipeline keeps (tasks/results.py); until its first
+    pass over a new job, counted from the answers themselves.
+    """
+    records = list(
+        JobWorker.objects.filter(job=job)
+        .select_related("worker", "worker__worker_profile")
+        .order_by("-answers")[:limit]
+    )
+    if not records:
+        return job_workers_counted(job, limit)
+    table = []
+    for r in records:
+        if r.gold_total:
+            accuracy, basis = r.gold_correct / r.gold_total, "gold"
+        elif r.estimated_accuracy is not None:
+            accuracy, basis = r.estimated_accuracy, "results"
+        else:
+            accuracy, basis = None, ""
+        profile = getattr(r.worker, "worker_profile", None)
+        table.append(
+            {
+                "id": r.worker_id,
+                "username": r.worker.username,
+                "answers": r.answers,
+                "accuracy": accuracy,
+                "accuracy_basis": basis,
+                "not_counting": 0,
+                "trust": r.trust if r.trust is not None else (profile.trust if profile else None),
+                "blocked": r.blocked or bool(profile and profile.blocked),
+            }
+        )
+    return table
+
+
+def job_workers_counted(job: Job, limit: int = 100) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(WORKERS_SQL, [job.pk, limit])
         rows = cursor.fetchall()

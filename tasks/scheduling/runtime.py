@@ -26,6 +26,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from quorum import events
+from tasks.aggregation.gold import gold_rate
 
 from . import keys, leases, pool, progress
 from .store import Committer, LeaseOp, ReleaseOp, SubmitOp, SubmitResult
@@ -103,10 +104,7 @@ class WorkerSession:
 
 def gold_probability(gold_total: int, gold_correct: int) -> float:
     """Share of leases that are gold checks: high for a new worker, lower as they prove accurate."""
-    if gold_total < 5:
-        return 0.3
-    accuracy = (gold_correct + 1) / (gold_total + 2)
-    return 0.3 if accuracy < 0.8 else max(0.02, 0.3 * 5 / gold_total)
+    return gold_rate(gold_total, gold_correct)
 
 
 def lease_seconds_for(job: JobInfo, item_count: int, speed: float | None) -> int:
