@@ -43,5 +43,12 @@ bench-ingest: install-dev
 bench-aggregation: install
 	$(PY) bench/aggregation.py
 
+bench-crowd: install-dev
+	$(PY) bench/crowd.py --workers 1000 --seconds 30
+	$(PY) bench/crowd.py --workers 2000 --offered 1000 --seconds 30
+
+bench-automation: install
+	for d in ../shared/textsets/*/; do $(PY) bench/automation.py --dataset $$d; done
+
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache
