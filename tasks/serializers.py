@@ -11,9 +11,28 @@ class JobSerializer(serializers.ModelSerializer):
             "id", "name", "instructions", "question_type", "question", "options", "text_field", "gold_field",
             "id_field", "columns", "items_per_microtask", "redundancy", "max_answers", "target_confidence",
             "aggregation_method", "priority", "lease_seconds", "reward", "budget", "required_skill",
-            "required_skill_level", "status", "item_count", "microtask_count", "created_at", "published_at",
+            "required_skill_level", "block_below_accuracy", "block_min_gold", "min_seconds_per_item",
+            "auto_accept_hours", "status", "status_reason", "item_count", "microtask_count", "created_at",
+            "published_at",
         ]  # fmt: skip
-        read_only_fields = ["status", "item_count", "microtask_count", "columns", "created_at", "published_at"]
+        read_only_fields = [
+            "status", "status_reason", "item_count", "microtask_count", "columns", "created_at", "published_at",
+        ]  # fmt: skip
+
+    def validate_block_below_accuracy(self, value):
+        if value is not None and not 0 < value <= 1:
+            raise serializers.ValidationError("block_below_accuracy is a share between 0 and 1")
+        return value
+
+    def validate_aggregation_method(self, value):
+        from .aggregation.categorical import METHODS
+        from .aggregation.numeric import NUMERIC_METHODS
+
+        # Free-text jobs use "vote" or "weighted"; a method that does not fit the question falls back to auto.
+        allowed = set(METHODS) | set(NUMERIC_METHODS) | {"vote", "weighted"}
+        if value not in allowed:
+            raise serializers.ValidationError(f"use one of: {', '.join(sorted(allowed))}")
+        return value
 
     def validate_options(self, value):
         if not isinstance(value, list) or not all(isinstance(o, (str, int, float)) for o in value):
