@@ -118,7 +118,30 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:celery:", "visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+# Model work has its own queue and Celery worker (concurrency 1), so it never holds up the default queue.
+CELERY_TASK_ROUTES = {"tasks.automation.background.*": {"queue": f"{REDIS_PREFIX}.automation"}}
+CELERY_BEAT_SCHEDULE: dict = {
+    "automation-sweep": {
+        "task": "tasks.automation.background.automation_sweep",
+        "schedule": float(os.environ.get("QUORUM_AUTOMATION_SWEEP_SECONDS", 30)),
+    },
+}
+
+# --- automation (tasks/automation/) ---------------------------------------------------------------------------------
+# "embedding" (all-MiniLM-L6-v2 + softmax head) or "hashing" (hashed words + the same head; no model files).
+QUORUM_AUTOMATION_SOLVER = os.environ.get("QUORUM_AUTOMATION_SOLVER", "embedding")
+# Empty: the GPU when torch.cuda.is_available(), else the CPU.
+QUORUM_AUTOMATION_DEVICE = os.environ.get("QUORUM_AUTOMATION_DEVICE", "")
+QUORUM_AUTOMATION_BATCH_SIZE = env_int("QUORUM_AUTOMATION_BATCH_SIZE", 64)
+# Human results before the first model; new human results that trigger a retrain.
+QUORUM_AUTOMATION_MIN_LABELS = env_int("QUORUM_AUTOMATION_MIN_LABELS", 100)
+QUORUM_AUTOMATION_RETRAIN_MIN = env_int("QUORUM_AUTOMATION_RETRAIN_MIN", 25)
+QUORUM_AUTOMATION_RETRAIN_SHARE = float(os.environ.get("QUORUM_AUTOMATION_RETRAIN_SHARE", 0.01))
+# Risk level of the threshold bound (1 - confidence) and of the audit stop rule.
+QUORUM_AUTOMATION_DELTA = float(os.environ.get("QUORUM_AUTOMATION_DELTA", 0.05))
+QUORUM_AUTOMATION_AUDIT_MIN = env_int("QUORUM_AUTOMATION_AUDIT_MIN", 10)
+QUORUM_AUTOMATION_AUDIT_DELTA = float(os.environ.get("QUORUM_AUTOMATION_AUDIT_DELTA", 0.2))
+QUORUM_AUTOMATION_MIN_HUMAN_CONFIDENCE = float(os.environ.get("QUORUM_AUTOMATION_MIN_HUMAN_CONFIDENCE", 0.5))
 
 # --- API --------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

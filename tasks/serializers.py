@@ -5,6 +5,8 @@ from .services import upload_rows_done
 
 
 class JobSerializer(serializers.ModelSerializer):
+    automation = serializers.SerializerMethodField()
+
     class Meta:
         model = Job
         fields = [
@@ -12,8 +14,25 @@ class JobSerializer(serializers.ModelSerializer):
             "id_field", "columns", "items_per_microtask", "redundancy", "max_answers", "target_confidence",
             "aggregation_method", "priority", "lease_seconds", "reward", "budget", "required_skill",
             "required_skill_level", "status", "item_count", "microtask_count", "created_at", "published_at",
+            "automation_enabled", "automation_target_accuracy", "automation_audit_rate", "automation",
         ]  # fmt: skip
         read_only_fields = ["status", "item_count", "microtask_count", "columns", "created_at", "published_at"]
+
+    def get_automation(self, job) -> dict:
+        """The machine's work on the job: status, reason when it stopped or declined, items taken, savings."""
+        from .automation.service import automation_summary
+
+        return automation_summary(job)
+
+    def validate_automation_target_accuracy(self, value):
+        if not 0.5 <= value < 1:
+            raise serializers.ValidationError("automation_target_accuracy must be at least 0.5 and below 1")
+        return value
+
+    def validate_automation_audit_rate(self, value):
+        if not 0 <= value <= 0.5:
+            raise serializers.ValidationError("automation_audit_rate must be between 0 and 0.5")
+        return value
 
     def validate_options(self, value):
         if not isinstance(value, list) or not all(isinstance(o, (str, int, float)) for o in value):

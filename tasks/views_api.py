@@ -59,6 +59,21 @@ class JobViewSet(viewsets.ModelViewSet):
     def cancel(self, request, pk=None):
         return self._transition(services.job_cancel)
 
+    @extend_schema(request=None, responses={200: dict, 202: dict})
+    @action(detail=True, methods=["get", "post"])
+    def automation(self, request, pk=None):
+        """GET: what the machine has done on the job. POST: run automation for the job now."""
+        from .automation.background import automation_run_job
+        from .automation.service import automation_summary
+
+        job = self.get_object()
+        if request.method == "POST":
+            if not job.automation_enabled:
+                return Response({"detail": "automation is off for this job"}, status=status.HTTP_409_CONFLICT)
+            automation_run_job.delay(job.pk)
+            return Response(automation_summary(job), status=status.HTTP_202_ACCEPTED)
+        return Response(automation_summary(job))
+
     @extend_schema(
         request={
             "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
