@@ -133,12 +133,14 @@ QUORUM_AUTOMATION_SOLVER = os.environ.get("QUORUM_AUTOMATION_SOLVER", "embedding
 # Empty: the GPU when torch.cuda.is_available(), else the CPU.
 QUORUM_AUTOMATION_DEVICE = os.environ.get("QUORUM_AUTOMATION_DEVICE", "")
 QUORUM_AUTOMATION_BATCH_SIZE = env_int("QUORUM_AUTOMATION_BATCH_SIZE", 64)
+# Load and warm up the model when the automation Celery worker starts, not on its first job.
+QUORUM_AUTOMATION_PRELOAD = env_bool("QUORUM_AUTOMATION_PRELOAD", True)
 # Human results before the first model; new human results that trigger a retrain.
 QUORUM_AUTOMATION_MIN_LABELS = env_int("QUORUM_AUTOMATION_MIN_LABELS", 100)
 QUORUM_AUTOMATION_RETRAIN_MIN = env_int("QUORUM_AUTOMATION_RETRAIN_MIN", 25)
 QUORUM_AUTOMATION_RETRAIN_SHARE = float(os.environ.get("QUORUM_AUTOMATION_RETRAIN_SHARE", 0.01))
 # Risk level of the threshold bound (1 - confidence) and of the audit stop rule.
-QUORUM_AUTOMATION_DELTA = float(os.environ.get("QUORUM_AUTOMATION_DELTA", 0.05))
+QUORUM_AUTOMATION_DELTA = float(os.environ.get("QUORUM_AUTOMATION_DELTA", 0.1))
 QUORUM_AUTOMATION_AUDIT_MIN = env_int("QUORUM_AUTOMATION_AUDIT_MIN", 10)
 QUORUM_AUTOMATION_AUDIT_DELTA = float(os.environ.get("QUORUM_AUTOMATION_AUDIT_DELTA", 0.2))
 QUORUM_AUTOMATION_MIN_HUMAN_CONFIDENCE = float(os.environ.get("QUORUM_AUTOMATION_MIN_HUMAN_CONFIDENCE", 0.5))

@@ -69,6 +69,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
 @pytest.fixture(scope="session")
 def celery_automation_worker(django_db_setup, django_db_blocker):
     """A real Celery worker for the automation queue (model work), concurrency 1 as in production."""
+    settings.QUORUM_AUTOMATION_PRELOAD = False  # tests choose their solver; most never need the real model
     with django_db_blocker.unblock():
         with start_worker(
             celery_app,

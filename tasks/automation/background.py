@@ -47,5 +47,5 @@ def show_device(sender, **kwargs) -> None:
     from .solvers import EmbeddingSolver
 
     print(f"automation: model work on {device_label()}", flush=True)
-    if settings.QUORUM_AUTOMATION_SOLVER == EmbeddingSolver.name:
+    if settings.QUORUM_AUTOMATION_PRELOAD and settings.QUORUM_AUTOMATION_SOLVER == EmbeddingSolver.name:
         get_model()

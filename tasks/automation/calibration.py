@@ -97,6 +97,7 @@ def select_threshold(
     resamples: int = 200,
     prior: float = 0.01,
     min_labelled: int = 30,
+    answered_scores: np.ndarray | None = None,
     seed: int = 0,
 ) -> Calibration:
     """The loosest confidence threshold whose answered candidates have expected accuracy ``>= target`` with
@@ -104,6 +105,8 @@ def select_threshold(
 
     ``cal_scores``/``cal_correct``: out-of-fold confidence of each labelled item and whether its answer matched
     the human result. ``candidate_scores``: the confidence on the items the machine could answer.
+    ``answered_scores``: the current model's probability for each answer the machine already gave on the job;
+    the bound is then on the accuracy of all the machine's answers on the job, old and new together.
     """
     cal_scores = np.asarray(cal_scores, dtype=np.float64)
     correct = np.asarray(cal_correct, dtype=np.float64)
@@ -124,7 +127,13 @@ def select_threshold(
     expected = np.cumsum(mapped[0]) / ranks
     # Predictive bound: under each resampled map, draw whether each answer would be right, so the bound covers
     # both the uncertainty of the map and the chance in the answers themselves.
-    realized = np.cumsum(rng.random(mapped[1:].shape) < mapped[1:], axis=1) / ranks
+    before = np.zeros(mapped.shape[0] - 1)
+    count_before = 0
+    if answered_scores is not None and len(answered_scores):
+        old = _sigmoid(maps[1:, :1] + maps[1:, 1:] * _logit(np.asarray(answered_scores, dtype=np.float64))[None, :])
+        before = (rng.random(old.shape) < old).sum(axis=1)
+        count_before = old.shape[1]
+    realized = (before[:, None] + np.cumsum(rng.random(mapped[1:].shape) < mapped[1:], axis=1)) / (ranks + count_before)
     lower = np.quantile(realized, delta, axis=0)
     passing = np.flatnonzero(lower >= target)
     answered = int(passing[-1]) + 1 if len(passing) else 0

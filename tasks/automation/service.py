@@ -301,9 +301,19 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
     answer = probs.argmax(axis=1) if len(item_ids) else np.zeros(0, dtype=int)
     timings["predict"] = time.perf_counter() - started
 
+    # The target holds for all the machine's answers on the job: those it already gave count in the bound.
+    index = {option: i for i, option in enumerate(options)}
+    given = list(Item.objects.filter(job=job, result_source=Item.Source.MACHINE).values_list("pk", "result"))
+    given += list(AutomationAudit.objects.filter(job=job).values_list("item_id", "label"))
+    given = [(pk, index[label]) for pk, label in given if label in index and pk in vectors]
+    answered_scores = None
+    if given:
+        given_probs = model.predict_proba(np.stack([vectors[pk] for pk, _ in given]))
+        answered_scores = given_probs[np.arange(len(given)), [label for _, label in given]]
     cal = calibration.select_threshold(
         oof.max(axis=1), oof.argmax(axis=1) == y_train, confidence,
-        target=job.automation_target_accuracy, delta=float(setting("DELTA", 0.05)), seed=run_seed,
+        target=job.automation_target_accuracy, delta=float(setting("DELTA", 0.1)),
+        answered_scores=answered_scores, seed=run_seed,
     )  # fmt: skip
 
     # Per microtask: its least confident item decides, and it is taken only when all its items are confident.
