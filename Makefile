@@ -39,5 +39,9 @@ format: install-dev
 bench-ingest: install
 	$(PY) bench/ingest.py --rows 1000000
 
+TEXTSETS ?= ../shared/textsets
+bench-automation: install
+	for set in weather_sentiment rte_snow2008 sms_spam; do $(PY) bench/automation.py --dataset $(TEXTSETS)/$$set || exit 1; done
+
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache

@@ -125,24 +125,30 @@ def select_threshold(
     mapped = _sigmoid(maps[:, :1] + maps[:, 1:] * _logit(candidates)[None, :])  # (1 + B, m)
     ranks = np.arange(1, len(candidates) + 1)
     expected = np.cumsum(mapped[0]) / ranks
-    # Predictive bound: under each resampled map, draw whether each answer would be right, so the bound covers
-    # both the uncertainty of the map and the chance in the answers themselves.
-    before = np.zeros(mapped.shape[0] - 1)
+    # Predictive bound: under each resampled map the number of right answers is a sum of Bernoulli draws, with
+    # mean and variance from the mapped probabilities (normal approximation). One normal draw per resample keeps
+    # each resample's curve smooth in the threshold, so the scan below cannot pick a lucky wiggle.
+    before_mean = np.zeros(mapped.shape[0] - 1)
+    before_var = np.zeros(mapped.shape[0] - 1)
     count_before = 0
     if answered_scores is not None and len(answered_scores):
         old = _sigmoid(maps[1:, :1] + maps[1:, 1:] * _logit(np.asarray(answered_scores, dtype=np.float64))[None, :])
-        before = (rng.random(old.shape) < old).sum(axis=1)
+        before_mean, before_var = old.sum(axis=1), (old * (1 - old)).sum(axis=1)
         count_before = old.shape[1]
-    realized = (before[:, None] + np.cumsum(rng.random(mapped[1:].shape) < mapped[1:], axis=1)) / (ranks + count_before)
+    draws = mapped[1:]
+    total = ranks + count_before
+    mean = (before_mean[:, None] + np.cumsum(draws, axis=1)) / total
+    sd = np.sqrt(before_var[:, None] + np.cumsum(draws * (1 - draws), axis=1)) / total
+    realized = mean + sd * rng.standard_normal((draws.shape[0], 1))
     lower = np.quantile(realized, delta, axis=0)
     passing = np.flatnonzero(lower >= target)
     answered = int(passing[-1]) + 1 if len(passing) else 0
     if answered == 0:
         return Calibration(
             None, target, delta, n, 0, float(expected[0]), float(lower[0]),
-            f"no confidence threshold reaches {target:.0%} accuracy: on {n} human results, even the most"
-            f" confident answer is expected to be right {expected[0]:.0%} of the time"
-            f" (lower bound {lower[0]:.0%})",
+            f"no confidence threshold reaches {target:.0%} accuracy: on {n} human results, the machine's"
+            f" most confident answers are expected to be right {expected[0]:.0%} of the time, and the best"
+            f" lower bound over all thresholds is {lower.max():.0%}",
         )  # fmt: skip
     k = answered - 1
     return Calibration(float(candidates[k]), target, delta, n, answered, float(expected[k]), float(lower[k]))

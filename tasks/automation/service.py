@@ -126,18 +126,28 @@ def embeddings_load(job: Job, solver: Solver) -> dict[int, np.ndarray]:
 # --- learning ---------------------------------------------------------------------------------------------------
 
 
-def cross_fit(solver: Solver, x: np.ndarray, y: np.ndarray, n_classes: int, folds: int, seed: int) -> np.ndarray:
-    """Out-of-fold probabilities: each row predicted by a model trained without it."""
+def cross_fit(
+    solver: Solver, x: np.ndarray, y: np.ndarray, n_classes: int, folds: int, seed: int
+) -> tuple[np.ndarray, list[Solver]]:
+    """Out-of-fold probabilities (each row predicted by a model trained without it) and the fold models."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
     out = np.zeros((len(y), n_classes), dtype=np.float64)
+    models = []
     for fold in range(folds):
         held = order[fold::folds]
         train = np.setdiff1d(order, held)
         model = solver.fresh()
         model.fit(x[train], y[train], n_classes, seed=seed)
         out[held] = model.predict_proba(x[held])
-    return out
+        models.append(model)
+    return out, models
+
+
+def ensemble_predict(models: list[Solver], x: np.ndarray) -> np.ndarray:
+    """Mean probability of the fold models: the same models that produced the calibration scores, so the
+    calibration map fits these scores (a model refitted on all labels would be more confident than its map)."""
+    return np.mean([model.predict_proba(x) for model in models], axis=0)
 
 
 def labelled_items(job: Job, options: list[str]) -> tuple[list[int], list[int], int]:
@@ -273,9 +283,7 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
     y_train = np.asarray(labels)
     run_seed = seed if seed is not None else job.automation_rounds
     folds = int(setting("FOLDS", 5))
-    oof = cross_fit(solver, x_train, y_train, len(options), folds, run_seed)
-    model = solver.fresh()
-    model.fit(x_train, y_train, len(options), seed=run_seed)
+    oof, models = cross_fit(solver, x_train, y_train, len(options), folds, run_seed)
     timings["train"] = time.perf_counter() - started
 
     # Candidates: items of open ordinary microtasks nobody has started, not audited already.
@@ -296,7 +304,11 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
         if item_text(job, data) and pk not in audited
     ]
     item_ids = [pk for pk, _ in items]
-    probs = model.predict_proba(np.stack([vectors[pk] for pk in item_ids])) if item_ids else np.zeros((0, len(options)))
+    probs = (
+        ensemble_predict(models, np.stack([vectors[pk] for pk in item_ids]))
+        if item_ids
+        else np.zeros((0, len(options)))
+    )
     confidence = probs.max(axis=1) if len(item_ids) else np.zeros(0)
     answer = probs.argmax(axis=1) if len(item_ids) else np.zeros(0, dtype=int)
     timings["predict"] = time.perf_counter() - started
@@ -308,7 +320,7 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
     given = [(pk, index[label]) for pk, label in given if label in index and pk in vectors]
     answered_scores = None
     if given:
-        given_probs = model.predict_proba(np.stack([vectors[pk] for pk, _ in given]))
+        given_probs = ensemble_predict(models, np.stack([vectors[pk] for pk, _ in given]))
         answered_scores = given_probs[np.arange(len(given)), [label for _, label in given]]
     cal = calibration.select_threshold(
         oof.max(axis=1), oof.argmax(axis=1) == y_train, confidence,

@@ -15,19 +15,22 @@ def synthetic(n: int, rng: np.random.Generator, informative: bool = True) -> tup
 
 @pytest.mark.parametrize("target", [0.85, 0.9, 0.95])
 def test_threshold_reaches_the_target_on_fresh_items(target):
-    hits = 0
+    hits = declined = 0
     for seed in range(30):
         rng = np.random.default_rng(seed)
         cal_scores, cal_correct = synthetic(400, rng)
         cand_scores, cand_correct = synthetic(4000, rng)
         cal = select_threshold(cal_scores, cal_correct, cand_scores, target=target, delta=0.05, seed=seed)
-        assert cal.threshold is not None, cal.reason
+        if cal.declined:
+            declined += 1
+            continue
         answered = cand_scores >= cal.threshold
         assert answered.sum() == cal.answered
         assert cal.lower_bound >= target
         hits += cand_correct[answered].mean() >= target
+    assert declined <= 3
     # Nominal confidence 95 %; the percentile bootstrap runs a little optimistic, so allow up to a fifth.
-    assert hits >= 24
+    assert hits + declined >= 24
 
 
 def test_declines_when_confidence_says_nothing():
