@@ -71,9 +71,7 @@ def test_audit_sample_stays_open_for_people():
     audited = Item.objects.filter(pk__in=audits.values("item_id"))
     assert not audited.exclude(result=None).exists()  # people answer them; the machine's answer waits
     indexes = audited.values_list("microtask_index", flat=True)
-    assert set(Microtask.objects.filter(job=job, index__in=indexes).values_list("status", "rank")) == {
-        ("open", -1.0)
-    }
+    assert set(Microtask.objects.filter(job=job, index__in=indexes).values_list("status", "rank")) == {("open", -1.0)}
     # People answer the audits (served first); the next run measures the machine against them.
     answer_first(job, truth, audits.count())
     service.automation_run(job.pk, seed=3)
