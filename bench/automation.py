@@ -166,7 +166,7 @@ def reset(job) -> None:
 
 def simulate(job, gold: dict[str, str], humans: dict[str, tuple[str, float]], seed: int) -> dict:
     """One live run: automation and people take turns until every microtask is done."""
-    from tasks.automation import service
+    from tasks.automation import selectors, service
     from tasks.models import AutomationAudit, AutomationStatus, Item, Microtask
 
     reset(job)
@@ -184,7 +184,7 @@ def simulate(job, gold: dict[str, str], humans: dict[str, tuple[str, float]], se
         if summary.status == AutomationStatus.WAITING:
             batch = service.first_sample_size(job)
         else:
-            batch = service.retrain_every(job)
+            batch = selectors.retrain_every(job)
         # People answer what the scheduler serves first; the audit share is ranked ahead of everything else.
         audits_open = set(
             AutomationAudit.objects.filter(job=job, correct__isnull=True).values_list("item_id", flat=True)

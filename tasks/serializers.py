@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from .automation.selectors import automation_summary
 from .models import Job, QuestionType, Upload
 from .services import upload_rows_done
 
@@ -20,8 +21,6 @@ class JobSerializer(serializers.ModelSerializer):
 
     def get_automation(self, job) -> dict:
         """The machine's work on the job: status, reason when it stopped or declined, items taken, savings."""
-        from .automation.service import automation_summary
-
         return automation_summary(job)
 
     def validate_automation_target_accuracy(self, value):

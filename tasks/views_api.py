@@ -9,6 +9,8 @@ from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.response import Response
 
 from . import exports, services
+from .automation.background import automation_run_job
+from .automation.selectors import automation_summary
 from .intake import IntakeError
 from .models import Item, Job, Upload
 from .permissions import IsRequester
@@ -63,9 +65,6 @@ class JobViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get", "post"])
     def automation(self, request, pk=None):
         """GET: what the machine has done on the job. POST: run automation for the job now."""
-        from .automation.background import automation_run_job
-        from .automation.service import automation_summary
-
         job = self.get_object()
         if request.method == "POST":
             if not job.automation_enabled:

@@ -9,7 +9,7 @@ from django.conf import settings
 
 from quorum.redis import get_redis, key
 
-from . import service
+from . import selectors
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +20,11 @@ def automation_run_job(job_id: int) -> dict:
     lock = get_redis().lock(key("automation", "job", job_id), timeout=3600, blocking=False)
     if not lock.acquire():
         return {"status": "busy"}
+    # Imported here: a process that only queues this job (the web) never loads PyTorch.
+    from .service import automation_run
+
     try:
-        summary = service.automation_run(job_id)
+        summary = automation_run(job_id)
     finally:
         lock.release()
     return {"status": summary.status, "taken": summary.taken_items, "threshold": summary.threshold}
@@ -30,7 +33,7 @@ def automation_run_job(job_id: int) -> dict:
 @shared_task(acks_late=True)
 def automation_sweep() -> list[int]:
     """Queue a run for every job whose human results grew enough since its last run."""
-    due = service.jobs_due()
+    due = selectors.jobs_due()
     for job_id in due:
         automation_run_job.delay(job_id)
     return due

@@ -18,6 +18,7 @@ human answers are a random sample. Gold items and microtasks that people have st
 import logging
 import math
 import random
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,9 +27,19 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from tasks.models import AutomationAudit, AutomationStatus, Item, ItemEmbedding, Job, Microtask, QuestionType
+from tasks.models import (
+    Assignment,
+    AutomationAudit,
+    AutomationStatus,
+    Item,
+    ItemEmbedding,
+    Job,
+    Microtask,
+    QuestionType,
+)
 
 from . import calibration
+from .embeddings import device_label
 from .solvers import Solver, get_solver
 
 log = logging.getLogger(__name__)
@@ -43,11 +54,6 @@ def setting(name: str, default):
 def first_sample_size(job: Job) -> int:
     """Human results needed before the first model: enough for cross-fitting and a calibration bound."""
     return max(int(setting("MIN_LABELS", 100)), math.ceil(float(setting("FIRST_SAMPLE_SHARE", 0.0)) * job.item_count))
-
-
-def retrain_every(job: Job) -> int:
-    """New human results that make a job due for another run."""
-    return max(int(setting("RETRAIN_MIN", 25)), math.ceil(float(setting("RETRAIN_SHARE", 0.01)) * job.item_count))
 
 
 def unsupported_reason(job: Job) -> str:
@@ -219,8 +225,6 @@ def audits_judge(job: Job) -> bool:
 
 def open_microtasks(job: Job):
     """Open ordinary microtasks of the job, with whether people have started them."""
-    from tasks.models import Assignment
-
     leased = Assignment.objects.filter(microtask=OuterRef("pk"), status=Assignment.Status.LEASED)
     return Microtask.objects.filter(job=job, status=Microtask.Status.OPEN, is_gold=False).annotate(
         leased=Exists(leased)
@@ -254,14 +258,11 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
     if audits_judge(job):
         return RunSummary(AutomationStatus.STOPPED, job.automation_reason)
 
-    import time
-
     timings: dict[str, float] = {}
     started = time.perf_counter()
     solver = get_solver()
     embedded = embeddings_ensure(job, solver)
     timings["embed"] = time.perf_counter() - started
-    from .embeddings import device_label
 
     options = [str(o) for o in job.options]
     ids, labels, humans = labelled_items(job, options)
@@ -421,43 +422,7 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
     )
 
 
-# --- selectors and helpers -------------------------------------------------------------------------------------
-
-
-def automation_summary(job: Job) -> dict:
-    """What the dashboard shows about the machine's work on a job."""
-    reward = job.reward or 0
-    return {
-        "enabled": job.automation_enabled,
-        "status": job.automation_status,
-        "reason": job.automation_reason,
-        "target_accuracy": job.automation_target_accuracy,
-        "audit_rate": job.automation_audit_rate,
-        "measured_accuracy": job.automation_audit_accuracy,
-        "audits_judged": job.automation_audits_judged,
-        "items_taken": job.automation_items_taken,
-        "human_answers_saved": job.automation_answers_saved,
-        "reward_saved": str(reward * job.automation_answers_saved),
-        "threshold": job.automation_threshold,
-        "human_results_used": job.automation_labelled,
-        "rounds": job.automation_rounds,
-        "device": job.automation_device,
-    }
-
-
-def jobs_due() -> list[int]:
-    """Jobs with automation on whose human results grew enough since the last run."""
-    due = []
-    jobs = Job.objects.filter(automation_enabled=True, status=Job.Status.OPEN).exclude(
-        automation_status__in=[AutomationStatus.STOPPED, AutomationStatus.UNSUPPORTED]
-    )
-    for job in jobs:
-        humans = Item.objects.filter(job=job, result_source=Item.Source.HUMAN).count()
-        if job.automation_rounds == 0 and job.automation_status != AutomationStatus.WAITING:
-            due.append(job.pk)
-        elif humans - job.automation_labelled >= retrain_every(job):
-            due.append(job.pk)
-    return due
+# --- helpers ------------------------------------------------------------------------------------------------
 
 
 def human_results_write(job: Job, results: dict[int, tuple[str, float]], method: str = "simulated") -> int:

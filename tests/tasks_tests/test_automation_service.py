@@ -2,7 +2,7 @@
 
 import pytest
 
-from tasks.automation import service
+from tasks.automation import selectors, service
 from tasks.models import AutomationAudit, AutomationStatus, Item, Microtask
 
 from .automation_data import answer_first, make_text_job
@@ -116,7 +116,7 @@ def test_opted_out_job_is_untouched():
     summary = service.automation_run(job.pk)
     assert summary.status == AutomationStatus.OFF
     assert not Item.objects.filter(job=job, result_source=Item.Source.MACHINE).exists()
-    assert service.jobs_due() == []
+    assert selectors.jobs_due() == []
 
 
 def test_summary_reports_savings(requester_api):
