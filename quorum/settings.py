@@ -128,11 +128,35 @@ CELERY_BEAT_SCHEDULE: dict = {
     "refresh-job-results": {"task": "tasks.background.refresh_job_results", "schedule": 30.0},
     "auto-accept-answers": {"task": "tasks.background.auto_accept_answers", "schedule": 60.0},
     "enforce-budgets": {"task": "tasks.background.enforce_budgets", "schedule": 10.0},
+    "automation-sweep": {
+        "task": "tasks.automation.background.automation_sweep",
+        "schedule": float(os.environ.get("QUORUM_AUTOMATION_SWEEP_SECONDS", 30)),
+    },
 }
 # A closed socket keeps its leases this long, so a reload resumes them.
 QUORUM_RECONNECT_GRACE_SECONDS = env_int("QUORUM_RECONNECT_GRACE_SECONDS", 30)
 # PostgreSQL connections per ASGI process for the scheduler's group commits.
 QUORUM_COMMIT_CONNECTIONS = env_int("QUORUM_COMMIT_CONNECTIONS", 2)
+# Model work has its own queue and Celery worker (concurrency 1), so it never holds up the default queue.
+CELERY_TASK_ROUTES = {"tasks.automation.background.*": {"queue": f"{REDIS_PREFIX}.automation"}}
+
+# --- automation (tasks/automation/) ---------------------------------------------------------------------------------
+# "embedding" (all-MiniLM-L6-v2 + softmax head) or "hashing" (hashed words + the same head; no model files).
+QUORUM_AUTOMATION_SOLVER = os.environ.get("QUORUM_AUTOMATION_SOLVER", "embedding")
+# Empty: the GPU when torch.cuda.is_available(), else the CPU.
+QUORUM_AUTOMATION_DEVICE = os.environ.get("QUORUM_AUTOMATION_DEVICE", "")
+QUORUM_AUTOMATION_BATCH_SIZE = env_int("QUORUM_AUTOMATION_BATCH_SIZE", 64)
+# Load and warm up the model when the automation Celery worker starts, not on its first job.
+QUORUM_AUTOMATION_PRELOAD = env_bool("QUORUM_AUTOMATION_PRELOAD", True)
+# Human results before the first model; new human results that trigger a retrain.
+QUORUM_AUTOMATION_MIN_LABELS = env_int("QUORUM_AUTOMATION_MIN_LABELS", 100)
+QUORUM_AUTOMATION_RETRAIN_MIN = env_int("QUORUM_AUTOMATION_RETRAIN_MIN", 25)
+QUORUM_AUTOMATION_RETRAIN_SHARE = float(os.environ.get("QUORUM_AUTOMATION_RETRAIN_SHARE", 0.01))
+# Risk level of the threshold bound (1 - confidence) and of the audit stop rule.
+QUORUM_AUTOMATION_DELTA = float(os.environ.get("QUORUM_AUTOMATION_DELTA", 0.1))
+QUORUM_AUTOMATION_AUDIT_MIN = env_int("QUORUM_AUTOMATION_AUDIT_MIN", 10)
+QUORUM_AUTOMATION_AUDIT_DELTA = float(os.environ.get("QUORUM_AUTOMATION_AUDIT_DELTA", 0.2))
+QUORUM_AUTOMATION_MIN_HUMAN_CONFIDENCE = float(os.environ.get("QUORUM_AUTOMATION_MIN_HUMAN_CONFIDENCE", 0.5))
 
 # --- API --------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

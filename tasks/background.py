@@ -54,3 +54,7 @@ def refresh_pending_results() -> int:
 @shared_task(ignore_result=True)
 def refresh_job_results() -> list[int]:
     return results.results_refresh_dirty()
+
+
+# Autodiscovery imports this module only; the automation jobs live with their package.
+from .automation.background import automation_run_job, automation_sweep  # noqa: E402, F401

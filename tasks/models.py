@@ -20,6 +20,15 @@ class QuestionType(models.TextChoices):
     NUMBER = "number", "Number"
 
 
+class AutomationStatus(models.TextChoices):
+    OFF = "off", "Off"
+    WAITING = "waiting", "Waiting for human results"
+    RUNNING = "running", "Answering items"
+    DECLINED = "declined", "Declined: no threshold reaches the target"
+    STOPPED = "stopped", "Stopped: audits fell below the target"
+    UNSUPPORTED = "unsupported", "Not possible for this job"
+
+
 class Job(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -67,6 +76,24 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
 
+    # Automation (tasks/automation/): a model answers the items it can answer at the target accuracy.
+    automation_enabled = models.BooleanField(default=False, help_text="Off: people answer every item.")
+    automation_target_accuracy = models.FloatField(default=0.95)
+    automation_audit_rate = models.FloatField(default=0.02, help_text="Share of machine answers also sent to people.")
+    automation_status = models.CharField(
+        max_length=16, choices=AutomationStatus.choices, default=AutomationStatus.OFF, db_default=AutomationStatus.OFF
+    )
+    automation_reason = models.TextField(blank=True, default="", db_default="")
+    automation_threshold = models.FloatField(null=True, blank=True)
+    automation_rounds = models.PositiveIntegerField(default=0, db_default=0)
+    automation_labelled = models.PositiveIntegerField(default=0, db_default=0, help_text="Human results at last run.")
+    automation_items_taken = models.PositiveIntegerField(default=0, db_default=0)
+    automation_answers_saved = models.PositiveIntegerField(default=0, db_default=0)
+    automation_audits_judged = models.PositiveIntegerField(default=0, db_default=0)
+    automation_audits_correct = models.PositiveIntegerField(default=0, db_default=0)
+    automation_device = models.CharField(max_length=100, blank=True, default="", db_default="")
+    automation_updated_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -80,6 +107,12 @@ class Job(models.Model):
     @property
     def answers_cap(self) -> int:
         return max(self.redundancy, self.max_answers or self.redundancy)
+
+    @property
+    def automation_audit_accuracy(self) -> float | None:
+        if not self.automation_audits_judged:
+            return None
+        return self.automation_audits_correct / self.automation_audits_judged
 
 
 class Upload(models.Model):
@@ -285,3 +318,32 @@ class JobWorker(models.Model):
     @property
     def gold_accuracy(self) -> float | None:
         return self.gold_correct / self.gold_total if self.gold_total else None
+
+
+class ItemEmbedding(models.Model):
+    """An item's features for automation (float32 bytes), computed once per item and solver feature kind."""
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, primary_key=True, related_name="embedding")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+", db_index=False)
+    encoder = models.CharField(max_length=64)
+    vector = models.BinaryField()
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "encoder"], name="item_embedding_job_encoder")]
+
+    def __str__(self) -> str:
+        return f"{self.encoder} features of item {self.item_id}"
+
+
+class AutomationAudit(models.Model):
+    """A machine answer also sent to people; once they answer, it says whether the machine was right."""
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, primary_key=True, related_name="audit")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="automation_audits")
+    label = models.JSONField()
+    confidence = models.FloatField()
+    correct = models.BooleanField(null=True, blank=True, help_text="Empty until people have answered.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"audit of item {self.item_id}"

@@ -1,10 +1,13 @@
 from rest_framework import serializers
 
+from .automation.selectors import automation_summary
 from .models import Job, QuestionType, Upload
 from .services import upload_rows_done
 
 
 class JobSerializer(serializers.ModelSerializer):
+    automation = serializers.SerializerMethodField()
+
     class Meta:
         model = Job
         fields = [
@@ -13,7 +16,7 @@ class JobSerializer(serializers.ModelSerializer):
             "aggregation_method", "priority", "lease_seconds", "reward", "budget", "required_skill",
             "required_skill_level", "block_below_accuracy", "block_min_gold", "min_seconds_per_item",
             "auto_accept_hours", "status", "status_reason", "item_count", "microtask_count", "created_at",
-            "published_at",
+            "published_at", "automation_enabled", "automation_target_accuracy", "automation_audit_rate", "automation",
         ]  # fmt: skip
         read_only_fields = [
             "status", "status_reason", "item_count", "microtask_count", "columns", "created_at", "published_at",
@@ -32,6 +35,20 @@ class JobSerializer(serializers.ModelSerializer):
         allowed = set(METHODS) | set(NUMERIC_METHODS) | {"vote", "weighted"}
         if value not in allowed:
             raise serializers.ValidationError(f"use one of: {', '.join(sorted(allowed))}")
+        return value
+
+    def get_automation(self, job) -> dict:
+        """The machine's work on the job: status, reason when it stopped or declined, items taken, savings."""
+        return automation_summary(job)
+
+    def validate_automation_target_accuracy(self, value):
+        if not 0.5 <= value < 1:
+            raise serializers.ValidationError("automation_target_accuracy must be at least 0.5 and below 1")
+        return value
+
+    def validate_automation_audit_rate(self, value):
+        if not 0 <= value <= 0.5:
+            raise serializers.ValidationError("automation_audit_rate must be between 0 and 0.5")
         return value
 
     def validate_options(self, value):

@@ -12,6 +12,8 @@ from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.response import Response
 
 from . import exports, services
+from .automation.background import automation_run_job
+from .automation.selectors import automation_summary
 from .intake import IntakeError, UploadTooLarge
 from .models import Item, Job, Upload
 from .permissions import IsRequester
@@ -64,6 +66,18 @@ class JobViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self._transition(services.job_cancel)
+
+    @extend_schema(request=None, responses={200: dict, 202: dict})
+    @action(detail=True, methods=["get", "post"])
+    def automation(self, request, pk=None):
+        """GET: what the machine has done on the job. POST: run automation for the job now."""
+        job = self.get_object()
+        if request.method == "POST":
+            if not job.automation_enabled:
+                return Response({"detail": "automation is off for this job"}, status=status.HTTP_409_CONFLICT)
+            automation_run_job.delay(job.pk)
+            return Response(automation_summary(job), status=status.HTTP_202_ACCEPTED)
+        return Response(automation_summary(job))
 
     @extend_schema(
         request={

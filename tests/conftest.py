@@ -69,3 +69,20 @@ def _end_stray_connections(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(scope="session")
+def celery_automation_worker(django_db_setup, django_db_blocker):
+    """A real Celery worker for the automation queue (model work), concurrency 1 as in production."""
+    settings.QUORUM_AUTOMATION_PRELOAD = False  # tests choose their solver; most never need the real model
+    with django_db_blocker.unblock():
+        with start_worker(
+            celery_app,
+            pool="threads",
+            concurrency=1,
+            perform_ping_check=False,
+            queues=[f"{settings.REDIS_PREFIX}.automation"],
+            hostname="automation@tests",
+            shutdown_timeout=60,
+        ) as worker:
+            yield worker

@@ -17,8 +17,8 @@ from quorum.redis import get_redis
 
 from . import keys
 
-FILL_SIZE = 2000
-LOW_WATER = 500
+FILL_SIZE = 5000
+LOW_WATER = 2000
 SCAN_LIMIT = 3000
 GOLD_SCAN = 300
 
@@ -162,6 +162,9 @@ def pool_fill(job_id: int) -> bool:
             pipe.delete(keys.exhausted(job_id))
         pipe.set(keys.loaded(job_id), last)
         pipe.execute()
+        if pool_members and not fresh:
+            # Workers who found the window empty while it was being filled are waiting: wake them.
+            publish({"type": "work.available", "job_id": job_id})
         return True
     finally:
         r.delete(lock)

@@ -1,0 +1,154 @@
+"""Choose the confidence threshold above which the model's answers reach the requester's target accuracy.
+
+The rule, and the bound it rests on:
+
+1. Cross-fitting gives every human-labelled item a prediction from a model that never saw it (k folds), so
+   the whole labelled set calibrates, not a small held-out slice.
+2. On those out-of-fold predictions a two-parameter logistic map (Platt scaling) turns the model's confidence
+   into the probability that its answer matches the human result. The map is shrunk towards the identity
+   (the model's own probabilities) so that a few dozen labels cannot make it extreme.
+3. The accuracy expected on the items a threshold would answer is the mean mapped probability over those
+   items: the candidates themselves, so the estimate weighs the confidences the job actually has left.
+4. The bound: the map is refitted on ``resamples`` bootstrap resamples of the labelled items, and a threshold
+   is accepted when the ``delta`` quantile of the expected accuracy over the resamples (a one-sided
+   percentile-bootstrap lower confidence bound, level ``1 - delta``) is at least the target. Thresholds are
+   scanned from the strictest down and the scan ends at the first one that fails (fixed sequence).
+5. The loosest accepted threshold is returned; when even the strictest fails the result is None and the
+   machine declines the job instead of answering below the target.
+
+A held-out slice scored with a naive precision cut misses the target often (the validation slice is tens of
+items); these bounds use every labelled item and every candidate. Clopper-Pearson bounds (exact binomial)
+serve the audit check in service.py.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import beta
+
+
+def clopper_pearson_lower(successes: int, trials: int, delta: float) -> float:
+    """One-sided lower bound on a binomial proportion, holding with probability at least ``1 - delta``."""
+    if trials == 0 or successes == 0:
+        return 0.0
+    return float(beta.ppf(delta, successes, trials - successes + 1))
+
+
+def clopper_pearson_upper(successes: int, trials: int, delta: float) -> float:
+    """One-sided upper bound on a binomial proportion, holding with probability at least ``1 - delta``."""
+    if trials == 0 or successes == trials:
+        return 1.0
+    return float(beta.ppf(1 - delta, successes + 1, trials - successes))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    threshold: float | None  # None: no threshold reaches the target
+    target: float
+    delta: float
+    labelled: int  # size of the calibration set
+    answered: int  # candidates at or above the threshold
+    expected_accuracy: float | None  # point estimate on them
+    lower_bound: float | None  # its bootstrap lower confidence bound
+    reason: str = ""
+
+    @property
+    def declined(self) -> bool:
+        return self.threshold is None
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))  # no overflow for large |x|
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def fit_maps(z: np.ndarray, correct: np.ndarray, weights: np.ndarray, prior: float, iters: int = 25) -> np.ndarray:
+    """Logistic maps ``P(correct) = sigmoid(a + b * z)``, one per row of ``weights``, by Newton's method.
+
+    The penalty ``prior * ((a - 0)^2 + (b - 1)^2)`` pulls each map towards the identity on the logit scale.
+    Returns an array of shape (rows, 2).
+    """
+    design = np.stack([np.ones_like(z), z], axis=1)  # (n, 2)
+    anchor = np.array([0.0, 1.0])
+    theta = np.tile(anchor, (weights.shape[0], 1))  # (B, 2)
+    for _ in range(iters):
+        p = _sigmoid(theta @ design.T)  # (B, n)
+        grad = (weights * (p - correct)) @ design + 2 * prior * (theta - anchor)  # (B, 2)
+        w = weights * p * (1 - p)
+        hess = np.einsum("bn,ni,nj->bij", w, design, design) + 2 * prior * np.eye(2)
+        step = np.linalg.solve(hess, grad[..., None])[..., 0]
+        theta = theta - step
+        if np.abs(step).max() < 1e-8:
+            break
+    return theta
+
+
+def select_threshold(
+    cal_scores: np.ndarray,
+    cal_correct: np.ndarray,
+    candidate_scores: np.ndarray,
+    *,
+    target: float,
+    delta: float = 0.1,
+    resamples: int = 200,
+    prior: float = 0.01,
+    min_labelled: int = 30,
+    answered_scores: np.ndarray | None = None,
+    seed: int = 0,
+) -> Calibration:
+    """The loosest confidence threshold whose answered candidates have expected accuracy ``>= target`` with
+    confidence ``1 - delta``; None when there is none.
+
+    ``cal_scores``/``cal_correct``: out-of-fold confidence of each labelled item and whether its answer matched
+    the human result. ``candidate_scores``: the confidence on the items the machine could answer.
+    ``answered_scores``: the current model's probability for each answer the machine already gave on the job;
+    the bound is then on the accuracy of all the machine's answers on the job, old and new together.
+    """
+    cal_scores = np.asarray(cal_scores, dtype=np.float64)
+    correct = np.asarray(cal_correct, dtype=np.float64)
+    candidates = np.sort(np.asarray(candidate_scores, dtype=np.float64))[::-1]
+    n = len(cal_scores)
+    if n < min_labelled:
+        return Calibration(
+            None, target, delta, n, 0, None, None,
+            f"{n} human results; at least {min_labelled} are needed to calibrate",
+        )  # fmt: skip
+    if len(candidates) == 0:
+        return Calibration(None, target, delta, n, 0, None, None, "no items are left for the machine")
+    rng = np.random.default_rng(seed)
+    weights = np.vstack([np.ones(n), rng.multinomial(n, np.full(n, 1 / n), size=resamples)]).astype(np.float64)
+    maps = fit_maps(_logit(cal_scores), correct, weights, prior)
+    mapped = _sigmoid(maps[:, :1] + maps[:, 1:] * _logit(candidates)[None, :])  # (1 + B, m)
+    ranks = np.arange(1, len(candidates) + 1)
+    expected = np.cumsum(mapped[0]) / ranks
+    # Predictive bound: under each resampled map the number of right answers is a sum of Bernoulli draws, with
+    # mean and variance from the mapped probabilities (normal approximation). One normal draw per resample keeps
+    # each resample's curve smooth in the threshold, so the scan below cannot pick a lucky wiggle.
+    before_mean = np.zeros(mapped.shape[0] - 1)
+    before_var = np.zeros(mapped.shape[0] - 1)
+    count_before = 0
+    if answered_scores is not None and len(answered_scores):
+        old = _sigmoid(maps[1:, :1] + maps[1:, 1:] * _logit(np.asarray(answered_scores, dtype=np.float64))[None, :])
+        before_mean, before_var = old.sum(axis=1), (old * (1 - old)).sum(axis=1)
+        count_before = old.shape[1]
+    draws = mapped[1:]
+    total = ranks + count_before
+    mean = (before_mean[:, None] + np.cumsum(draws, axis=1)) / total
+    sd = np.sqrt(before_var[:, None] + np.cumsum(draws * (1 - draws), axis=1)) / total
+    realized = mean + sd * rng.standard_normal((draws.shape[0], 1))
+    lower = np.quantile(realized, delta, axis=0)
+    passing = np.flatnonzero(lower >= target)
+    answered = int(passing[-1]) + 1 if len(passing) else 0
+    if answered == 0:
+        return Calibration(
+            None, target, delta, n, 0, float(expected[0]), float(lower[0]),
+            f"no confidence threshold reaches {target:.0%} accuracy: on {n} human results, the machine's"
+            f" most confident answers are expected to be right {expected[0]:.0%} of the time, and the best"
+            f" lower bound over all thresholds is {lower.max():.0%}",
+        )  # fmt: skip
+    k = answered - 1
+    return Calibration(float(candidates[k]), target, delta, n, answered, float(expected[k]), float(lower[k]))

@@ -1,0 +1,51 @@
+"""Reads about automation for the dashboard, the API and the sweep. No model code here: importing this module
+keeps PyTorch out of the web process."""
+
+import math
+
+from django.conf import settings
+
+from tasks.models import AutomationStatus, Item, Job
+
+
+def retrain_every(job: Job) -> int:
+    """New human results that make a job due for another run."""
+    least = int(getattr(settings, "QUORUM_AUTOMATION_RETRAIN_MIN", 25))
+    share = float(getattr(settings, "QUORUM_AUTOMATION_RETRAIN_SHARE", 0.01))
+    return max(least, math.ceil(share * job.item_count))
+
+
+def automation_summary(job: Job) -> dict:
+    """What the dashboard shows about the machine's work on a job."""
+    reward = job.reward or 0
+    return {
+        "enabled": job.automation_enabled,
+        "status": job.automation_status,
+        "reason": job.automation_reason,
+        "target_accuracy": job.automation_target_accuracy,
+        "audit_rate": job.automation_audit_rate,
+        "measured_accuracy": job.automation_audit_accuracy,
+        "audits_judged": job.automation_audits_judged,
+        "items_taken": job.automation_items_taken,
+        "human_answers_saved": job.automation_answers_saved,
+        "reward_saved": str(reward * job.automation_answers_saved),
+        "threshold": job.automation_threshold,
+        "human_results_used": job.automation_labelled,
+        "rounds": job.automation_rounds,
+        "device": job.automation_device,
+    }
+
+
+def jobs_due() -> list[int]:
+    """Jobs with automation on whose human results grew enough since the last run."""
+    due = []
+    jobs = Job.objects.filter(automation_enabled=True, status=Job.Status.OPEN).exclude(
+        automation_status__in=[AutomationStatus.STOPPED, AutomationStatus.UNSUPPORTED]
+    )
+    for job in jobs:
+        humans = Item.objects.filter(job=job, result_source=Item.Source.HUMAN).count()
+        if job.automation_rounds == 0 and job.automation_status != AutomationStatus.WAITING:
+            due.append(job.pk)
+        elif humans - job.automation_labelled >= retrain_every(job):
+            due.append(job.pk)
+    return due

@@ -1,0 +1,65 @@
+"""Threshold selection on synthetic scores: it reaches the target when it can and declines when it cannot."""
+
+import numpy as np
+import pytest
+
+from tasks.automation.calibration import clopper_pearson_lower, clopper_pearson_upper, select_threshold
+
+
+def synthetic(n: int, rng: np.random.Generator, informative: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Confidences and whether each answer is right; right more often at high confidence when informative."""
+    scores = rng.uniform(0.3, 1.0, n)
+    p_right = scores if informative else np.full(n, 0.6)
+    return scores, rng.random(n) < p_right
+
+
+@pytest.mark.parametrize("target", [0.85, 0.9, 0.95])
+def test_threshold_reaches_the_target_on_fresh_items(target):
+    hits = declined = 0
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        cal_scores, cal_correct = synthetic(400, rng)
+        cand_scores, cand_correct = synthetic(4000, rng)
+        cal = select_threshold(cal_scores, cal_correct, cand_scores, target=target, delta=0.05, seed=seed)
+        if cal.declined:
+            declined += 1
+            continue
+        answered = cand_scores >= cal.threshold
+        assert answered.sum() == cal.answered
+        assert cal.lower_bound >= target
+        hits += cand_correct[answered].mean() >= target
+    assert declined <= 3
+    # Nominal confidence 95 %; the percentile bootstrap runs a little optimistic, so allow up to a fifth.
+    assert hits + declined >= 24
+
+
+def test_declines_when_confidence_says_nothing():
+    rng = np.random.default_rng(1)
+    cal_scores, cal_correct = synthetic(500, rng, informative=False)
+    cand_scores, _ = synthetic(2000, rng, informative=False)
+    cal = select_threshold(cal_scores, cal_correct, cand_scores, target=0.95)
+    assert cal.declined
+    assert cal.threshold is None and cal.answered == 0
+    assert "no confidence threshold reaches 95%" in cal.reason
+
+
+def test_declines_with_too_few_labels():
+    rng = np.random.default_rng(2)
+    cal_scores, cal_correct = synthetic(10, rng)
+    cal = select_threshold(cal_scores, cal_correct, rng.uniform(size=100), target=0.9)
+    assert cal.declined and "at least 30" in cal.reason
+
+
+def test_a_perfect_model_answers_everything():
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0.9, 1.0, 300)
+    cal = select_threshold(scores, np.ones(300, bool), rng.uniform(0.9, 1.0, 1000), target=0.95)
+    assert cal.answered == 1000
+
+
+def test_clopper_pearson_bounds():
+    assert clopper_pearson_lower(59, 59, 0.05) == pytest.approx(0.05 ** (1 / 59))
+    assert clopper_pearson_lower(0, 10, 0.05) == 0.0
+    assert clopper_pearson_upper(10, 10, 0.05) == 1.0
+    low, high = clopper_pearson_lower(90, 100, 0.05), clopper_pearson_upper(90, 100, 0.05)
+    assert low < 0.9 < high

@@ -1,0 +1,135 @@
+"""The automated path on the database: what the machine answers, what it leaves to people, and when it stops."""
+
+import pytest
+
+from tasks.automation import selectors, service
+from tasks.models import AutomationAudit, AutomationStatus, Item, Microtask
+
+from .automation_data import answer_first, make_text_job
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _small_and_fast(settings):
+    settings.QUORUM_AUTOMATION_SOLVER = "hashing"
+    settings.QUORUM_AUTOMATION_MIN_LABELS = 40
+
+
+def test_first_run_waits_for_a_random_human_sample():
+    job, _ = make_text_job(count=90)
+    summary = service.automation_run(job.pk, seed=1)
+    job.refresh_from_db()
+    assert summary.status == job.automation_status == AutomationStatus.WAITING
+    assert "0 of 40 human results" in job.automation_reason
+    ranks = list(Microtask.objects.filter(job=job).order_by("index").values_list("rank", flat=True))
+    assert len(set(ranks)) == len(ranks)  # shuffled, not the file's order
+    assert ranks != sorted(ranks)
+
+
+def test_machine_answers_confident_items_and_ranks_the_rest():
+    job, truth = make_text_job(count=240, gold_every=10, automation_audit_rate=0.0)
+    service.automation_run(job.pk, seed=1)
+    answer_first(job, truth, 60)
+    summary = service.automation_run(job.pk, seed=2)
+    job.refresh_from_db()
+    assert summary.status == AutomationStatus.RUNNING, summary.reason
+    machine = Item.objects.filter(job=job, result_source=Item.Source.MACHINE)
+    assert machine.count() == job.automation_items_taken == summary.taken_items > 100
+    assert all(truth[pk] == result for pk, result in machine.values_list("pk", "result"))
+    assert all(0 < c <= 1 for c in machine.values_list("confidence", flat=True))
+    assert set(machine.values_list("result_method", flat=True)) == {"automation:hashing"}
+    # Their microtasks are closed, so the scheduler never leases them.
+    indexes = machine.values_list("microtask_index", flat=True)
+    assert set(Microtask.objects.filter(job=job, index__in=indexes).values_list("status", flat=True)) == {"done"}
+    assert job.automation_answers_saved == summary.taken_items * job.redundancy
+    # What is left open is ranked by the model's confidence, least confident first.
+    open_ranks = Microtask.objects.filter(job=job, status="open", is_gold=False).values_list("rank", flat=True)
+    assert all(0 <= r < 1 for r in open_ranks)
+
+
+def test_gold_items_are_never_answered_by_the_machine():
+    job, truth = make_text_job(count=240, gold_every=4)
+    service.automation_run(job.pk, seed=1)
+    answer_first(job, truth, 60)
+    service.automation_run(job.pk, seed=2)
+    gold = Item.objects.filter(job=job, gold__isnull=False)
+    assert gold.count() == 60
+    assert not gold.filter(result_source=Item.Source.MACHINE).exists()
+    assert set(Microtask.objects.filter(job=job, is_gold=True).values_list("status", "rank")) == {("open", 0.0)}
+    assert Item.objects.filter(job=job, result_source=Item.Source.MACHINE).exists()
+
+
+def test_audit_sample_stays_open_for_people():
+    job, truth = make_text_job(count=240, automation_audit_rate=0.2)
+    service.automation_run(job.pk, seed=1)
+    answer_first(job, truth, 60)
+    summary = service.automation_run(job.pk, seed=2)
+    audits = AutomationAudit.objects.filter(job=job)
+    assert audits.count() == summary.audited_items > 0
+    assert 0.08 < summary.audited_items / (summary.audited_items + summary.taken_items) < 0.35
+    audited = Item.objects.filter(pk__in=audits.values("item_id"))
+    assert not audited.exclude(result=None).exists()  # people answer them; the machine's answer waits
+    indexes = audited.values_list("microtask_index", flat=True)
+    assert set(Microtask.objects.filter(job=job, index__in=indexes).values_list("status", "rank")) == {("open", -1.0)}
+    # People answer the audits (served first); the next run measures the machine against them.
+    answer_first(job, truth, audits.count())
+    service.automation_run(job.pk, seed=3)
+    job.refresh_from_db()
+    assert job.automation_audits_judged == audits.count()
+    assert job.automation_audit_accuracy == 1.0
+
+
+def test_automation_stops_when_audits_fall_below_target():
+    job, truth = make_text_job(count=240, automation_audit_rate=0.2)
+    service.automation_run(job.pk, seed=1)
+    answer_first(job, truth, 60)
+    service.automation_run(job.pk, seed=2)
+    audits = list(AutomationAudit.objects.filter(job=job).select_related("item"))
+    assert len(audits) >= 10
+    # People disagree with the machine on most audited items.
+    wrong = {a.item_id: ("cherry" if a.label != "cherry" else "apple", 1.0) for a in audits}
+    service.human_results_write(job, wrong)
+    taken_before = Item.objects.filter(job=job, result_source=Item.Source.MACHINE).count()
+    summary = service.automation_run(job.pk, seed=3)
+    job.refresh_from_db()
+    assert summary.status == job.automation_status == AutomationStatus.STOPPED
+    assert job.automation_audit_accuracy == 0.0
+    assert "below the target of 95%" in job.automation_reason
+    answer_first(job, truth, 30)
+    service.automation_run(job.pk, seed=4)
+    assert Item.objects.filter(job=job, result_source=Item.Source.MACHINE).count() == taken_before
+
+
+def test_job_without_text_is_left_to_people():
+    job, _ = make_text_job(count=30, text_field="")
+    summary = service.automation_run(job.pk)
+    job.refresh_from_db()
+    assert job.automation_status == summary.status == AutomationStatus.UNSUPPORTED
+    assert "no text column" in job.automation_reason
+    assert not Item.objects.filter(job=job).exclude(result=None).exists()
+
+
+def test_opted_out_job_is_untouched():
+    job, truth = make_text_job(count=120, automation_enabled=False)
+    answer_first(job, truth, 60)
+    summary = service.automation_run(job.pk)
+    assert summary.status == AutomationStatus.OFF
+    assert not Item.objects.filter(job=job, result_source=Item.Source.MACHINE).exists()
+    assert selectors.jobs_due() == []
+
+
+def test_summary_reports_savings(requester_api):
+    job, truth = make_text_job(count=240, automation_audit_rate=0.0, owner=requester_api.user, reward="0.05")
+    service.automation_run(job.pk, seed=1)
+    answer_first(job, truth, 60)
+    service.automation_run(job.pk, seed=2)
+    body = requester_api.get(f"/api/jobs/{job.pk}/automation/").json()
+    assert body["status"] == "running"
+    assert body["items_taken"] > 100
+    assert body["human_answers_saved"] == body["items_taken"] * job.redundancy
+    assert float(body["reward_saved"]) == pytest.approx(0.05 * body["human_answers_saved"])
+    assert body["target_accuracy"] == 0.95
+    job_body = requester_api.get(f"/api/jobs/{job.pk}/").json()
+    assert job_body["automation_enabled"] is True
+    assert job_body["automation"]["items_taken"] == body["items_taken"]
