@@ -37,6 +37,7 @@ from tasks.models import (
     Microtask,
     QuestionType,
 )
+from tasks.scheduling import pool
 
 from . import calibration
 from .embeddings import device_label
@@ -238,6 +239,7 @@ def ranks_randomise(job: Job, seed: int | None) -> int:
     for microtask in microtasks:
         microtask.rank = 1 + rng.random()
     Microtask.objects.bulk_update(microtasks, ["rank"], batch_size=5000)
+    transaction.on_commit(lambda: pool.pool_invalidate(job.pk))
     return len(microtasks)
 
 
@@ -398,6 +400,8 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
             m.rank = -1.0 if index in audit_set else mt_confidence.get(index, 0.0)
             ranked.append(m)
         Microtask.objects.bulk_update(ranked, ["rank"], batch_size=5000)
+        # The scheduler's window follows the new order (and forgets microtasks the machine took).
+        transaction.on_commit(lambda: pool.pool_invalidate(job.pk))
 
         if not item_ids:
             # Nothing left to decide: every item has a result or is with people.

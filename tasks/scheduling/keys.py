@@ -2,8 +2,10 @@
 
 from django.conf import settings
 
-# A microtask's place in its job's pool: rank first (three decimals), then index.
+# A microtask's place in its job's pool: rank first (three decimals, from -1: audits of the machine's answers),
+# then index.
 RANK_SCALE = 1000
+RANK_MIN = -1.0
 INDEX_SPAN = 2**32
 
 
@@ -17,12 +19,12 @@ def control_channel() -> str:
 
 
 def pool_score(rank: float, index: int) -> int:
-    return round(max(rank, 0.0) * RANK_SCALE) * INDEX_SPAN + index
+    return round((max(rank, RANK_MIN) - RANK_MIN) * RANK_SCALE) * INDEX_SPAN + index
 
 
 def rank_index_from_score(score: float) -> tuple[float, int]:
     score = int(score)
-    return (score // INDEX_SPAN) / RANK_SCALE, score % INDEX_SPAN
+    return (score // INDEX_SPAN) / RANK_SCALE + RANK_MIN, score % INDEX_SPAN
 
 
 def jobs() -> str:
