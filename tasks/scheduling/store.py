@@ -5,13 +5,14 @@ arrive while the previous commit is in flight and runs them as one transaction i
 sockets cost tens of commits a second, not thousands. A socket is answered only after its statement committed:
 an acknowledged answer is in PostgreSQL.
 
-Invariants live in the statements and the schema, not in Redis: one assignment per (microtask, worker), one
+The statements run server-side in PL/pgSQL (``commit.sql``, installed by a migration): a batch is one call and
+one round trip, whatever its size, which keeps the per-answer cost in this process to building a little JSON.
+Invariants live in those statements and the schema, not in Redis: one assignment per (microtask, worker), one
 answer per (assignment, item), and ``answer_count <= answers_wanted`` (a CHECK constraint) on ordinary
 microtasks. Submits lock their microtasks first, in id order, so concurrent batches cannot deadlock.
 """
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,63 +25,11 @@ from psycopg.types.json import set_json_loads
 
 log = logging.getLogger(__name__)
 
-# NO KEY UPDATE: it still serialises submits to one microtask, but does not block the foreign-key checks of
-# lease inserts (KEY SHARE), which with FOR UPDATE deadlocked against concurrent batches.
-LOCK_SQL = "SELECT id FROM tasks_microtask WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE"
+BATCH_SQL = "SELECT quorum_commit_batch(%s::jsonb)"
 
-LEASE_SQL = """
-WITH m AS (SELECT id, job_id, index, rank, status FROM tasks_microtask WHERE id = %(mt)s),
-a AS (
-  INSERT INTO tasks_assignment (microtask_id, job_id, worker_id, status, leased_at, expires_at, review)
-  SELECT m.id, m.job_id, %(w)s, 'leased', now(), now() + make_interval(secs => %(secs)s), 'pending'
-  FROM m JOIN tasks_job j ON j.id = m.job_id
-  WHERE m.status = 'open' AND j.status = 'open'
-  ON CONFLICT (microtask_id, worker_id) DO NOTHING
-  RETURNING id, leased_at, expires_at
-)
-SELECT m.status, m.job_id, m.rank, m.index, a.id, a.leased_at, a.expires_at,
-       CASE WHEN a.id IS NULL THEN NULL ELSE
-         (SELECT json_agg(json_build_object('id', i.id, 'data', i.data) ORDER BY i.position)
-          FROM tasks_item i WHERE i.job_id = m.job_id AND i.microtask_index = m.index) END
-FROM m LEFT JOIN a ON true
-"""
 
-SUBMIT_SQL = """
-WITH prior AS (
-  SELECT 1 FROM tasks_assignment
-  WHERE microtask_id = %(mt)s AND worker_id = %(w)s AND status = 'submitted'
-), m AS (
-  UPDATE tasks_microtask SET
-    answer_count = answer_count + 1,
-    status = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN 'done' ELSE status END,
-    completed_at = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN now() ELSE completed_at END
-  WHERE id = %(mt)s AND status <> 'cancelled' AND (is_gold OR answer_count < answers_wanted)
-    AND NOT EXISTS (SELECT 1 FROM prior)
-  RETURNING id, job_id, status, item_count, is_gold
-), a AS (
-  INSERT INTO tasks_assignment (microtask_id, job_id, worker_id, status, leased_at, expires_at, submitted_at,
-                                seconds_taken, idempotency_key, flag, review)
-  SELECT m.id, m.job_id, %(w)s, 'submitted', now(), now(), now(), %(secs)s, %(key)s, %(flag)s, 'pending' FROM m
-  ON CONFLICT (microtask_id, worker_id) DO UPDATE SET
-    status = 'submitted', submitted_at = now(), seconds_taken = EXCLUDED.seconds_taken,
-    idempotency_key = EXCLUDED.idempotency_key, flag = EXCLUDED.flag
-  RETURNING id
-), ins AS (
-  INSERT INTO tasks_answer (assignment_id, item_id, job_id, worker_id, value, counts, created_at)
-  SELECT a.id, (e ->> 'item')::bigint, %(job)s, %(w)s, e -> 'value', true, now()
-  FROM a, jsonb_array_elements(%(answers)s::jsonb) e
-  RETURNING 1
-)
-SELECT EXISTS (SELECT 1 FROM prior), (SELECT status FROM m), (SELECT item_count FROM m),
-       (SELECT count(*) FROM ins), (SELECT id FROM a), (SELECT is_gold FROM m)
-"""
-
-RELEASE_SQL = """
-UPDATE tasks_assignment a SET status = %(status)s
-FROM tasks_microtask m
-WHERE a.id = %(id)s AND a.worker_id = %(w)s AND a.status = 'leased' AND m.id = a.microtask_id
-RETURNING a.microtask_id, a.job_id, m.rank, m.index, m.is_gold, m.status
-"""
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 @dataclass
@@ -88,17 +37,16 @@ class LeaseOp:
     worker_id: int
     microtask_id: int
     lease_seconds: int
-    sql = LEASE_SQL
 
-    def params(self) -> dict:
-        return {"mt": self.microtask_id, "w": self.worker_id, "secs": self.lease_seconds}
+    def payload(self) -> dict:
+        return {"op": "l", "mt": self.microtask_id, "w": self.worker_id, "secs": self.lease_seconds}
 
     @staticmethod
-    def parse(row) -> "LeaseResult":
-        status, job_id, rank, index, assignment_id, leased_at, expires_at, items = row
-        if isinstance(items, str):
-            items = json.loads(items)
-        return LeaseResult(status, job_id, rank, index, assignment_id, leased_at, expires_at, items or [])
+    def parse(r: dict) -> "LeaseResult":
+        return LeaseResult(
+            r.get("ms"), r.get("job"), r.get("rank"), r.get("index"), r.get("a"),
+            parse_time(r.get("la")), parse_time(r.get("ea")), r.get("items") or [],
+        )  # fmt: skip
 
 
 @dataclass
@@ -122,33 +70,31 @@ class SubmitOp:
     answers: list[dict]
     seconds_taken: float | None
     too_fast: bool = False
-    sql = SUBMIT_SQL
 
-    def params(self) -> dict:
+    def payload(self) -> dict:
         return {
+            "op": "s",
             "mt": self.microtask_id,
             "w": self.worker_id,
-            "job": self.job_id,
             "key": self.key,
-            "answers": orjson.dumps(self.answers).decode(),
+            "answers": self.answers,
             "secs": self.seconds_taken,
             "flag": "too_fast" if self.too_fast else "",
         }
 
     @staticmethod
-    def parse(row) -> "SubmitResult":
-        duplicate, status, item_count, stored, assignment_id, is_gold = row
-        if duplicate:
+    def parse(r: dict) -> "SubmitResult":
+        if r["s"] == "duplicate":
             return SubmitResult("duplicate")
-        if status is None:
+        if r["s"] == "rejected":
             return SubmitResult("rejected", reason="no_longer_needed")
         return SubmitResult(
             "accepted",
-            microtask_done=status == "done",
-            item_count=item_count or 0,
-            answers=stored,
-            assignment_id=assignment_id,
-            is_gold=bool(is_gold),
+            microtask_done=r["status"] == "done",
+            item_count=r["items"] or 0,
+            answers=r["n"],
+            assignment_id=r["a"],
+            is_gold=bool(r["g"]),
         )
 
 
@@ -168,17 +114,15 @@ class ReleaseOp:
     worker_id: int
     assignment_id: int
     status: str  # "skipped" or "released"
-    sql = RELEASE_SQL
 
-    def params(self) -> dict:
-        return {"id": self.assignment_id, "w": self.worker_id, "status": self.status}
+    def payload(self) -> dict:
+        return {"op": "r", "a": self.assignment_id, "w": self.worker_id, "status": self.status}
 
     @staticmethod
-    def parse(row) -> "ReleaseResult | None":
-        if row is None:
+    def parse(r: dict) -> "ReleaseResult | None":
+        if not r:
             return None
-        microtask_id, job_id, rank, index, is_gold, status = row
-        return ReleaseResult(microtask_id, job_id, rank, index, is_gold, status)
+        return ReleaseResult(r["mt"], r["job"], r["rank"], r["index"], r["g"], r["ms"])
 
 
 @dataclass
@@ -296,19 +240,14 @@ class Committer:
                     log.warning("batch bookkeeping failed", exc_info=True)
 
     async def _execute(self, conn: psycopg.AsyncConnection, ops: list) -> list:
+        """One round trip: the whole batch goes to ``quorum_commit_batch`` (commit.sql) as JSON."""
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             await conn.rollback()
-        locks = sorted({op.microtask_id for op in ops if isinstance(op, SubmitOp)})
-        cursors = []
-        async with conn.pipeline():
-            async with conn.transaction():
-                if locks:
-                    await conn.execute(LOCK_SQL, [locks])
-                for op in ops:
-                    cur = conn.cursor()
-                    await cur.execute(op.sql, op.params())
-                    cursors.append(cur)
-        return [op.parse(await cur.fetchone()) for op, cur in zip(ops, cursors, strict=True)]
+        payload = orjson.dumps([op.payload() for op in ops]).decode()
+        async with conn.transaction():
+            cur = await conn.execute(BATCH_SQL, [payload])
+            (results,) = await cur.fetchone()
+        return [op.parse(r) for op, r in zip(ops, results, strict=True)]
 
     async def _execute_each(self, conn: psycopg.AsyncConnection, ops: list) -> list:
         results = []

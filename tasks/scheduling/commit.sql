@@ -1,0 +1,101 @@
+-- The scheduler's durable writes, run server-side: one call per batch of sockets (see store.py).
+-- Each op is a JSON object: {"op": "s"|"l"|"r", ...}; the result is a JSON array with one object per op.
+
+CREATE OR REPLACE FUNCTION quorum_submit(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  mt bigint := (op->>'mt')::bigint;
+  w bigint := (op->>'w')::bigint;
+  m record;
+  aid bigint;
+  stored int;
+BEGIN
+  -- One submission per (microtask, worker): a resent submit is a duplicate, not a second answer.
+  IF EXISTS (SELECT 1 FROM tasks_assignment
+             WHERE microtask_id = mt AND worker_id = w AND status = 'submitted') THEN
+    RETURN '{"s": "duplicate"}'::jsonb;
+  END IF;
+  UPDATE tasks_microtask SET
+    answer_count = answer_count + 1,
+    status = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN 'done' ELSE status END,
+    completed_at = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN now() ELSE completed_at END
+  WHERE id = mt AND status <> 'cancelled' AND (is_gold OR answer_count < answers_wanted)
+  RETURNING job_id, status, item_count, is_gold INTO m;
+  IF NOT FOUND THEN
+    RETURN '{"s": "rejected"}'::jsonb;
+  END IF;
+  INSERT INTO tasks_assignment (microtask_id, job_id, worker_id, status, leased_at, expires_at, submitted_at,
+                                seconds_taken, idempotency_key, flag, review)
+  VALUES (mt, m.job_id, w, 'submitted', now(), now(), now(), (op->>'secs')::float8, op->>'key',
+          coalesce(op->>'flag', ''), 'pending')
+  ON CONFLICT (microtask_id, worker_id) DO UPDATE SET
+    status = 'submitted', submitted_at = now(), seconds_taken = EXCLUDED.seconds_taken,
+    idempotency_key = EXCLUDED.idempotency_key, flag = EXCLUDED.flag
+  RETURNING id INTO aid;
+  INSERT INTO tasks_answer (assignment_id, item_id, job_id, worker_id, value, counts, created_at)
+  SELECT aid, (e->>'item')::bigint, m.job_id, w, e->'value', true, now()
+  FROM jsonb_array_elements(op->'answers') e;
+  GET DIAGNOSTICS stored = ROW_COUNT;
+  RETURN jsonb_build_object('s', 'accepted', 'status', m.status, 'items', m.item_count, 'n', stored,
+                            'a', aid, 'g', m.is_gold);
+END $$;
+
+CREATE OR REPLACE FUNCTION quorum_lease(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  m record;
+  a record;
+BEGIN
+  SELECT id, job_id, index, rank, status INTO m FROM tasks_microtask WHERE id = (op->>'mt')::bigint;
+  IF NOT FOUND THEN
+    RETURN '{"ms": null}'::jsonb;
+  END IF;
+  IF m.status = 'open' AND EXISTS (SELECT 1 FROM tasks_job WHERE id = m.job_id AND status = 'open') THEN
+    INSERT INTO tasks_assignment (microtask_id, job_id, worker_id, status, leased_at, expires_at, review)
+    VALUES (m.id, m.job_id, (op->>'w')::bigint, 'leased', now(),
+            now() + make_interval(secs => (op->>'secs')::float8), 'pending')
+    ON CONFLICT (microtask_id, worker_id) DO NOTHING
+    RETURNING id, leased_at, expires_at INTO a;
+    IF FOUND THEN
+      RETURN jsonb_build_object(
+        'ms', m.status, 'job', m.job_id, 'rank', m.rank, 'index', m.index,
+        'a', a.id, 'la', a.leased_at, 'ea', a.expires_at,
+        'items', (SELECT jsonb_agg(jsonb_build_object('id', i.id, 'data', i.data) ORDER BY i.position)
+                  FROM tasks_item i WHERE i.job_id = m.job_id AND i.microtask_index = m.index));
+    END IF;
+  END IF;
+  RETURN jsonb_build_object('ms', m.status, 'job', m.job_id, 'rank', m.rank, 'index', m.index);
+END $$;
+
+CREATE OR REPLACE FUNCTION quorum_release(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+BEGIN
+  UPDATE tasks_assignment a SET status = op->>'status'
+  FROM tasks_microtask m
+  WHERE a.id = (op->>'a')::bigint AND a.worker_id = (op->>'w')::bigint AND a.status = 'leased'
+    AND m.id = a.microtask_id
+  RETURNING a.microtask_id, a.job_id, m.rank, m.index, m.is_gold, m.status INTO r;
+  IF NOT FOUND THEN
+    RETURN '{}'::jsonb;
+  END IF;
+  RETURN jsonb_build_object('mt', r.microtask_id, 'job', r.job_id, 'rank', r.rank, 'index', r.index,
+                            'g', r.is_gold, 'ms', r.status);
+END $$;
+
+CREATE OR REPLACE FUNCTION quorum_commit_batch(ops jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  op jsonb;
+  results jsonb[] := '{}';
+BEGIN
+  -- Submits lock their microtasks first, in id order, so concurrent batches cannot deadlock. NO KEY UPDATE
+  -- does not block the foreign-key checks (KEY SHARE) of lease inserts.
+  PERFORM 1 FROM tasks_microtask
+  WHERE id IN (SELECT (e->>'mt')::bigint FROM jsonb_array_elements(ops) e WHERE e->>'op' = 's')
+  ORDER BY id FOR NO KEY UPDATE;
+  FOR op IN SELECT value FROM jsonb_array_elements(ops) LOOP
+    results := results || CASE op->>'op'
+      WHEN 's' THEN quorum_submit(op)
+      WHEN 'l' THEN quorum_lease(op)
+      ELSE quorum_release(op) END;
+  END LOOP;
+  RETURN to_jsonb(results);
+END $$;
