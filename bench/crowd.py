@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import random
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -75,28 +76,38 @@ def make_workers(count: int) -> list[str]:
 # --- the simulated workers -------------------------------------------------------------------------------------
 
 
-async def worker_loop(ws_url, token, stop_at, think_mean, stats, options):
+async def worker_loop(ws_url, token, start_at, stop_at, think_mean, stats):
+    """Connect, hold the first task until the measured window opens, then answer until it closes.
+
+    Only answers acknowledged inside the window count, so connecting a thousand sockets is not measured.
+    """
     import websockets
 
+    acked = []
     try:
-        async with websockets.connect(f"{ws_url}/ws/work/?token={token}", max_size=2**22, open_timeout=60) as ws:
+        async with websockets.connect(f"{ws_url}/ws/work/?token={token}", max_size=2**22, open_timeout=120) as ws:
+            stats["connected"] += 1
             submitted_at = None
-            pending = None
-            while time.monotonic() < stop_at:
+            while True:
+                now = time.time()
+                if now >= stop_at:
+                    break
                 try:
-                    raw = await asyncio.wait_for(ws.recv(), timeout=max(0.1, stop_at - time.monotonic()))
+                    raw = await asyncio.wait_for(ws.recv(), timeout=max(0.1, stop_at - now))
                 except TimeoutError:
                     break
                 msg = json.loads(raw)
                 kind = msg["type"]
                 if kind == "task.assigned":
-                    now = time.monotonic()
+                    now = time.time()
                     if submitted_at is not None:
                         stats["latency"].append(now - submitted_at)
                         submitted_at = None
-                    if think_mean:
+                    if now < start_at:
+                        await asyncio.sleep(start_at - now + random.random() * min(1.0, think_mean or 0.05))
+                    elif think_mean:
                         await asyncio.sleep(random.expovariate(1 / think_mean))
-                    if time.monotonic() >= stop_at:
+                    if time.time() >= stop_at:
                         break
                     pending = {
                         "type": "answer.submit",
@@ -106,11 +117,11 @@ async def worker_loop(ws_url, token, stop_at, think_mean, stats, options):
                             {"item": item["id"], "value": random.choice(msg["job"]["options"])} for item in msg["items"]
                         ],
                     }
-                    submitted_at = time.monotonic()
+                    submitted_at = time.time()
                     await ws.send(json.dumps(pending))
                 elif kind == "answer.ack":
                     if msg["status"] == "accepted":
-                        stats["acked"].append(msg["assignment_id"])
+                        acked.append((time.time(), msg["assignment_id"]))
                     else:
                         stats["not_accepted"] += 1
                         reason = msg.get("reason", "?")
@@ -120,6 +131,8 @@ async def worker_loop(ws_url, token, stop_at, think_mean, stats, options):
     except Exception as exc:  # a refused or dropped connection is counted, not fatal
         stats["errors"] += 1
         stats["error_kinds"][type(exc).__name__] = stats["error_kinds"].get(type(exc).__name__, 0) + 1
+    stats["all_acked"].extend(a for _, a in acked)
+    stats["acked"].extend(a for t, a in acked if start_at <= t < stop_at)
 
 
 def run_workers(args) -> dict:
@@ -130,28 +143,40 @@ def run_workers(args) -> dict:
         uvloop.install()
     except ImportError:
         pass
-    stats = {"latency": [], "acked": [], "not_accepted": 0, "none": 0, "errors": 0, "error_kinds": {}}
+    stats = {"latency": [], "acked": [], "all_acked": [], "not_accepted": 0, "none": 0, "errors": 0,
+             "connected": 0, "error_kinds": {}}  # fmt: skip
 
     async def main():
-        while time.time() < start_at:
-            await asyncio.sleep(0.01)
-        stop_at = time.monotonic() + seconds
-        await asyncio.gather(*[worker_loop(ws_url, t, stop_at, think_mean, stats, ["a", "b", "c"]) for t in tokens])
+        stop_at = start_at + seconds
+        tasks = []
+        for n, t in enumerate(tokens):
+            tasks.append(asyncio.create_task(worker_loop(ws_url, t, start_at, stop_at, think_mean, stats)))
+            if n % 100 == 99:
+                await asyncio.sleep(0.05)  # connect in waves, as a crowd arrives
+        await asyncio.gather(*tasks)
+        # Latencies of the window only.
+        stats["latency"] = stats["latency"][-max(1, len(stats["acked"])) :]
 
     asyncio.run(main())
     return stats
 
 
-def run_crowd(ws_url: str, tokens: list[str], seconds: float, think_mean: float, clients: int) -> dict:
-    start_at = time.time() + 2 + len(tokens) / 1000
+def window_start(workers: int) -> float:
+    # Everyone connects first (a few ms of server time per connection), then the measured window opens.
+    return time.time() + 5 + workers / 100
+
+
+def run_crowd(ws_url: str, tokens: list[str], seconds: float, think_mean: float, clients: int, start_at: float) -> dict:
     chunks = [tokens[i::clients] for i in range(clients)]
     with multiprocessing.get_context("fork").Pool(clients) as p:
         parts = p.map(run_workers, [(ws_url, chunk, seconds, think_mean, start_at) for chunk in chunks])
-    merged = {"latency": [], "acked": [], "not_accepted": 0, "none": 0, "errors": 0, "error_kinds": {}}
+    merged = {"latency": [], "acked": [], "all_acked": [], "not_accepted": 0, "none": 0, "errors": 0,
+              "connected": 0, "error_kinds": {}}  # fmt: skip
     for part in parts:
         merged["latency"] += part["latency"]
         merged["acked"] += part["acked"]
-        for k in ("not_accepted", "none", "errors"):
+        merged["all_acked"] += part["all_acked"]
+        for k in ("not_accepted", "none", "errors", "connected"):
             merged[k] += part[k]
         for k, v in part["error_kinds"].items():
             merged["error_kinds"][k] = merged["error_kinds"].get(k, 0) + v
@@ -326,24 +351,43 @@ def main() -> int:
         echo_rate = run_echo(ws_url, args.echo_connections, args.echo_seconds, args.clients)
         print(f"echo: {echo_rate:.0f} round trips/s with {args.echo_connections} connections", flush=True)
 
-        result = {"latency": [], "acked": [], "not_accepted": 0, "none": 0, "errors": 0, "error_kinds": {}}
+        result = {"latency": [], "acked": [], "all_acked": [], "not_accepted": 0, "none": 0, "errors": 0,
+                  "connected": 0, "error_kinds": {}}  # fmt: skip
         cycles = 0.0
         if args.workers:
             think = args.workers / args.offered if args.offered else 0.0
-            cpu_before = cpu_seconds(platform)
-            result = run_crowd(ws_url, tokens[: args.workers], args.seconds, think, args.clients)
-            cpu_used = {k: cpu_seconds(platform)[k] - v for k, v in cpu_before.items()}
+            start_at = window_start(args.workers)
+            cpu = {}
+
+            def sample(name, at):
+                time.sleep(max(0.0, at - time.time()))
+                cpu[name] = cpu_seconds(platform)
+
+            samplers = [
+                threading.Thread(target=sample, args=(n, t))
+                for n, t in (("start", start_at), ("stop", start_at + args.seconds))
+            ]
+            for thread in samplers:
+                thread.start()
+            result = run_crowd(ws_url, tokens[: args.workers], args.seconds, think, args.clients, start_at)
+            for thread in samplers:
+                thread.join()
+            cpu_used = {k: cpu["stop"][k] - v for k, v in cpu["start"].items()}
             cycles = len(result["acked"]) / args.seconds
             mode = f"human-like, {args.offered:.0f}/s offered" if args.offered else "saturation"
             print(
-                f"{mode}: {len(result['acked'])} answers acknowledged in {args.seconds:.0f}s, "
+                f"{mode}: {result['connected']} workers connected; {len(result['acked'])} answers acknowledged in the "
+                f"{args.seconds:.0f}s window, "
                 f"{result['not_accepted']} not accepted, {result['none']} no-work messages, "
                 f"{result['errors']} connection errors {result['error_kinds'] or ''}",
                 flush=True,
             )
             if result["acked"]:
                 per_cycle = ", ".join(f"{k} {v / len(result['acked']) * 1e6:.0f} us" for k, v in cpu_used.items())
-                print(f"CPU per answer cycle (includes other load on the machine): {per_cycle}", flush=True)
+                print(
+                    f"CPU per answer cycle in the window (PostgreSQL and Redis: all their users): {per_cycle}",
+                    flush=True,
+                )
 
         if args.idle and platform is not None:
             services.job_pause(job)
@@ -361,7 +405,7 @@ def main() -> int:
             print(f"idle: {opened} connections held on one ASGI process: RSS {before:.0f} MB -> {during:.0f} MB "
                   f"({(during - before) * 1024 / max(opened, 1):.1f} KB per connection)", flush=True)  # fmt: skip
 
-        violations = check_invariants(job.pk, result["acked"])
+        violations = check_invariants(job.pk, result.get("all_acked", []))
         for name, count in violations.items():
             if count:
                 print(f"VIOLATION {name}: {count}", flush=True)
