@@ -22,52 +22,67 @@ LOW_WATER = 2000
 SCAN_LIMIT = 3000
 GOLD_SCAN = 300
 
-# ARGV: prefix, worker id, try gold first (0/1), job ids in preference order...
-# Returns {"task"|"gold", job, microtask, low(0/1)} | {"fill", job} | {"resync"} | {"none"}
+# Picks for several sessions in one call (the runtime batches the picks that arrive together).
+# ARGV: prefix, count, then per pick: worker id, try gold first (0/1), number of jobs, job ids in preference order.
+# Returns one string per pick: "task:<job>:<microtask>:<low 0/1>" | "gold:<job>:<microtask>:0" | "fill:<job>"
+# | "resync" | "none".
 PICK = (
     """
-local P, w, try_gold = ARGV[1], ARGV[2], ARGV[3] == '1'
-if redis.call('EXISTS', P .. ':epoch') == 0 then return {'resync'} end
-for i = 4, #ARGV do
-  local j = ARGV[i]
-  if redis.call('HEXISTS', P .. ':jobs', j) == 1 then
-    if redis.call('EXISTS', P .. ':loaded:' .. j) == 0 then return {'fill', j} end
-    if try_gold then
-      local golds = redis.call('ZRANGE', P .. ':gold:' .. j, 0, %(gold_scan)d)
-      for _, mt in ipairs(golds) do
-        if redis.call('SADD', P .. ':seen:' .. mt, w) == 1 then return {'gold', j, mt, '0'} end
-      end
-    end
-    local pool = P .. ':pool:' .. j
-    local offset = 0
-    while offset < %(scan_limit)d do
-      local mts = redis.call('ZRANGE', pool, offset, offset + 199)
-      if #mts == 0 then break end
-      for _, mt in ipairs(mts) do
-        if redis.call('SISMEMBER', P .. ':seen:' .. mt, w) == 0 then
-          local left = redis.call('HINCRBY', P .. ':slots:' .. j, mt, -1)
-          if left <= 0 then
-            redis.call('ZREM', pool, mt)
-            redis.call('HDEL', P .. ':slots:' .. j, mt)
-          end
-          if left >= 0 then
-            redis.call('SADD', P .. ':seen:' .. mt, w)
-            local low = '0'
-            if redis.call('ZCARD', pool) < %(low_water)d and redis.call('EXISTS', P .. ':exhausted:' .. j) == 0 then
-              low = '1'
-            end
-            return {'task', j, mt, low}
-          end
+local P = ARGV[1]
+
+local function pick(w, try_gold, jobs)
+  if redis.call('EXISTS', P .. ':epoch') == 0 then return 'resync' end
+  for _, j in ipairs(jobs) do
+    if redis.call('HEXISTS', P .. ':jobs', j) == 1 then
+      if redis.call('EXISTS', P .. ':loaded:' .. j) == 0 then return 'fill:' .. j end
+      if try_gold then
+        local golds = redis.call('ZRANGE', P .. ':gold:' .. j, 0, %(gold_scan)d)
+        for _, mt in ipairs(golds) do
+          if redis.call('SADD', P .. ':seen:' .. mt, w) == 1 then return 'gold:' .. j .. ':' .. mt .. ':0' end
         end
       end
-      offset = offset + 200
-    end
-    if redis.call('EXISTS', P .. ':exhausted:' .. j) == 0 and redis.call('ZCARD', pool) < %(low_water)d then
-      return {'fill', j}
+      local pool = P .. ':pool:' .. j
+      local offset = 0
+      while offset < %(scan_limit)d do
+        local mts = redis.call('ZRANGE', pool, offset, offset + 199)
+        if #mts == 0 then break end
+        for _, mt in ipairs(mts) do
+          if redis.call('SISMEMBER', P .. ':seen:' .. mt, w) == 0 then
+            local left = redis.call('HINCRBY', P .. ':slots:' .. j, mt, -1)
+            if left <= 0 then
+              redis.call('ZREM', pool, mt)
+              redis.call('HDEL', P .. ':slots:' .. j, mt)
+            end
+            if left >= 0 then
+              redis.call('SADD', P .. ':seen:' .. mt, w)
+              local low = '0'
+              if redis.call('ZCARD', pool) < %(low_water)d and redis.call('EXISTS', P .. ':exhausted:' .. j) == 0 then
+                low = '1'
+              end
+              return 'task:' .. j .. ':' .. mt .. ':' .. low
+            end
+          end
+        end
+        offset = offset + 200
+      end
+      if redis.call('EXISTS', P .. ':exhausted:' .. j) == 0 and redis.call('ZCARD', pool) < %(low_water)d then
+        return 'fill:' .. j
+      end
     end
   end
+  return 'none'
 end
-return {'none'}
+
+local results = {}
+local i = 3
+for n = 1, tonumber(ARGV[2]) do
+  local w, try_gold, k = ARGV[i], ARGV[i + 1] == '1', tonumber(ARGV[i + 2])
+  local jobs = {}
+  for x = 1, k do jobs[x] = ARGV[i + 2 + x] end
+  results[n] = pick(w, try_gold, jobs)
+  i = i + 3 + k
+end
+return results
 """.replace("%(gold_scan)d", str(GOLD_SCAN))
     .replace("%(scan_limit)d", str(SCAN_LIMIT))
     .replace("%(low_water)d", str(LOW_WATER))

@@ -140,6 +140,43 @@ def validate_value(job: JobInfo, value) -> bool:
     return isinstance(value, str) and len(value) <= 10_000
 
 
+class Picker:
+    """Picks that arrive together go to Redis in one script call, as answers go to PostgreSQL in one commit."""
+
+    def __init__(self, script, prefix: str, max_batch: int = 200):
+        self.script = script
+        self.prefix = prefix
+        self.max_batch = max_batch
+        self.queue: list[tuple[list, asyncio.Future]] = []
+        self.ready = asyncio.Event()
+
+    async def pick(self, worker_id: int, try_gold: str, jobs: list[int]) -> str:
+        future = asyncio.get_running_loop().create_future()
+        self.queue.append(([worker_id, try_gold, len(jobs), *jobs], future))
+        self.ready.set()
+        return await future
+
+    async def run(self) -> None:
+        while True:
+            while not self.queue:
+                self.ready.clear()
+                await self.ready.wait()
+            batch, self.queue = self.queue[: self.max_batch], self.queue[self.max_batch :]
+            args = [self.prefix, len(batch)]
+            for request, _ in batch:
+                args.extend(request)
+            try:
+                results = await self.script(args=args)
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+
 class Runtime:
     _instances: dict[int, "Runtime"] = {}
 
@@ -155,7 +192,7 @@ class Runtime:
         self.loop = loop
         self.prefix = keys.prefix()
         self.redis = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True, max_connections=64)
-        self.pick_script = self.redis.register_script(pool.PICK)
+        self.picks = Picker(self.redis.register_script(pool.PICK), self.prefix)
         self.return_script = self.redis.register_script(pool.RETURN_SLOT)
         self.take_script = self.redis.register_script(pool.TAKE_SLOT)
         self.committer = Committer(
@@ -181,6 +218,7 @@ class Runtime:
             if self.started:
                 return
             self.committer.start()
+            self.background.append(asyncio.create_task(self.picks.run()))
             await self.refresh_open_jobs()
             for coro in (
                 self.listen_control(),
@@ -403,7 +441,7 @@ class Runtime:
             order = self.job_order(session)
             if not order:
                 return None
-            result = await self.pick_script(args=[self.prefix, session.worker_id, try_gold, *order])
+            result = (await self.picks.pick(session.worker_id, try_gold, order)).split(":")
             kind = result[0]
             if kind == "none":
                 return None
