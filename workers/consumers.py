@@ -1,6 +1,7 @@
 """``/ws/work/``: a worker's live task feed (protocol in docs/PROTOCOL.md). Thin: the scheduler runtime decides."""
 
 import orjson
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from tasks.scheduling.runtime import Runtime, WorkerSession
@@ -9,6 +10,18 @@ from tasks.scheduling.runtime import Runtime, WorkerSession
 class WorkerTaskConsumer(AsyncWebsocketConsumer):
     # No channel layer: replies go straight back on this socket; processes talk through Redis pub/sub.
     channel_layer_alias = "none"
+
+    async def __call__(self, scope, receive, send):
+        # One message source (the socket): read it in a plain loop instead of Channels' await_many_dispatch,
+        # which builds and waits on a fresh task for every message.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message):
         # Channels closes stale ORM connections in a thread before every message; the hot path here does not use
