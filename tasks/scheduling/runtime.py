@@ -428,8 +428,9 @@ class Runtime:
             for job_id, meta in self.open_jobs.items()
             if job_id in self.jobs and session.can_take(self.jobs[job_id])
         ]
-        # Weighted sampling without replacement (Efraimidis-Spirakis keys).
-        candidates.sort(key=lambda jw: random.random() ** (1.0 / jw[1]), reverse=True)
+        if len(candidates) > 1:
+            # Weighted sampling without replacement (Efraimidis-Spirakis keys).
+            candidates.sort(key=lambda jw: random.random() ** (1.0 / jw[1]), reverse=True)
         return [job_id for job_id, _ in candidates]
 
     async def pick(self, session: WorkerSession) -> tuple[str, int, int] | None:

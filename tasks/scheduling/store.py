@@ -169,18 +169,20 @@ class Committer:
             self.tasks.append(asyncio.create_task(self._loop(n), name=f"committer-{n}"))
 
     async def run(self, op):
-        future = asyncio.get_running_loop().create_future()
-        self.queue.append((op, future))
-        self.ready.set()
-        return await future
+        (result,) = await self.run_many([op])
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     async def run_many(self, ops: list) -> list:
-        """Queue several statements at once, so they land in the same batch."""
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in ops]
-        self.queue.extend(zip(ops, futures, strict=True))
+        """Queue statements that belong together (an answer and the next lease): they land in the same batch.
+
+        Returns one result per op, or the exception that op raised.
+        """
+        future = asyncio.get_running_loop().create_future()
+        self.queue.append((ops, future))
         self.ready.set()
-        return await asyncio.gather(*futures, return_exceptions=True)
+        return await future
 
     def stats(self) -> dict:
         return {
@@ -217,25 +219,24 @@ class Committer:
                 self.ready.set()
             if conn.closed:
                 conn = await self._connect()
+            ops = [op for group, _ in batch for op in group]
             started = time.perf_counter()
             try:
-                results = await self._execute(conn, [op for op, _ in batch])
+                results = await self._execute(conn, ops)
             except Exception:
-                log.warning("batch of %d failed; running its statements one by one", len(batch), exc_info=True)
-                results = await self._execute_each(conn, [op for op, _ in batch])
+                log.warning("batch of %d failed; running its statements one by one", len(ops), exc_info=True)
+                results = await self._execute_each(conn, ops)
             self.batches += 1
-            self.statements += len(batch)
+            self.statements += len(ops)
             self.busy_seconds += time.perf_counter() - started
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+            at = 0
+            for group, future in batch:
+                if not future.done():
+                    future.set_result(results[at : at + len(group)])
+                at += len(group)
             if self.on_batch is not None:
                 try:
-                    self.on_batch([op for op, _ in batch], results)
+                    self.on_batch(ops, results)
                 except Exception:
                     log.warning("batch bookkeeping failed", exc_info=True)
 
