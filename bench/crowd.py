@@ -15,6 +15,7 @@ PostgreSQL. Ends with:
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import random
@@ -104,7 +105,9 @@ async def worker_loop(ws_url, token, start_at, stop_at, think_mean, stats):
                         stats["latency"].append(now - submitted_at)
                         submitted_at = None
                     if now < start_at:
-                        await asyncio.sleep(start_at - now + random.random() * min(1.0, think_mean or 0.05))
+                        # The first answer too comes after a think time, so the window opens on a steady flow.
+                        first = random.expovariate(1 / think_mean) if think_mean else random.random() * 0.05
+                        await asyncio.sleep(start_at - now + first)
                     elif think_mean:
                         await asyncio.sleep(random.expovariate(1 / think_mean))
                     if time.time() >= stop_at:
@@ -137,6 +140,8 @@ async def worker_loop(ws_url, token, start_at, stop_at, think_mean, stats):
 
 def run_workers(args) -> dict:
     ws_url, tokens, seconds, think_mean, start_at = args
+    # The client's own garbage-collector pauses would be counted as server latency.
+    gc.disable()
     try:
         import uvloop
 

@@ -16,11 +16,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Background work (Celery, the demo crowd) yields the CPU to the web processes, so bookkeeping never delays a
+# worker's next task.
+BACKGROUND_NICENESS = 10
+
+
 def spawn(name: str, args: list[str], env: dict) -> subprocess.Popen:
     from quorum.embedded import die_with_parent
 
+    background = name != "web"
+
+    def prepare() -> None:
+        die_with_parent()
+        if background:
+            os.nice(BACKGROUND_NICENESS)
+
     print(f"  starting {name}: {' '.join(args)}", flush=True)
-    return subprocess.Popen(args, cwd=ROOT, env=env, preexec_fn=die_with_parent, start_new_session=True)
+    return subprocess.Popen(args, cwd=ROOT, env=env, preexec_fn=prepare, start_new_session=True)
 
 
 def process_commands(port: int, host: str, demo_crowd: int, web_processes: int) -> dict[str, list[str]]:
