@@ -156,7 +156,7 @@ def run_workers(args) -> dict:
         tasks = []
         for n, t in enumerate(tokens):
             tasks.append(asyncio.create_task(worker_loop(ws_url, t, start_at, stop_at, think_mean, stats)))
-            if n % 100 == 99:
+            if n % 50 == 49:
                 await asyncio.sleep(0.05)  # connect in waves, as a crowd arrives
         await asyncio.gather(*tasks)
         # Latencies of the window only.
@@ -168,7 +168,7 @@ def run_workers(args) -> dict:
 
 def window_start(workers: int) -> float:
     # Everyone connects first (a few ms of server time per connection), then the measured window opens.
-    return time.time() + 5 + workers / 100
+    return time.time() + 5 + workers / 80
 
 
 def run_crowd(ws_url: str, tokens: list[str], seconds: float, think_mean: float, clients: int, start_at: float) -> dict:

@@ -8,12 +8,15 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 
 
-@database_sync_to_async
-def user_for_token(key: str):
+def _user_for_token(key: str):
     from rest_framework.authtoken.models import Token
 
     token = Token.objects.select_related("user").filter(key=key).first()
     return token.user if token and token.user.is_active else None
+
+
+# Any pool thread, not the single shared one: a crowd connecting at once is looked up in parallel.
+user_for_token = database_sync_to_async(_user_for_token, thread_sensitive=False)
 
 
 class TokenAuthMiddleware:

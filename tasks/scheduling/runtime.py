@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 MIN_LEASE_SECONDS = 30
 
 
+def in_db_thread(fn):
+    """Run ORM work of one session in any pool thread (its own connection), not the single shared one: a
+    thousand workers connecting at once would otherwise queue behind each other."""
+    return database_sync_to_async(fn, thread_sensitive=False)
+
+
 @dataclass
 class JobInfo:
     id: int
@@ -341,7 +347,7 @@ class Runtime:
                 "max_leases": session.max_leases,
             }
         )
-        for active in await database_sync_to_async(leases.leases_resume)(session.worker_id):
+        for active in await in_db_thread(leases.leases_resume)(session.worker_id):
             if active.job_id not in self.jobs:
                 await self.load_jobs([active.job_id])
             lease = self.make_lease(
@@ -371,7 +377,7 @@ class Runtime:
         except Exception:
             remaining = 0
         if remaining <= 0 and session.leases:
-            await database_sync_to_async(leases.leases_hold_for_reconnect)(session.worker_id)
+            await in_db_thread(leases.leases_hold_for_reconnect)(session.worker_id)
 
     async def reload_worker(self, session: WorkerSession) -> None:
         from tasks.models import JobWorker
@@ -386,7 +392,7 @@ class Runtime:
                 return None, {}, blocked
             return profile, {s.name: s.level for s in profile.skills.all()}, blocked
 
-        profile, skills, session.blocked_jobs = await database_sync_to_async(load)()
+        profile, skills, session.blocked_jobs = await in_db_thread(load)()
         if profile is not None:
             session.blocked = profile.blocked
             session.max_leases = max(1, profile.max_leases)
@@ -566,7 +572,7 @@ class Runtime:
         ack = {"type": "answer.ack", "key": key, "assignment_id": assignment_id}
         lease = session.leases.get(assignment_id) or session.late.get(assignment_id)
         if lease is None:
-            found = await database_sync_to_async(leases.lease_lookup)(session.worker_id, assignment_id)
+            found = await in_db_thread(leases.lease_lookup)(session.worker_id, assignment_id)
             if found is None:
                 await self.safe_send(session, {**ack, "status": "rejected", "reason": "not_your_lease"})
                 return
