@@ -7,7 +7,9 @@ have seen it. Redis may be flushed at any moment: every structure there is rebui
 
 - ``keys``: key names, scores, the control channel.
 - ``pool``: the Redis pool (Lua pick / return), filled and rebuilt from PostgreSQL.
-- ``store``: the SQL of leases and submits, and the group committer that batches them across sockets.
-- ``leases``: lease expiry and release, job sync: plain functions for Celery beat, services and tests.
+- ``store``: the group committer that batches leases and submits across sockets; ``commit.sql``: their SQL,
+  run server-side as one PL/pgSQL call per batch.
+- ``leases``: lease expiry, the reconnect grace period, resuming leases: plain functions for Celery beat and
+  the runtime. ``pace``: measured pace for the cost model. ``progress``: live job counts.
 - ``runtime``: the per-process scheduler the WebSocket consumer talks to.
 """
