@@ -241,7 +241,7 @@ def run_idle_part(args) -> int:
         tasks = []
         for i, t in enumerate(tokens):
             tasks.append(asyncio.create_task(one(t, stop)))
-            if i % 100 == 99:
+            if i % 50 == 49:
                 await asyncio.sleep(0.2)
         await asyncio.sleep(hold)
         stop.set()
@@ -399,7 +399,7 @@ def main() -> int:
             web = platform.processes("uvicorn")
             before = rss_mb(web)
             idle_tokens = tokens[: args.idle]
-            hold = 20 + args.idle / 250
+            hold = 20 + args.idle / 120
             with multiprocessing.get_context("fork").Pool(args.clients) as p:
                 pending = p.map_async(
                     run_idle_part, [(ws_url, idle_tokens[i :: args.clients], hold) for i in range(args.clients)]
