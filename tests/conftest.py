@@ -45,15 +45,25 @@ def requester_api(requester):
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real Celery worker (threads in this process) consuming the real Redis broker."""
+    """A real Celery worker (threads in this process) consuming the real Redis broker: the default queue and the
+    automation queue. One worker serves both: two test workers of one app in one process do not shut down
+    cleanly. Queues are emptied first, so nothing left by an earlier run is executed."""
+    settings.QUORUM_AUTOMATION_PRELOAD = False  # tests choose their solver; most never need the real model
+    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, f"{settings.REDIS_PREFIX}.automation"]
+    with celery_app.connection_for_write() as conn:
+        for queue in queues:
+            try:
+                conn.default_channel.queue_purge(queue)
+            except Exception:  # a queue that does not exist yet has nothing to purge
+                pass
     with django_db_blocker.unblock():
         with start_worker(
             celery_app,
             pool="threads",
             concurrency=2,
             perform_ping_check=False,
-            queues=[settings.CELERY_TASK_DEFAULT_QUEUE],
-            shutdown_timeout=30,
+            queues=queues,
+            shutdown_timeout=60,
         ) as worker:
             yield worker
 
@@ -72,17 +82,6 @@ def _end_stray_connections(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(scope="session")
-def celery_automation_worker(django_db_setup, django_db_blocker):
-    """A real Celery worker for the automation queue (model work), concurrency 1 as in production."""
-    settings.QUORUM_AUTOMATION_PRELOAD = False  # tests choose their solver; most never need the real model
-    with django_db_blocker.unblock():
-        with start_worker(
-            celery_app,
-            pool="threads",
-            concurrency=1,
-            perform_ping_check=False,
-            queues=[f"{settings.REDIS_PREFIX}.automation"],
-            hostname="automation@tests",
-            shutdown_timeout=60,
-        ) as worker:
-            yield worker
+def celery_automation_worker(celery_worker_process):
+    """The test Celery worker, which also consumes the automation queue (in production: its own process)."""
+    return celery_worker_process
