@@ -28,10 +28,6 @@ def job_group(job_id: int) -> str:
     return f"job.{job_id}"
 
 
-def workers_group() -> str:
-    return "workers.all"
-
-
 def send_to_group(group: str, event_type: str, payload: dict) -> None:
     layer = get_channel_layer()
     if layer is None:

@@ -252,18 +252,6 @@ def pools_reconcile(settle: float = 2.0) -> int:
     return sum(pool_reconcile(int(job_id), settle) for job_id in get_redis().hkeys(keys.jobs()))
 
 
-def forget_microtasks(job_id: int, microtask_ids: list[int]) -> None:
-    """Done or cancelled microtasks leave the pool."""
-    if not microtask_ids:
-        return
-    r = get_redis()
-    pipe = r.pipeline(transaction=False)
-    pipe.zrem(keys.pool(job_id), *microtask_ids)
-    pipe.hdel(keys.slots(job_id), *microtask_ids)
-    pipe.delete(*[keys.seen(mt) for mt in microtask_ids])
-    pipe.execute()
-
-
 def publish(message: dict) -> None:
     get_redis().publish(keys.control_channel(), json.dumps(message))
 
