@@ -224,17 +224,27 @@ def run_echo(ws_url: str, connections: int, seconds: float, clients: int) -> flo
 # --- idle connections ---------------------------------------------------------------------------------------------
 
 
-def run_idle_part(args) -> int:
+def run_idle_part(args) -> tuple[int, dict[str, int], list[float]]:
+    """Open idle worker connections and hold them; (how many opened, failures by kind, handshake seconds)."""
     ws_url, tokens, hold = args
+    import collections
+
     import websockets
 
     opened = 0
+    failures: collections.Counter = collections.Counter()
+    handshakes: list[float] = []
 
     async def one(token, stop):
         nonlocal opened
-        async with websockets.connect(f"{ws_url}/ws/work/?token={token}", open_timeout=120, ping_interval=None):
-            opened += 1
-            await stop.wait()
+        started = time.perf_counter()
+        try:
+            async with websockets.connect(f"{ws_url}/ws/work/?token={token}", open_timeout=120, ping_interval=None):
+                handshakes.append(time.perf_counter() - started)
+                opened += 1
+                await stop.wait()
+        except Exception as exc:  # noqa: BLE001 - counted and reported by kind
+            failures[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
 
     async def main():
         stop = asyncio.Event()
@@ -245,10 +255,10 @@ def run_idle_part(args) -> int:
                 await asyncio.sleep(0.2)
         await asyncio.sleep(hold)
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks)
 
     asyncio.run(main())
-    return opened
+    return opened, dict(failures), handshakes
 
 
 # --- invariants ---------------------------------------------------------------------------------------------------
@@ -406,7 +416,18 @@ def main() -> int:
                 )
                 time.sleep(hold - 3)
                 during = rss_mb(web)
-                opened = sum(pending.get())
+                parts = pending.get()
+            opened = sum(n for n, _, _ in parts)
+            handshakes = [h for _, _, part in parts for h in part]
+            failures: dict[str, int] = {}
+            for _, kinds, _ in parts:
+                for kind, n in kinds.items():
+                    failures[kind] = failures.get(kind, 0) + n
+            for kind, n in sorted(failures.items(), key=lambda kv: -kv[1]):
+                print(f"idle: {n} connections failed: {kind}", flush=True)
+            if handshakes:
+                print(f"idle: handshake p50 {percentile(handshakes, 0.5) * 1000:.0f} ms,"
+                      f" p99 {percentile(handshakes, 0.99) * 1000:.0f} ms", flush=True)  # fmt: skip
             print(f"idle: {opened} connections held on one ASGI process: RSS {before:.0f} MB -> {during:.0f} MB "
                   f"({(during - before) * 1024 / max(opened, 1):.1f} KB per connection)", flush=True)  # fmt: skip
 

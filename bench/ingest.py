@@ -95,8 +95,13 @@ class Platform:
             if self.proc.poll() is not None:
                 raise SystemExit(f"the platform exited with {self.proc.returncode}; see {self.log.name}")
             try:
-                # The Celery worker starts with the web server; the clock must not run while it boots.
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200 and self.log_has("default@"):
+                # The Celery workers start with the web server; the clock must not run while they boot (the
+                # automation worker loads its model before it says it is ready, and that takes a core for a while).
+                if (
+                    httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+                    and self.log_has("default@")
+                    and self.log_has("automation@")
+                ):
                     return
             except httpx.HTTPError:
                 pass

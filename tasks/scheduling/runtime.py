@@ -245,9 +245,12 @@ class Runtime:
 
     @classmethod
     async def shutdown_current(cls) -> None:
+        from workers.lookups import Lookups
+
         runtime = cls._instances.get(id(asyncio.get_running_loop()))
         if runtime is not None:
             await runtime.shutdown()
+        await Lookups.close_current()
 
     async def every(self, seconds: float, fn) -> None:
         while True:
@@ -380,25 +383,16 @@ class Runtime:
             await in_db_thread(leases.leases_hold_for_reconnect)(session.worker_id)
 
     async def reload_worker(self, session: WorkerSession) -> None:
-        from tasks.models import JobWorker
-        from workers.models import WorkerProfile
+        from workers.lookups import Lookups
 
-        def load():
-            profile = WorkerProfile.objects.filter(user_id=session.worker_id).first()
-            blocked = set(
-                JobWorker.objects.filter(worker_id=session.worker_id, blocked=True).values_list("job_id", flat=True)
-            )
-            if profile is None:
-                return None, {}, blocked
-            return profile, {s.name: s.level for s in profile.skills.all()}, blocked
-
-        profile, skills, session.blocked_jobs = await in_db_thread(load)()
-        if profile is not None:
-            session.blocked = profile.blocked
-            session.max_leases = max(1, profile.max_leases)
-            session.gold_total = profile.gold_total
-            session.gold_correct = profile.gold_correct
-        session.skills = skills
+        state = await Lookups.get().worker_state(session.worker_id)
+        session.blocked_jobs = state.blocked_jobs
+        if state.has_profile:
+            session.blocked = state.blocked
+            session.max_leases = max(1, state.max_leases)
+            session.gold_total = state.gold_total
+            session.gold_correct = state.gold_correct
+        session.skills = state.skills
 
     async def safe_send(self, session: WorkerSession, message: dict) -> None:
         if session.closed:

@@ -1,0 +1,128 @@
+"""The reads a WebSocket connect needs (who holds this token, what this worker may do), on the event loop.
+
+A crowd connects in bursts: after a deploy or a network blip thousands of sockets arrive within seconds. Each
+read here is one SQL round trip on a connection of the ASGI process's own, awaited on the loop, instead of ORM
+queries that queue for a thread: under such a burst those queues grew past the WebSocket handshake timeout and
+connections were dropped.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg.rows import dict_row
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerState:
+    """What the scheduler needs to know about a worker when their socket opens."""
+
+    blocked: bool = False
+    max_leases: int = 1
+    gold_total: int = 0
+    gold_correct: int = 0
+    skills: dict[str, float] = field(default_factory=dict)
+    blocked_jobs: set[int] = field(default_factory=set)
+    has_profile: bool = False
+
+
+def _tables() -> dict[str, str]:
+    from rest_framework.authtoken.models import Token
+
+    from tasks.models import JobWorker
+    from workers.models import User, WorkerProfile, WorkerSkill
+
+    return {
+        "token": Token._meta.db_table,
+        "user": User._meta.db_table,
+        "profile": WorkerProfile._meta.db_table,
+        "skill": WorkerSkill._meta.db_table,
+        "jobworker": JobWorker._meta.db_table,
+    }
+
+
+class Lookups:
+    """One per event loop (an ASGI process has one; tests may run several), with one connection."""
+
+    _instances: dict[int, "Lookups"] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.conn: psycopg.AsyncConnection | None = None
+        self.connecting = asyncio.Lock()
+        t = _tables()
+        self.user_sql = (
+            f"SELECT u.id, u.username, u.role, u.is_active, u.is_staff, u.is_superuser"
+            f" FROM {t['token']} k JOIN {t['user']} u ON u.id = k.user_id WHERE k.key = %s"
+        )
+        self.worker_sql = (
+            f"SELECT p.id IS NOT NULL AS has_profile, p.blocked, p.max_leases, p.gold_total, p.gold_correct,"
+            f" COALESCE((SELECT json_object_agg(s.name, s.level) FROM {t['skill']} s WHERE s.worker_id = p.id),"
+            f" '{{}}') AS skills,"
+            f" ARRAY(SELECT j.job_id FROM {t['jobworker']} j WHERE j.worker_id = u.id AND j.blocked) AS blocked_jobs"
+            f" FROM {t['user']} u LEFT JOIN {t['profile']} p ON p.user_id = u.id WHERE u.id = %s"
+        )
+
+    @classmethod
+    def get(cls) -> "Lookups":
+        loop = asyncio.get_running_loop()
+        found = cls._instances.get(id(loop))
+        if found is None or found.loop is not loop:
+            if found is not None and found.conn is not None:
+                found.conn.pgconn.finish()  # its loop is gone (an id can be reused): close the socket directly
+            found = cls._instances[id(loop)] = cls(loop)
+        return found
+
+    async def _connection(self) -> psycopg.AsyncConnection:
+        if self.conn is not None and not self.conn.closed:
+            return self.conn
+        async with self.connecting:
+            if self.conn is None or self.conn.closed:
+                from tasks.scheduling.store import conninfo
+
+                self.conn = await psycopg.AsyncConnection.connect(conninfo(), autocommit=True, row_factory=dict_row)
+        return self.conn
+
+    async def _fetchone(self, sql: str, params) -> dict | None:
+        # One retry on a fresh connection: PostgreSQL may have restarted since the last connect.
+        for attempt in (1, 2):
+            conn = await self._connection()
+            try:
+                cursor = await conn.execute(sql, params)
+                return await cursor.fetchone()
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise
+                log.warning("lookup connection lost; reconnecting", exc_info=True)
+                await conn.close()
+        return None
+
+    async def user_for_token(self, key: str):
+        """The active user who holds this API token, or None."""
+        from workers.models import User
+
+        row = await self._fetchone(self.user_sql, (key,))
+        if row is None or not row["is_active"]:
+            return None
+        return User(**row)
+
+    async def worker_state(self, worker_id: int) -> WorkerState:
+        row = await self._fetchone(self.worker_sql, (worker_id,))
+        if row is None:
+            return WorkerState()
+        state = WorkerState(skills=dict(row["skills"] or {}), blocked_jobs=set(row["blocked_jobs"]))
+        if row["has_profile"]:
+            state.has_profile = True
+            state.blocked, state.max_leases = row["blocked"], row["max_leases"]
+            state.gold_total, state.gold_correct = row["gold_total"], row["gold_correct"]
+        return state
+
+    @classmethod
+    async def close_current(cls) -> None:
+        """Close this loop's connection (tests; a server process simply exits)."""
+        found = cls._instances.pop(id(asyncio.get_running_loop()), None)
+        if found is not None and found.conn is not None:
+            await found.conn.close()
