@@ -226,9 +226,11 @@ class Runtime:
             self.committer.start()
             self.background.append(asyncio.create_task(self.picks.run()))
             await self.refresh_open_jobs()
+            await self.refresh_speeds()
             for coro in (
                 self.listen_control(),
                 self.every(2, self.refresh_open_jobs),
+                self.every(30, self.refresh_speeds),
                 self.every(1, self.flush_progress),
             ):
                 asyncio.create_task(coro)
@@ -266,10 +268,13 @@ class Runtime:
             await database_sync_to_async(pool.jobs_sync)()
             raw = await self.redis.hgetall(keys.jobs())
         self.open_jobs = {int(k): json.loads(v) for k, v in raw.items()}
-        self.speeds = await self.redis.hgetall(f"{self.prefix}:speed")
         missing = [j for j in self.open_jobs if j not in self.jobs]
         if missing:
             await self.load_jobs(missing)
+
+    async def refresh_speeds(self) -> None:
+        """Workers' measured speeds (pace.py writes them every minute); one entry per worker, so not every 2 s."""
+        self.speeds = await self.redis.hgetall(f"{self.prefix}:speed")
 
     async def load_jobs(self, job_ids) -> None:
         from tasks.models import Job
