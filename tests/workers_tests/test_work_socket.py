@@ -9,7 +9,7 @@ from django.conf import settings
 
 from quorum.redis import get_redis
 from tasks import services
-from tasks.models import Answer, Assignment, Microtask
+from tasks.models import Answer, Assignment, JobWorker, Microtask
 from tasks.scheduling import leases, runtime
 from tests import factories
 from tests.scheduling import Client, run
@@ -115,6 +115,41 @@ def test_only_signed_in_workers_may_connect(requester):
         assert (await anonymous.ws.receive_output(5)) == {"type": "websocket.close", "code": 4401}
         as_requester = await Client.open(requester)
         assert (await as_requester.ws.receive_output(5)) == {"type": "websocket.close", "code": 4403}
+
+    run(body)
+
+
+def test_an_unknown_token_or_a_deactivated_workers_token_is_refused(worker):
+    async def body():
+        from channels.testing import WebsocketCommunicator
+
+        from quorum.asgi import application
+
+        stranger = WebsocketCommunicator(application, "/ws/work/?token=not-a-token")
+        await stranger.connect()
+        assert (await stranger.receive_output(5)) == {"type": "websocket.close", "code": 4401}
+        await sync_to_async(type(worker).objects.filter(pk=worker.pk).update)(is_active=False)
+        gone = await Client.open(worker)
+        assert (await gone.ws.receive_output(5)) == {"type": "websocket.close", "code": 4401}
+
+    run(body)
+
+
+def test_a_worker_blocked_on_one_job_gets_work_only_from_the_others(db):
+    blocked_job, other_job = open_job(items=2, redundancy=1), open_job(items=2, redundancy=1)
+    worker = factories.make_worker()
+    JobWorker.objects.create(job=blocked_job, worker=worker, blocked=True, blocked_reason="failed gold checks")
+
+    async def body():
+        client = await Client.open(worker)
+        jobs = set()
+        for _ in range(2):
+            task = await client.recv_type("task.assigned", timeout=10)
+            jobs.add(task["job"]["id"])
+            await client.submit(task, "apple", key())
+        assert jobs == {other_job.pk}
+        assert (await client.recv_type("task.none", "task.assigned"))["type"] == "task.none"
+        await client.close()
 
     run(body)
 
