@@ -14,33 +14,24 @@ def token_key(scope) -> str | None:
     return (parse_qs(scope.get("query_string", b"").decode()).get("token") or [None])[0]
 
 
-class TokenAuthMiddleware:
-    """Sets ``scope["user"]`` to the token's holder; a connection with an unknown token has no user."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    async def __call__(self, scope, receive, send):
-        from workers.lookups import Lookups
-
-        user = await Lookups.get().user_for_token(token_key(scope) or "")
-        return await self.inner({**scope, "user": user}, receive, send)
-
-
 def auth_stack(inner):
-    """A token, when a connection carries one, decides who it is; otherwise the session cookie does.
+    """A token, when a connection carries one, decides who it is (no user for an unknown token); otherwise the
+    session cookie does.
 
     Token connections (scripts, simulated crowds) skip the session and its thread hop: a burst of them is
     authenticated on the event loop in one query each.
     """
     from channels.auth import AuthMiddlewareStack
 
-    by_token = TokenAuthMiddleware(inner)
+    from workers.lookups import Lookups
+
     by_session = AuthMiddlewareStack(inner)
 
     async def app(scope, receive, send):
-        if token_key(scope):
-            return await by_token(scope, receive, send)
+        key = token_key(scope)
+        if key:
+            user = await Lookups.get().user_for_token(key)
+            return await inner({**scope, "user": user}, receive, send)
         return await by_session(scope, receive, send)
 
     return app

@@ -87,18 +87,15 @@ class Lookups:
         return self.conn
 
     async def _fetchone(self, sql: str, params) -> dict | None:
-        # One retry on a fresh connection: PostgreSQL may have restarted since the last connect.
-        for attempt in (1, 2):
+        conn = await self._connection()
+        try:
+            return await (await conn.execute(sql, params)).fetchone()
+        except psycopg.OperationalError:
+            # PostgreSQL may have restarted since the last connect: one more try on a fresh connection.
+            log.warning("lookup connection lost; reconnecting", exc_info=True)
+            await conn.close()
             conn = await self._connection()
-            try:
-                cursor = await conn.execute(sql, params)
-                return await cursor.fetchone()
-            except psycopg.OperationalError:
-                if attempt == 2:
-                    raise
-                log.warning("lookup connection lost; reconnecting", exc_info=True)
-                await conn.close()
-        return None
+            return await (await conn.execute(sql, params)).fetchone()
 
     async def user_for_token(self, key: str):
         """The active user who holds this API token, or None."""
