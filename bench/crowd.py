@@ -102,7 +102,7 @@ async def worker_loop(ws_url, token, start_at, stop_at, think_mean, stats):
                 if kind == "task.assigned":
                     now = time.time()
                     if submitted_at is not None:
-                        stats["latency"].append(now - submitted_at)
+                        stats["latency"].append((submitted_at, now - submitted_at))
                         submitted_at = None
                     if now < start_at:
                         # The first answer too comes after a think time, so the window opens on a steady flow.
@@ -160,7 +160,7 @@ def run_workers(args) -> dict:
                 await asyncio.sleep(0.05)  # connect in waves, as a crowd arrives
         await asyncio.gather(*tasks)
         # Latencies of the window only.
-        stats["latency"] = stats["latency"][-max(1, len(stats["acked"])) :]
+        stats["latency"] = [(t, dt) for t, dt in stats["latency"] if start_at <= t < stop_at]
 
     asyncio.run(main())
     return stats
@@ -344,6 +344,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--web-processes", type=int, default=1)
     parser.add_argument("--url", help="a running platform (its database must be DATABASE_URL)")
+    parser.add_argument("--timeline", help="write each measured answer's submit time and latency to this CSV file")
     args = parser.parse_args()
 
     raise_open_files_limit()
@@ -436,11 +437,16 @@ def main() -> int:
             if count:
                 print(f"VIOLATION {name}: {count}", flush=True)
         total_violations = sum(violations.values())
-        p50 = percentile(result["latency"], 0.50) * 1000
-        p99 = percentile(result["latency"], 0.99) * 1000
+        latencies = [dt for _, dt in result["latency"]]
+        p50 = percentile(latencies, 0.50) * 1000
+        p99 = percentile(latencies, 0.99) * 1000
+        if args.timeline:
+            with open(args.timeline, "w") as f:
+                f.write("submitted_at,latency_ms\n")
+                f.writelines(f"{t:.4f},{dt * 1000:.2f}\n" for t, dt in sorted(result["latency"]))
         ratio = cycles / echo_rate if echo_rate else 0
         print(f"targets: saturation >= {TARGET_CYCLES} cycles/s; human-like p99 < {TARGET_P99_MS} ms; violations = 0")
-        print(f"submit->next task latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(result['latency'])} cycles")
+        print(f"submit->next task latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(latencies)} cycles")
         print(
             f"crowd cycles_per_s={cycles:.0f} p50_ms={p50:.1f} p99_ms={p99:.1f} echo_ratio={ratio:.2f} "
             f"violations={total_violations}"

@@ -130,14 +130,18 @@ def results_refresh_dirty() -> list[int]:
         accuracy = {str(w): a for w, a in summary.worker_accuracy.items()}
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute(JOBWORKER_SQL, {"job": job_id, "accuracy": json.dumps(accuracy)})
+            workers, trusts = [], []
             for worker_id, answers, gold_total, gold_correct, estimated in cur.fetchall():
                 estimated_correct = (estimated or 0) * answers if estimated is not None else 0
-                trust = trust_score(
-                    gold_total, gold_correct, answers if estimated is not None else 0, estimated_correct
+                workers.append(worker_id)
+                trusts.append(
+                    trust_score(gold_total, gold_correct, answers if estimated is not None else 0, estimated_correct)
                 )
-                cur.execute(
-                    "UPDATE tasks_jobworker SET trust = %s WHERE job_id = %s AND worker_id = %s",
-                    [trust, job_id, worker_id],
-                )
+            # One statement for the job's whole crowd (a round trip per worker was thousands of them).
+            cur.execute(
+                "UPDATE tasks_jobworker w SET trust = t.trust FROM unnest(%s::bigint[], %s::float8[]) AS t(worker_id, trust)"
+                " WHERE w.job_id = %s AND w.worker_id = t.worker_id",
+                [workers, trusts, job_id],
+            )
         refreshed.append(job_id)
     return refreshed

@@ -47,7 +47,7 @@ ORDER BY a.id
 class RefreshSummary:
     job_id: int
     method: str
-    items_updated: int
+    items_updated: int  # items whose stored result changed
     answers: int
     worker_accuracy: dict[int, float] = field(default_factory=dict)
 
@@ -105,7 +105,12 @@ class _LabelSpace:
 
 
 def _write(job: Job, rows: list[tuple[int, object, float, int, float]], method: str) -> int:
-    """Write (item id, result, confidence, answer count, agreement) rows; gold and machine results are kept."""
+    """Write (item id, result, confidence, answer count, agreement) rows; gold and machine results are kept.
+
+    Only items whose stored result differs are rewritten (confidence and agreement by more than 1e-4): the periodic
+    whole-job refresh would otherwise rewrite every answered item each time, and that write volume (WAL that every
+    commit must flush behind it) is what delays the scheduler's commits while it runs. Returns the items written.
+    """
     if not rows:
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
@@ -123,6 +128,9 @@ def _write(job: Job, rows: list[tuple[int, object, float, int, float]], method: 
                     copy.write("".join(buffer))
                     buffer.clear()
             copy.write("".join(buffer))
+        # Without statistics the planner takes a temp table for a thousand rows and scans every item of the table
+        # to join a few hundred.
+        cursor.execute("ANALYZE aggregation_results")
         cursor.execute(
             """
             UPDATE tasks_item i
@@ -130,8 +138,12 @@ def _write(job: Job, rows: list[tuple[int, object, float, int, float]], method: 
                 answer_count = r.answer_count, agreement = r.agreement, result_updated_at = now()
             FROM aggregation_results r
             WHERE i.id = r.id AND i.job_id = %s AND i.gold IS NULL AND i.result_source IN ('', 'human')
+              AND (i.result IS DISTINCT FROM r.result OR i.answer_count IS DISTINCT FROM r.answer_count
+                   OR i.result_method <> %s OR i.result_source <> 'human'
+                   OR coalesce(abs(i.confidence - r.confidence) > 1e-4, i.confidence IS DISTINCT FROM r.confidence)
+                   OR coalesce(abs(i.agreement - r.agreement) > 1e-4, i.agreement IS DISTINCT FROM r.agreement))
             """,
-            [method, job.pk],
+            [method, job.pk, method],
         )
         updated = cursor.rowcount
         # ON COMMIT DROP does not fire when the caller's transaction is still open; drop it now for the next call.

@@ -200,7 +200,9 @@ class Committer:
     async def _connect(self) -> psycopg.AsyncConnection:
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(conninfo(), autocommit=False)
+                # Autocommit: the batch is one statement, so it is its own transaction, and the reply comes after
+                # the commit in the same round trip (an explicit BEGIN and COMMIT were two more).
+                conn = await psycopg.AsyncConnection.connect(conninfo(), autocommit=True)
                 set_json_loads(orjson.loads, conn)
                 self.conns.append(conn)
                 return conn
@@ -242,12 +244,9 @@ class Committer:
 
     async def _execute(self, conn: psycopg.AsyncConnection, ops: list) -> list:
         """One round trip: the whole batch goes to ``quorum_commit_batch`` (commit.sql) as JSON."""
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            await conn.rollback()
         payload = orjson.dumps([op.payload() for op in ops]).decode()
-        async with conn.transaction():
-            cur = await conn.execute(BATCH_SQL, [payload])
-            (results,) = await cur.fetchone()
+        cur = await conn.execute(BATCH_SQL, [payload])
+        (results,) = await cur.fetchone()
         return [op.parse(r) for op, r in zip(ops, results, strict=True)]
 
     async def _execute_each(self, conn: psycopg.AsyncConnection, ops: list) -> list:

@@ -60,6 +60,11 @@ def test_job_refresh_writes_every_answered_item_and_skips_gold():
     assert two.result == "cherry" and two.agreement == pytest.approx(2 / 3) and 0.5 < two.confidence < 1
     gold = Item.objects.get(pk=items[0].pk)
     assert gold.result is None and gold.result_source == ""
+
+    # Nothing new: the next periodic refresh leaves the stored results alone instead of rewriting them.
+    again = job_results_refresh(job.pk)
+    assert again.items_updated == 0
+    assert Item.objects.get(pk=items[1].pk).result_updated_at == one.result_updated_at
     assert Item.objects.get(pk=items[3].pk).result is None  # no answers yet
     assert set(summary.worker_accuracy) == {w.pk for w in workers}
 
