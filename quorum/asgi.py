@@ -20,10 +20,7 @@ application = ProtocolTypeRouter(
     }
 )
 
-# The collector's full passes walk every live object: with a few thousand open sockets that stalls every connected
-# worker for a few hundred milliseconds, and the passes find next to nothing (the hot path frees its objects by
-# reference counting). What start-up loaded is never garbage, so it is frozen out of every pass; full passes run
-# after 1,000 middle-generation passes instead of 10 (minutes apart under load rather than seconds).
+# What start-up loaded is never garbage: frozen, no collection walks it again. The scheduler runtime then collects
+# on a clock (quorum/gc_pacing.py).
 gc.collect()
 gc.freeze()
-gc.set_threshold(700, 10, 1000)

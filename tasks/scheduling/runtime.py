@@ -25,7 +25,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from quorum import events
+from quorum import events, gc_pacing
 from tasks.aggregation.gold import gold_rate
 
 from . import keys, leases, pool, progress
@@ -223,6 +223,7 @@ class Runtime:
         async with self.start_lock:
             if self.started:
                 return
+            gc_pacing.start(self.loop)
             self.committer.start()
             self.background.append(asyncio.create_task(self.picks.run()))
             await self.refresh_open_jobs()
@@ -243,6 +244,7 @@ class Runtime:
         await asyncio.gather(*self.background, *self.committer.tasks, return_exceptions=True)
         await self.committer.close()
         await self.redis.aclose()
+        gc_pacing.stop()
         self._instances.pop(id(self.loop), None)
 
     @classmethod
