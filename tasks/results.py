@@ -139,7 +139,8 @@ def results_refresh_dirty() -> list[int]:
                 )
             # One statement for the job's whole crowd (a round trip per worker was thousands of them).
             cur.execute(
-                "UPDATE tasks_jobworker w SET trust = t.trust FROM unnest(%s::bigint[], %s::float8[]) AS t(worker_id, trust)"
+                "UPDATE tasks_jobworker w SET trust = t.trust"
+                " FROM unnest(%s::bigint[], %s::float8[]) AS t(worker_id, trust)"
                 " WHERE w.job_id = %s AND w.worker_id = t.worker_id",
                 [workers, trusts, job_id],
             )
