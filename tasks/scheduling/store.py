@@ -256,10 +256,6 @@ class Committer:
                 if conn.closed:
                     conn = await self._connect()
                 results.extend(await self._execute(conn, [op]))
-            except Exception as exc:
-                try:
-                    await conn.rollback()
-                except Exception:
-                    pass
+            except Exception as exc:  # autocommit: the failed statement rolled itself back
                 results.append(exc)
         return results
