@@ -172,7 +172,7 @@ def simulate(job, gold: dict[str, str], humans: dict[str, tuple[str, float]], se
     reset(job)
     external = dict(Item.objects.filter(job=job).values_list("pk", "external_id"))
     by_index = dict(Item.objects.filter(job=job).values_list("microtask_index", "pk"))
-    rounds = 0
+    rounds = answered = 0
     while True:
         summary = service.automation_run(job.pk, seed=seed * 1000 + rounds)
         rounds += 1
@@ -181,9 +181,11 @@ def simulate(job, gold: dict[str, str], humans: dict[str, tuple[str, float]], se
         )
         if not open_indexes:
             break
-        if summary.status == AutomationStatus.WAITING:
+        if summary.status == AutomationStatus.WAITING and not answered:
             batch = service.first_sample_size(job)
         else:
+            # As live: the sweep runs automation again after every retrain_every new human results
+            # (selectors.jobs_due), also while it still waits for enough usable ones.
             batch = selectors.retrain_every(job)
         # People answer what the scheduler serves first; the audit share is ranked ahead of everything else.
         audits_open = set(
@@ -192,6 +194,7 @@ def simulate(job, gold: dict[str, str], humans: dict[str, tuple[str, float]], se
         chosen = [i for i in open_indexes if by_index[i] in audits_open]
         chosen += [i for i in open_indexes if by_index[i] not in audits_open][:batch]
         service.human_results_write(job, {by_index[i]: humans[external[by_index[i]]] for i in chosen})
+        answered += len(chosen)
     service.automation_run(job.pk, seed=seed * 1000 + rounds)  # judges the last audits
     job.refresh_from_db()
     machine = list(Item.objects.filter(job=job, result_source="machine").values_list("external_id", "result"))
