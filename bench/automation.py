@@ -147,6 +147,40 @@ def measure_throughput(job, texts: list[str]) -> tuple[float, float]:
     return platform, bare
 
 
+def oracle_shares(job, rows: list[dict], humans_by_seed, seeds, size: int, precisions=(0.95, 0.965)) -> list[float]:
+    """The model's ceiling, for comparison: the share of all items one model, trained on ``size`` random human
+    results, answers when the threshold is chosen afterwards on gold (the largest most-confident set whose
+    precision reaches each level), averaged over the seeds. No rule that must choose before seeing gold
+    can do better from one take."""
+    import numpy as np
+
+    from tasks.automation import service
+    from tasks.automation.solvers import get_solver
+    from tasks.models import Item
+
+    solver = get_solver("embedding")
+    vectors = service.embeddings_load(job, solver)
+    pk = dict(Item.objects.filter(job=job).values_list("external_id", "pk"))
+    x = np.stack([vectors[pk[row["item"]]] for row in rows])
+    index = {option: i for i, option in enumerate(job.options)}
+    gold = np.array([index[row["gold"]] for row in rows])
+    shares = np.zeros((len(seeds), len(precisions)))
+    for s, seed in enumerate(seeds):
+        humans = humans_by_seed(seed)
+        order = np.random.default_rng(seed).permutation(len(rows))
+        labelled, rest = order[:size], order[size:]
+        head = solver.fresh()
+        head.fit(x[labelled], [index[humans[rows[i]["item"]][0]] for i in labelled], len(job.options), seed=seed)
+        probs = head.predict_proba(x[rest])
+        ranked = np.argsort(-probs.max(axis=1), kind="stable")
+        right = probs.argmax(axis=1)[ranked] == gold[rest][ranked]
+        precision = np.cumsum(right) / np.arange(1, len(rest) + 1)
+        for p, level in enumerate(precisions):
+            reached = np.flatnonzero(precision >= level)
+            shares[s, p] = (reached[-1] + 1 if len(reached) else 0) / len(rows)
+    return list(shares.mean(axis=0))
+
+
 def reset(job) -> None:
     """Back to a freshly published job with automation on; the stored features stay."""
     from tasks.models import AutomationAudit, AutomationStatus, Item, Job, Microtask
@@ -221,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audit-rate", type=float, default=0.02)
     parser.add_argument("--error-rate", type=float, default=0.05, help="simulated answers: chance each is wrong")
     parser.add_argument("--answers-per-item", type=int, default=3, help="simulated answers per item")
+    parser.add_argument(
+        "--oracle", action="store_true", help="also print the model's ceiling: thresholds chosen on gold afterwards"
+    )
     args = parser.parse_args(argv)
 
     handles = setup_django()
@@ -243,6 +280,18 @@ def main(argv: list[str] | None = None) -> int:
         platform, bare = measure_throughput(job, [row["text"] for row in rows])
         print(f"device {device_label()}: platform {platform:.1f} items/s, bare encode {bare:.1f} items/s", flush=True)
 
+        if args.oracle:
+            for size in (100, 200):
+                at = oracle_shares(
+                    job, rows,
+                    lambda seed: human_labels(rows, crowd, options, seed, args.error_rate, args.answers_per_item),
+                    range(args.runs), size,
+                )  # fmt: skip
+                print(
+                    f"oracle, one model on {size} random human results, threshold chosen on gold afterwards:"
+                    f" {at[0]:.3f} of all items at 95% precision, {at[1]:.3f} at 96.5%",
+                    flush=True,
+                )
         results = []
         for run in range(args.runs):
             started = time.perf_counter()

@@ -11,14 +11,19 @@ The rule, and the bound it rests on:
    items: the candidates themselves, so the estimate weighs the confidences the job actually has left.
 4. The bound: the map is refitted on ``resamples`` bootstrap resamples of the labelled items, and a threshold
    is accepted when the ``delta`` quantile of the expected accuracy over the resamples (a one-sided
-   percentile-bootstrap lower confidence bound, level ``1 - delta``) is at least the target. Thresholds are
-   scanned from the strictest down and the scan ends at the first one that fails (fixed sequence).
-5. The loosest accepted threshold is returned; when even the strictest fails the result is None and the
-   machine declines the job instead of answering below the target.
+   percentile-bootstrap lower confidence bound, level ``1 - delta``) is at least the target. Each resample
+   also draws how many of the finitely many answers come out right, so the bound covers that luck too.
+5. A floor under the bound: the human-labelled items at or above a threshold are a sample of what the
+   machine would answer there, and an exact binomial (Clopper-Pearson) lower bound on their out-of-fold
+   accuracy, at the same level, must also reach the target. With a hundred labels and a handful of errors the
+   bootstrap of step 4 can be optimistic (a resample often draws fewer errors than the sample holds); the
+   floor cannot be.
+6. The loosest threshold that passes both is returned; when none does the result is None and the machine
+   declines the job instead of answering below the target.
 
 A held-out slice scored with a naive precision cut misses the target often (the validation slice is tens of
 items); these bounds use every labelled item and every candidate. Clopper-Pearson bounds (exact binomial)
-serve the audit check in service.py.
+also serve the audit check in service.py.
 """
 
 from dataclasses import dataclass
@@ -87,6 +92,17 @@ def fit_maps(z: np.ndarray, correct: np.ndarray, weights: np.ndarray, prior: flo
     return theta
 
 
+def labelled_floor(cal_scores: np.ndarray, correct: np.ndarray, thresholds: np.ndarray, delta: float) -> np.ndarray:
+    """Per threshold: the Clopper-Pearson lower bound on the accuracy of the labelled items scored at or above it."""
+    order = np.argsort(-cal_scores, kind="stable")
+    right = np.concatenate([[0], np.cumsum(correct[order])])
+    above = np.searchsorted(-cal_scores[order], -thresholds, side="right")  # labelled items scored >= threshold
+    hits = right[above]
+    with np.errstate(invalid="ignore"):
+        bound = beta.ppf(delta, hits, above - hits + 1)
+    return np.where(hits > 0, np.nan_to_num(bound), 0.0)
+
+
 def select_threshold(
     cal_scores: np.ndarray,
     cal_correct: np.ndarray,
@@ -140,7 +156,7 @@ def select_threshold(
     mean = (before_mean[:, None] + np.cumsum(draws, axis=1)) / total
     sd = np.sqrt(before_var[:, None] + np.cumsum(draws * (1 - draws), axis=1)) / total
     realized = mean + sd * rng.standard_normal((draws.shape[0], 1))
-    lower = np.quantile(realized, delta, axis=0)
+    lower = np.minimum(np.quantile(realized, delta, axis=0), labelled_floor(cal_scores, correct, candidates, delta))
     passing = np.flatnonzero(lower >= target)
     answered = int(passing[-1]) + 1 if len(passing) else 0
     if answered == 0:

@@ -3,14 +3,18 @@
 import numpy as np
 import pytest
 
+from tasks.automation import calibration
 from tasks.automation.calibration import clopper_pearson_lower, clopper_pearson_upper, select_threshold
 
 
 def synthetic(n: int, rng: np.random.Generator, informative: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Confidences and whether each answer is right; right more often at high confidence when informative."""
-    scores = rng.uniform(0.3, 1.0, n)
-    p_right = scores if informative else np.full(n, 0.6)
-    return scores, rng.random(n) < p_right
+    """Confidences and whether each answer is right. Informative: most answers confident, as a trained model's
+    are, and each right with probability equal to its confidence. Otherwise right 60 % of the time whatever
+    the confidence."""
+    if not informative:
+        return rng.uniform(0.3, 1.0, n), rng.random(n) < 0.6
+    scores = 1.0 - 0.7 * rng.uniform(0, 1, n) ** 2
+    return scores, rng.random(n) < scores
 
 
 @pytest.mark.parametrize("target", [0.85, 0.9, 0.95])
@@ -18,7 +22,7 @@ def test_threshold_reaches_the_target_on_fresh_items(target):
     hits = declined = 0
     for seed in range(30):
         rng = np.random.default_rng(seed)
-        cal_scores, cal_correct = synthetic(400, rng)
+        cal_scores, cal_correct = synthetic(1000, rng)
         cand_scores, cand_correct = synthetic(4000, rng)
         cal = select_threshold(cal_scores, cal_correct, cand_scores, target=target, delta=0.05, seed=seed)
         if cal.declined:
@@ -31,6 +35,27 @@ def test_threshold_reaches_the_target_on_fresh_items(target):
     assert declined <= 3
     # Nominal confidence 95 %; the percentile bootstrap runs a little optimistic, so allow up to a fifth.
     assert hits + declined >= 24
+
+
+def test_labelled_items_above_the_threshold_show_the_target_themselves(monkeypatch):
+    """On a hundred labels the bootstrap alone can accept a threshold whose own labelled items do not show the
+    target; the exact binomial floor holds it back to one where they do."""
+    held_back = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        cal_scores, cal_correct = synthetic(100, rng)
+        cand_scores, _ = synthetic(2000, rng)
+        cal = select_threshold(cal_scores, cal_correct, cand_scores, target=0.9, delta=0.1, seed=seed)
+        if not cal.declined:
+            above = cal_scores >= cal.threshold
+            assert clopper_pearson_lower(int(cal_correct[above].sum()), int(above.sum()), 0.1) >= 0.9
+        with monkeypatch.context() as m:
+            m.setattr(
+                calibration, "labelled_floor", lambda scores, correct, thresholds, delta: np.ones(len(thresholds))
+            )
+            bootstrap_only = select_threshold(cal_scores, cal_correct, cand_scores, target=0.9, delta=0.1, seed=seed)
+        held_back += bootstrap_only.answered > cal.answered
+    assert held_back >= 3
 
 
 def test_declines_when_confidence_says_nothing():
