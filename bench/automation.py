@@ -10,9 +10,13 @@ DIR/items.csv has the header ``item,text,gold``; DIR/answers.csv (optional) has 
    softmax head predicts every item) against a bare sentence-transformers ``encode`` of the same texts, same
    batch size, after warm-up;
 3. runs the live job ``--runs`` times with different seeds: people answer what the scheduler would serve
-   (lowest rank first: a random first sample, then the least confident items, then the audits), the
-   automation service trains, calibrates and answers, and so on until no microtask is open. The features are
+   (lowest rank first: a random first sample, then audits first and the least confident items), the
+   automation service trains, calibrates and answers, and so on until no microtask is open. As the sweep
+   does live, automation runs again after every ``retrain_every`` new human results. The features are
    computed once (step 2) and reused by every run.
+
+``--oracle`` also prints the model's ceiling: the share of items one model trained on 100 (and 200) random
+human results answers at 95 % (and 96.5 %) precision when its threshold is chosen afterwards on gold.
 
 Human results: where answers.csv has answers for an item, the majority of its real crowd answers (answers
 outside the options, such as ``cant_tell``, are left out; ties are broken at random); otherwise
