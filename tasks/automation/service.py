@@ -167,8 +167,9 @@ def labelled_items(job: Job, options: list[str]) -> tuple[list[int], list[int], 
     ids: list[int] = []
     labels: list[int] = []
     humans = 0
-    for pk, gold, result, confidence in rows.values_list("pk", "gold", "result", "confidence").iterator(
-        chunk_size=10_000
+    # In id order, so that a seed assigns the same items to the same cross-fitting folds run after run.
+    for pk, gold, result, confidence in (
+        rows.order_by("pk").values_list("pk", "gold", "result", "confidence").iterator(chunk_size=10_000)
     ):
         if gold is not None:
             label = gold
@@ -235,7 +236,8 @@ def open_microtasks(job: Job):
 def ranks_randomise(job: Job, seed: int | None) -> int:
     """Random ranks, so the first human answers are a random sample of the job, not the top of the file."""
     rng = random.Random(seed)
-    microtasks = list(open_microtasks(job).only("pk", "rank"))
+    # In index order: a seed then draws the same sample however the rows happen to lie in the table.
+    microtasks = list(open_microtasks(job).only("pk", "rank").order_by("index"))
     for microtask in microtasks:
         microtask.rank = 1 + rng.random()
     Microtask.objects.bulk_update(microtasks, ["rank"], batch_size=5000)

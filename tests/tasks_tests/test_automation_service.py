@@ -3,7 +3,7 @@
 import pytest
 
 from tasks.automation import selectors, service
-from tasks.models import AutomationAudit, AutomationStatus, Item, Microtask
+from tasks.models import AutomationAudit, AutomationStatus, Item, Job, Microtask
 
 from .automation_data import answer_first, make_text_job
 
@@ -133,3 +133,15 @@ def test_summary_reports_savings(requester_api):
     job_body = requester_api.get(f"/api/jobs/{job.pk}/").json()
     assert job_body["automation_enabled"] is True
     assert job_body["automation"]["items_taken"] == body["items_taken"]
+
+
+def test_a_seed_draws_the_same_first_sample_whatever_order_rows_are_stored_in():
+    job, _ = make_text_job(count=60)
+    service.automation_run(job.pk, seed=7)
+    drawn = dict(Microtask.objects.filter(job=job).values_list("index", "rank"))
+    # Rewriting rows moves them in the table: PostgreSQL stores the new version elsewhere.
+    for microtask in Microtask.objects.filter(job=job).order_by("-index"):
+        microtask.save(update_fields=["rank"])
+    Job.objects.filter(pk=job.pk).update(automation_status=AutomationStatus.OFF)
+    service.automation_run(job.pk, seed=7)
+    assert dict(Microtask.objects.filter(job=job).values_list("index", "rank")) == drawn
