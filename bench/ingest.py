@@ -296,25 +296,29 @@ def item_copy(database_url: str, path: Path, items_per_microtask: int) -> tuple[
         f"CREATE UNIQUE INDEX ON {table} (job_id, position)",
         f"CREATE INDEX ON {table} (job_id, microtask_index)",
     ]
+    # (untimed set-up, timed statements before the COPY, timed statements after it) per layout.
+    layouts = [
+        ([f"CREATE TABLE {table} (LIKE tasks_item INCLUDING ALL)"], [], []),
+        ([], [f"CREATE TABLE {table} (LIKE tasks_item INCLUDING DEFAULTS INCLUDING IDENTITY)"], indexes),
+    ]
     seconds = []
     try:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            for fresh in (False, True):
+            for setup, before, after in layouts:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
-                if not fresh:
-                    conn.execute(f"CREATE TABLE {table} (LIKE tasks_item INCLUDING ALL)")
+                for statement in setup:
+                    conn.execute(statement)
                 try:
                     started = time.perf_counter()
                     with conn.transaction(), conn.cursor() as cur:
-                        if fresh:
-                            cur.execute(f"CREATE TABLE {table} (LIKE tasks_item INCLUDING DEFAULTS INCLUDING IDENTITY)")
+                        for statement in before:
+                            cur.execute(statement)
                         with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                             with open(lines, "rb") as f:
                                 while chunk := f.read(1 << 20):
                                     copy.write(chunk)
-                        if fresh:
-                            for statement in indexes:
-                                cur.execute(statement)
+                        for statement in after:
+                            cur.execute(statement)
                     seconds.append(time.perf_counter() - started)
                 finally:
                     conn.execute(f"DROP TABLE IF EXISTS {table}")
