@@ -10,10 +10,10 @@ DIR/items.csv has the header ``item,text,gold``; DIR/answers.csv (optional) has 
    softmax head predicts every item) against a bare sentence-transformers ``encode`` of the same texts, same
    batch size, after warm-up;
 3. runs the live job ``--runs`` times with different seeds: people answer what the scheduler would serve
-   (lowest rank first: a random first sample, then audits first and the least confident items), the
-   automation service trains, calibrates and answers, and so on until no microtask is open. As the sweep
-   does live, automation runs again after every ``retrain_every`` new human results. The features are
-   computed once (step 2) and reused by every run.
+   (lowest rank first: a random first sample, then audits first and the least confident items, or random
+   order while the machine declines), the automation service trains, calibrates and answers, and so on until
+   no microtask is open. As the sweep does live, automation runs again after every ``retrain_every`` new
+   human results. The features are computed once (step 2) and reused by every run.
 
 ``--oracle`` also prints the model's ceiling: the share of items one model trained on 100 (and 200) random
 human results answers at 95 % (and 96.5 %) precision when its threshold is chosen afterwards on gold.
@@ -224,7 +224,7 @@ def simulate(job, gold: dict[str, str], humans: dict[str, tuple[str, float]], se
         else:
             # As live: the sweep runs automation again after every retrain_every new human results
             # (selectors.jobs_due), also while it still waits for enough usable ones.
-            batch = selectors.retrain_every(job)
+            batch = selectors.retrain_every(Item.objects.filter(job=job, result__isnull=True).count())
         # People answer what the scheduler serves first; the audit share is ranked ahead of everything else.
         audits_open = set(
             AutomationAudit.objects.filter(job=job, correct__isnull=True).values_list("item_id", flat=True)

@@ -155,7 +155,7 @@ QUORUM_AUTOMATION_RETRAIN_SHARE = float(os.environ.get("QUORUM_AUTOMATION_RETRAI
 # Risk level of the threshold bound (1 - confidence) and of the audit stop rule.
 QUORUM_AUTOMATION_DELTA = float(os.environ.get("QUORUM_AUTOMATION_DELTA", 0.1))
 QUORUM_AUTOMATION_AUDIT_MIN = env_int("QUORUM_AUTOMATION_AUDIT_MIN", 10)
-QUORUM_AUTOMATION_AUDIT_DELTA = float(os.environ.get("QUORUM_AUTOMATION_AUDIT_DELTA", 0.2))
+QUORUM_AUTOMATION_AUDIT_DELTA = float(os.environ.get("QUORUM_AUTOMATION_AUDIT_DELTA", 0.05))
 QUORUM_AUTOMATION_MIN_HUMAN_CONFIDENCE = float(os.environ.get("QUORUM_AUTOMATION_MIN_HUMAN_CONFIDENCE", 0.5))
 
 # --- API --------------------------------------------------------------------------------------------------------

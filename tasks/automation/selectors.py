@@ -4,15 +4,21 @@ keeps PyTorch out of the web process."""
 import math
 
 from django.conf import settings
+from django.db.models import Count, Q
 
 from tasks.models import AutomationStatus, Item, Job
 
 
-def retrain_every(job: Job) -> int:
-    """New human results that make a job due for another run."""
+def retrain_every(open_items: int) -> int:
+    """New human results that make a job due for another run: a share of the items still without a result.
+
+    Of the work left, not of the job: once the machine has taken most items, the next model comes after a few
+    dozen new results instead of a share of the whole job, so people answer fewer items the next model could
+    have taken.
+    """
     least = int(getattr(settings, "QUORUM_AUTOMATION_RETRAIN_MIN", 25))
     share = float(getattr(settings, "QUORUM_AUTOMATION_RETRAIN_SHARE", 0.01))
-    return max(least, math.ceil(share * job.item_count))
+    return max(least, math.ceil(share * open_items))
 
 
 def automation_summary(job: Job) -> dict:
@@ -43,9 +49,12 @@ def jobs_due() -> list[int]:
         automation_status__in=[AutomationStatus.STOPPED, AutomationStatus.UNSUPPORTED]
     )
     for job in jobs:
-        humans = Item.objects.filter(job=job, result_source=Item.Source.HUMAN).count()
+        counts = Item.objects.filter(job=job).aggregate(
+            humans=Count("pk", filter=Q(result_source=Item.Source.HUMAN)),
+            open=Count("pk", filter=Q(result__isnull=True)),
+        )
         if job.automation_rounds == 0 and job.automation_status != AutomationStatus.WAITING:
             due.append(job.pk)
-        elif humans - job.automation_labelled >= retrain_every(job):
+        elif counts["humans"] - job.automation_labelled >= retrain_every(counts["open"]):
             due.append(job.pk)
     return due

@@ -9,7 +9,8 @@ One run (``automation_run``) for one job:
    out-of-fold prediction for calibration (calibration.py);
 4. answers the confident items: their microtasks are closed (status ``done``) so the scheduler never leases
    them, except a random audit share that stays open for people;
-5. ranks the remaining open microtasks least confident first (``Microtask.rank``, lower is served first).
+5. ranks the remaining open microtasks least confident first (``Microtask.rank``, lower is served first), or in
+   random order while it declines, so that people's next results sample the whole job.
 
 Before the first model there is nothing to rank by, so the open microtasks get random ranks: the first
 human answers are a random sample. Gold items and microtasks that people have started are never taken.
@@ -213,7 +214,7 @@ def audits_judge(job: Job) -> bool:
     if total < int(setting("AUDIT_MIN", 10)) or right / total >= target:
         return False
     # Stop on evidence, not on one unlucky check: the upper bound must also be below the target.
-    upper = calibration.clopper_pearson_upper(right, total, float(setting("AUDIT_DELTA", 0.2)))
+    upper = calibration.clopper_pearson_upper(right, total, float(setting("AUDIT_DELTA", 0.05)))
     if upper >= target:
         return False
     reason = (
@@ -395,11 +396,18 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
                 "microtask_index", flat=True
             )
         )
+        # While the machine declines, people answer in random order instead: the labels then sample the whole
+        # job, the items the next threshold would answer included, which the calibration needs to pass them.
+        declined = cal.threshold is None
         ranked = []
-        for index, m in microtasks.items():
+        for index in sorted(microtasks):
+            m = microtasks[index]
             if index in taken:
                 continue
-            m.rank = -1.0 if index in audit_set else mt_confidence.get(index, 0.0)
+            if index in audit_set:
+                m.rank = -1.0
+            else:
+                m.rank = rng.random() if declined else mt_confidence.get(index, 0.0)
             ranked.append(m)
         Microtask.objects.bulk_update(ranked, ["rank"], batch_size=5000)
         # The scheduler's window follows the new order (and forgets microtasks the machine took).

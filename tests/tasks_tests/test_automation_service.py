@@ -145,3 +145,62 @@ def test_a_seed_draws_the_same_first_sample_whatever_order_rows_are_stored_in():
     Job.objects.filter(pk=job.pk).update(automation_status=AutomationStatus.OFF)
     service.automation_run(job.pk, seed=7)
     assert dict(Microtask.objects.filter(job=job).values_list("index", "rank")) == drawn
+
+
+def open_ranks_against_confidence(job: Job, seed: int) -> float:
+    """Spearman correlation, over the open ordinary microtasks, between their rank and the confidence of the
+    run's models (trained as ``automation_run(seed=seed)`` trains them) on their item."""
+    import numpy as np
+
+    from tasks.automation.solvers import get_solver
+
+    solver = get_solver()
+    options = [str(o) for o in job.options]
+    ids, labels, _ = service.labelled_items(job, options)
+    vectors = service.embeddings_load(job, solver)
+    _, models = service.cross_fit(
+        solver, np.stack([vectors[pk] for pk in ids]), np.asarray(labels), len(options), 5, seed
+    )
+    open_items = list(
+        Item.objects.filter(job=job, result__isnull=True, gold__isnull=True, microtask_index__in=Microtask.objects.filter(
+            job=job, status="open", is_gold=False, rank__gte=0
+        ).values("index")).values_list("pk", "microtask_index")
+    )  # fmt: skip
+    ranks = dict(Microtask.objects.filter(job=job).values_list("index", "rank"))
+    confidence = service.ensemble_predict(models, np.stack([vectors[pk] for pk, _ in open_items])).max(axis=1)
+    by_rank = np.argsort(np.argsort([ranks[index] for _, index in open_items]))
+    by_confidence = np.argsort(np.argsort(confidence))
+    return float(np.corrcoef(by_rank, by_confidence)[0, 1])
+
+
+def test_while_the_machine_declines_people_answer_a_random_sample():
+    # No threshold reaches 99 % on 40 results: the machine declines and learns from what people answer next.
+    job, truth = make_text_job(count=240, automation_target_accuracy=0.99)
+    service.automation_run(job.pk, seed=1)
+    answer_first(job, truth, 40)
+    summary = service.automation_run(job.pk, seed=2)
+    job.refresh_from_db()
+    assert summary.status == job.automation_status == AutomationStatus.DECLINED
+    # Random order: the items the machine is surest of reach people too, so the next calibration sees them.
+    assert abs(open_ranks_against_confidence(job, seed=2)) < 0.3
+
+
+def test_retrain_follows_the_work_left(settings):
+    settings.QUORUM_AUTOMATION_RETRAIN_MIN = 5
+    settings.QUORUM_AUTOMATION_RETRAIN_SHARE = 0.1
+    job, truth = make_text_job(count=240)
+    # The machine has answered 150 items after a round on 40 human results: 50 items are left.
+    answer_first(job, truth, 40)
+    taken = list(Item.objects.filter(job=job, result__isnull=True).order_by("pk").values_list("pk", flat=True)[:150])
+    Item.objects.filter(pk__in=taken).update(result="apple", result_source=Item.Source.MACHINE)
+    Microtask.objects.filter(job=job, index__in=Item.objects.filter(pk__in=taken).values("microtask_index")).update(
+        status=Microtask.Status.DONE
+    )
+    Job.objects.filter(pk=job.pk).update(
+        automation_status=AutomationStatus.RUNNING, automation_rounds=1, automation_labelled=40
+    )
+    # A tenth of the 50 items left (not of the job's 240) makes the job due for the next model.
+    answer_first(job, truth, 4)
+    assert job.pk not in selectors.jobs_due()
+    answer_first(job, truth, 1)
+    assert job.pk in selectors.jobs_due()
