@@ -158,14 +158,16 @@ def open_ranks_against_confidence(job: Job, seed: int) -> float:
     options = [str(o) for o in job.options]
     ids, labels, _ = service.labelled_items(job, options)
     vectors = service.embeddings_load(job, solver)
-    _, models = service.cross_fit(
-        solver, np.stack([vectors[pk] for pk in ids]), np.asarray(labels), len(options), 5, seed
-    )
+    folds = int(service.setting("FOLDS", 5))
+    x = np.stack([vectors[pk] for pk in ids])
+    _, models = service.cross_fit(solver, x, np.asarray(labels), len(options), folds, seed)
+    # Open ordinary microtasks other than audits (rank -1), and their items.
+    open_indexes = Microtask.objects.filter(job=job, status="open", is_gold=False, rank__gte=0).values("index")
     open_items = list(
-        Item.objects.filter(job=job, result__isnull=True, gold__isnull=True, microtask_index__in=Microtask.objects.filter(
-            job=job, status="open", is_gold=False, rank__gte=0
-        ).values("index")).values_list("pk", "microtask_index")
-    )  # fmt: skip
+        Item.objects.filter(
+            job=job, result__isnull=True, gold__isnull=True, microtask_index__in=open_indexes
+        ).values_list("pk", "microtask_index")
+    )
     ranks = dict(Microtask.objects.filter(job=job).values_list("index", "rank"))
     confidence = service.ensemble_predict(models, np.stack([vectors[pk] for pk, _ in open_items])).max(axis=1)
     by_rank = np.argsort(np.argsort([ranks[index] for _, index in open_items]))
