@@ -32,11 +32,16 @@ import numpy as np
 from scipy.stats import beta
 
 
-def clopper_pearson_lower(successes: int, trials: int, delta: float) -> float:
-    """One-sided lower bound on a binomial proportion, holding with probability at least ``1 - delta``."""
-    if trials == 0 or successes == 0:
-        return 0.0
-    return float(beta.ppf(delta, successes, trials - successes + 1))
+def clopper_pearson_lower(successes, trials, delta: float):
+    """One-sided lower bound on a binomial proportion, holding with probability at least ``1 - delta``.
+
+    Element-wise for arrays of counts; a float for single counts. No success (or no trial) bounds it at 0.
+    """
+    successes, trials = np.asarray(successes), np.asarray(trials)
+    with np.errstate(invalid="ignore"):
+        bound = beta.ppf(delta, successes, trials - successes + 1)
+    bound = np.where(successes > 0, np.nan_to_num(bound), 0.0)
+    return float(bound) if bound.ndim == 0 else bound
 
 
 def clopper_pearson_upper(successes: int, trials: int, delta: float) -> float:
@@ -97,10 +102,7 @@ def labelled_floor(cal_scores: np.ndarray, correct: np.ndarray, thresholds: np.n
     order = np.argsort(-cal_scores, kind="stable")
     right = np.concatenate([[0], np.cumsum(correct[order])])
     above = np.searchsorted(-cal_scores[order], -thresholds, side="right")  # labelled items scored >= threshold
-    hits = right[above]
-    with np.errstate(invalid="ignore"):
-        bound = beta.ppf(delta, hits, above - hits + 1)
-    return np.where(hits > 0, np.nan_to_num(bound), 0.0)
+    return clopper_pearson_lower(right[above], above, delta)
 
 
 def select_threshold(
