@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test install install-dev lint format migrations-check bench-ingest bench-crowd bench-aggregation bench-automation clean
+.PHONY: run test install install-dev lint format migrations-check bench-ingest bench-crowd bench-aggregation bench-automation bench-automation-scale clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench-crowd: install-dev
 TEXTSETS ?= ../shared/textsets
 bench-automation: install
 	for set in weather_sentiment rte_snow2008 sms_spam; do $(PY) bench/automation.py --dataset $(TEXTSETS)/$$set || exit 1; done
+
+bench-automation-scale: install
+	$(PY) bench/automation_scale.py --items 1000000
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache

@@ -15,7 +15,7 @@ DIR/items.csv has the header ``item,text,gold``; DIR/answers.csv (optional) has 
    no microtask is open. As the sweep does live, automation runs again after every ``retrain_every`` new
    human results. The features are computed once (step 2) and reused by every run.
 
-``--oracle`` also prints the model's ceiling: the share of items one model trained on 100 (and 200) random
+``--oracle`` also prints the model's ceiling: the share of items one model trained on 50 to 300 random
 human results answers at 95 % (and 96.5 %) precision when its threshold is chosen afterwards on gold.
 
 Human results: where answers.csv has answers for an item, the majority of its real crowd answers (answers
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"device {device_label()}: platform {platform:.1f} items/s, bare encode {bare:.1f} items/s", flush=True)
 
         if args.oracle:
-            for size in (100, 200):
+            for size in (50, 100, 150, 200, 300):
                 at = oracle_shares(
                     job, rows,
                     lambda seed: human_labels(rows, crowd, options, seed, args.error_rate, args.answers_per_item),

@@ -31,6 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import beta
 
+# Thresholds tried at most; and candidate scores handled at a time.
+MAX_CUTS = 10_000
+CHUNK = 20_000
+
 
 def clopper_pearson_lower(successes, trials, delta: float):
     """One-sided lower bound on a binomial proportion, holding with probability at least ``1 - delta``.
@@ -97,6 +101,25 @@ def fit_maps(z: np.ndarray, correct: np.ndarray, weights: np.ndarray, prior: flo
     return theta
 
 
+def mapped_cumulative(maps: np.ndarray, z: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per map (row) and rank k in ``ranks``: the sum of the mapped probabilities ``p`` of the first k scores
+    (logits ``z``, most confident first) and the sum of ``p * (1 - p)``. Works through CHUNK scores at a time,
+    so memory stays bounded on a job with a million candidates."""
+    sums = np.zeros((maps.shape[0], len(ranks)))
+    variances = np.zeros_like(sums)
+    carry_sum = np.zeros(maps.shape[0])
+    carry_var = np.zeros(maps.shape[0])
+    for start in range(0, len(z), CHUNK):
+        p = _sigmoid(maps[:, :1] + maps[:, 1:] * z[None, start : start + CHUNK])
+        running_sum = carry_sum[:, None] + np.cumsum(p, axis=1)
+        running_var = carry_var[:, None] + np.cumsum(p * (1 - p), axis=1)
+        inside = (ranks > start) & (ranks <= start + p.shape[1])
+        sums[:, inside] = running_sum[:, ranks[inside] - start - 1]
+        variances[:, inside] = running_var[:, ranks[inside] - start - 1]
+        carry_sum, carry_var = running_sum[:, -1], running_var[:, -1]
+    return sums, variances
+
+
 def labelled_floor(cal_scores: np.ndarray, correct: np.ndarray, thresholds: np.ndarray, delta: float) -> np.ndarray:
     """Per threshold: the Clopper-Pearson lower bound on the accuracy of the labelled items scored at or above it."""
     order = np.argsort(-cal_scores, kind="stable")
@@ -140,33 +163,39 @@ def select_threshold(
     rng = np.random.default_rng(seed)
     weights = np.vstack([np.ones(n), rng.multinomial(n, np.full(n, 1 / n), size=resamples)]).astype(np.float64)
     maps = fit_maps(_logit(cal_scores), correct, weights, prior)
-    mapped = _sigmoid(maps[:, :1] + maps[:, 1:] * _logit(candidates)[None, :])  # (1 + B, m)
-    ranks = np.arange(1, len(candidates) + 1)
-    expected = np.cumsum(mapped[0]) / ranks
+    # The thresholds tried: every candidate's score on jobs of up to MAX_CUTS candidates, else MAX_CUTS evenly
+    # spaced ranks (the answer is then at most 1/MAX_CUTS of the candidates short of the loosest threshold).
+    m = len(candidates)
+    ranks = np.arange(1, m + 1) if m <= MAX_CUTS else np.unique(np.linspace(1, m, MAX_CUTS).round().astype(np.int64))
+    mapped_sum, mapped_var = mapped_cumulative(maps, _logit(candidates), ranks)  # (1 + B, len(ranks)) each
+    expected = mapped_sum[0] / ranks
     # Predictive bound: under each resampled map the number of right answers is a sum of Bernoulli draws, with
     # mean and variance from the mapped probabilities (normal approximation). One normal draw per resample keeps
     # each resample's curve smooth in the threshold, so the scan below cannot pick a lucky wiggle.
-    before_mean = np.zeros(mapped.shape[0] - 1)
-    before_var = np.zeros(mapped.shape[0] - 1)
+    before_mean = np.zeros(resamples)
+    before_var = np.zeros(resamples)
     count_before = 0
     if answered_scores is not None and len(answered_scores):
-        old = _sigmoid(maps[1:, :1] + maps[1:, 1:] * _logit(np.asarray(answered_scores, dtype=np.float64))[None, :])
-        before_mean, before_var = old.sum(axis=1), (old * (1 - old)).sum(axis=1)
-        count_before = old.shape[1]
-    draws = mapped[1:]
+        z = _logit(np.asarray(answered_scores, dtype=np.float64))
+        for start in range(0, len(z), CHUNK):
+            old = _sigmoid(maps[1:, :1] + maps[1:, 1:] * z[None, start : start + CHUNK])
+            before_mean += old.sum(axis=1)
+            before_var += (old * (1 - old)).sum(axis=1)
+        count_before = len(z)
     total = ranks + count_before
-    mean = (before_mean[:, None] + np.cumsum(draws, axis=1)) / total
-    sd = np.sqrt(before_var[:, None] + np.cumsum(draws * (1 - draws), axis=1)) / total
-    realized = mean + sd * rng.standard_normal((draws.shape[0], 1))
-    lower = np.minimum(np.quantile(realized, delta, axis=0), labelled_floor(cal_scores, correct, candidates, delta))
+    mean = (before_mean[:, None] + mapped_sum[1:]) / total
+    sd = np.sqrt(before_var[:, None] + mapped_var[1:]) / total
+    realized = mean + sd * rng.standard_normal((resamples, 1))
+    floor = labelled_floor(cal_scores, correct, candidates[ranks - 1], delta)
+    lower = np.minimum(np.quantile(realized, delta, axis=0), floor)
     passing = np.flatnonzero(lower >= target)
-    answered = int(passing[-1]) + 1 if len(passing) else 0
-    if answered == 0:
+    if len(passing) == 0:
         return Calibration(
             None, target, delta, n, 0, float(expected[0]), float(lower[0]),
             f"no confidence threshold reaches {target:.0%} accuracy: on {n} human results, the machine's"
             f" most confident answers are expected to be right {expected[0]:.0%} of the time, and the best"
             f" lower bound over all thresholds is {lower.max():.0%}",
         )  # fmt: skip
-    k = answered - 1
-    return Calibration(float(candidates[k]), target, delta, n, answered, float(expected[k]), float(lower[k]))
+    k = int(passing[-1])
+    answered = int(ranks[k])
+    return Calibration(float(candidates[answered - 1]), target, delta, n, answered, float(expected[k]), float(lower[k]))

@@ -20,12 +20,15 @@ import logging
 import math
 import random
 import time
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from tasks.models import (
@@ -47,6 +50,8 @@ from .solvers import Solver, get_solver
 log = logging.getLogger(__name__)
 
 ENCODE_CHUNK = 2048
+# Items per chunk when features stream from the database.
+CHUNK = 10_000
 
 
 def setting(name: str, default):
@@ -73,7 +78,11 @@ def unsupported_reason(job: Job) -> str:
 
 
 def item_text(job: Job, data: object) -> str:
-    value = data.get(job.text_field) if isinstance(data, dict) else None
+    return text_value(data.get(job.text_field) if isinstance(data, dict) else None)
+
+
+def text_value(value: object) -> str:
+    """The text the model reads from an item's text field: a string's stripped text, else nothing."""
     return value.strip() if isinstance(value, str) else ""
 
 
@@ -126,9 +135,31 @@ def embeddings_ensure(job: Job, solver: Solver) -> int:
     return done
 
 
+def features_in_chunks(items, solver: Solver, *fields: str) -> Iterator[tuple[list[tuple], np.ndarray]]:
+    """(values of ``fields``, features) for a queryset of items, CHUNK items at a time, streamed from a
+    server-side cursor: a job of a million items never has all its vectors in memory at once. Items without
+    features from this solver are left out."""
+    rows: list[tuple] = []
+    vectors: list[np.ndarray] = []
+    columns = items.values_list(*fields, "embedding__vector", "embedding__encoder")
+    for *values, vector, encoder in columns.iterator(chunk_size=CHUNK):
+        if vector is None or encoder != solver.feature_name:
+            continue
+        rows.append(tuple(values))
+        vectors.append(np.frombuffer(bytes(vector), dtype=np.float32))
+        if len(rows) == CHUNK:
+            yield rows, np.stack(vectors)
+            rows, vectors = [], []
+    if rows:
+        yield rows, np.stack(vectors)
+
+
 def embeddings_load(job: Job, solver: Solver) -> dict[int, np.ndarray]:
-    rows = ItemEmbedding.objects.filter(job=job, encoder=solver.feature_name).values_list("item_id", "vector")
-    return {pk: np.frombuffer(bytes(vector), dtype=np.float32) for pk, vector in rows.iterator(chunk_size=10_000)}
+    """Every item's features, by item id: for small jobs (benchmarks, tests); runs stream them."""
+    out: dict[int, np.ndarray] = {}
+    for rows, x in features_in_chunks(Item.objects.filter(job=job), solver, "pk"):
+        out.update(zip((pk for (pk,) in rows), x, strict=True))
+    return out
 
 
 # --- learning ---------------------------------------------------------------------------------------------------
@@ -156,6 +187,17 @@ def ensemble_predict(models: list[Solver], x: np.ndarray) -> np.ndarray:
     """Mean probability of the fold models: the same models that produced the calibration scores, so the
     calibration map fits these scores (a model refitted on all labels would be more confident than its map)."""
     return np.mean([model.predict_proba(x) for model in models], axis=0)
+
+
+def training_set(job: Job, solver: Solver, ids: list[int], labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of the labelled items, in the order given (an item without features is left out)."""
+    vectors: dict[int, np.ndarray] = {}
+    for start in range(0, len(ids), CHUNK):
+        items = Item.objects.filter(pk__in=ids[start : start + CHUNK])
+        for rows, x in features_in_chunks(items, solver, "pk"):
+            vectors.update(zip((pk for (pk,) in rows), x, strict=True))
+    keep = [r for r, pk in enumerate(ids) if pk in vectors]
+    return np.stack([vectors[ids[r]] for r in keep]), np.asarray([labels[r] for r in keep])
 
 
 def labelled_items(job: Job, options: list[str]) -> tuple[list[int], list[int], int]:
@@ -234,16 +276,116 @@ def open_microtasks(job: Job):
     )
 
 
+@dataclass
+class OpenMicrotasks:
+    """The job's open ordinary microtasks as arrays, in index order (a million of them fit in a few MB)."""
+
+    index: np.ndarray
+    answer_count: np.ndarray
+    leased: np.ndarray
+    item_count: np.ndarray
+
+    @classmethod
+    def of(cls, job: Job) -> "OpenMicrotasks":
+        columns = [array("q") for _ in range(4)]
+        rows = open_microtasks(job).order_by("index").values_list("index", "answer_count", "leased", "item_count")
+        for row in rows.iterator(chunk_size=CHUNK):
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        index, answer_count, leased, item_count = (np.frombuffer(c, dtype=np.int64) for c in columns)
+        return cls(index, answer_count, leased.astype(bool), item_count)
+
+
+UPDATE_RANKS_SQL = (
+    "UPDATE tasks_microtask m SET rank = v.rank FROM unnest(%s::integer[], %s::float8[]) AS v(index, rank)"
+    " WHERE m.job_id = %s AND m.index = v.index"
+)
+
+
+def ranks_write(job: Job, indexes: np.ndarray, ranks: np.ndarray) -> None:
+    """Set the ranks of the job's microtasks (by index): one statement per CHUNK of them, not one per row."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(indexes), CHUNK):
+            chunk = slice(start, start + CHUNK)
+            cursor.execute(UPDATE_RANKS_SQL, [indexes[chunk].tolist(), ranks[chunk].tolist(), job.pk])
+    # The scheduler's window follows the new order (and forgets microtasks the machine took).
+    transaction.on_commit(lambda: pool.pool_invalidate(job.pk))
+
+
 def ranks_randomise(job: Job, seed: int | None) -> int:
     """Random ranks, so the first human answers are a random sample of the job, not the top of the file."""
     rng = random.Random(seed)
     # In index order: a seed then draws the same sample however the rows happen to lie in the table.
-    microtasks = list(open_microtasks(job).only("pk", "rank").order_by("index"))
-    for microtask in microtasks:
-        microtask.rank = 1 + rng.random()
-    Microtask.objects.bulk_update(microtasks, ["rank"], batch_size=5000)
-    transaction.on_commit(lambda: pool.pool_invalidate(job.pk))
-    return len(microtasks)
+    indexes = OpenMicrotasks.of(job).index
+    ranks_write(job, indexes, np.array([1 + rng.random() for _ in range(len(indexes))]))
+    return len(indexes)
+
+
+@dataclass
+class Candidates:
+    """The items the machine may answer, in job order, with the model's answer and confidence."""
+
+    item_ids: np.ndarray
+    microtasks: np.ndarray  # the microtask index of each item
+    answer: np.ndarray
+    confidence: np.ndarray
+
+
+def candidates_predict(job: Job, solver: Solver, models: list[Solver]) -> Candidates:
+    """Items of open ordinary microtasks without a result, gold answer or audit; an item without text is left
+    to people. Predicted a chunk at a time."""
+    open_microtask = Microtask.objects.filter(
+        job=job, index=OuterRef("microtask_index"), status=Microtask.Status.OPEN, is_gold=False
+    )
+    items = (
+        Item.objects.filter(job=job, gold__isnull=True, result__isnull=True)
+        .filter(Exists(open_microtask))
+        .exclude(Exists(AutomationAudit.objects.filter(item=OuterRef("pk"))))
+        .order_by("position")
+        .annotate(text=KeyTransform(job.text_field, "data"))  # the text field only, not the whole item
+    )
+    parts: list[tuple[np.ndarray, ...]] = []
+    for rows, x in features_in_chunks(items, solver, "pk", "microtask_index", "text"):
+        keep = [r for r, (_, _, text) in enumerate(rows) if text_value(text)]
+        if keep:
+            probs = ensemble_predict(models, x[keep])
+            ids = np.array([rows[r][:2] for r in keep], dtype=np.int64)
+            parts.append((ids[:, 0], ids[:, 1], probs.argmax(axis=1), probs.max(axis=1)))
+    if not parts:
+        return Candidates(*(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.int64, np.float64)))
+    return Candidates(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def answered_scores(job: Job, solver: Solver, models: list[Solver], options: list[str]) -> np.ndarray | None:
+    """The current model's probability for each answer the machine already gave on the job (taken or audited)."""
+    index = {option: i for i, option in enumerate(options)}
+    scores = []
+    given = [
+        (Item.objects.filter(job=job, result_source=Item.Source.MACHINE), "result"),
+        (Item.objects.filter(job=job, audit__isnull=False), "audit__label"),
+    ]
+    for items, label_field in given:
+        for rows, x in features_in_chunks(items, solver, label_field):
+            keep = [r for r, (label,) in enumerate(rows) if label in index]
+            if keep:
+                probs = ensemble_predict(models, x[keep])
+                scores.append(probs[np.arange(len(keep)), [index[rows[r][0]] for r in keep]])
+    return np.concatenate(scores) if scores else None
+
+
+MACHINE_ANSWERS_SQL = (
+    "UPDATE tasks_item i SET result = to_jsonb(v.label), confidence = v.confidence, result_source = %s,"
+    " result_method = %s, result_updated_at = %s"
+    " FROM unnest(%s::bigint[], %s::text[], %s::float8[]) AS v(id, label, confidence) WHERE i.id = v.id"
+)
+
+# Open microtasks the machine may take, locked; one the scheduler holds right now is skipped, not waited for.
+LOCK_TAKEN_SQL = (
+    "SELECT m.index, m.answers_wanted FROM tasks_microtask m"
+    " WHERE m.job_id = %s AND m.index = ANY(%s) AND m.status = %s AND m.answer_count = 0"
+    " AND NOT EXISTS (SELECT 1 FROM tasks_assignment a WHERE a.microtask_id = m.id AND a.status = %s)"
+    " FOR UPDATE OF m SKIP LOCKED"
+)
 
 
 def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
@@ -284,136 +426,113 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
         return RunSummary(AutomationStatus.WAITING, reason, len(ids), ranked_microtasks=ranked, embedded=embedded)
 
     started = time.perf_counter()
-    vectors = embeddings_load(job, solver)
-    x_train = np.stack([vectors[pk] for pk in ids])
-    y_train = np.asarray(labels)
+    x_train, y_train = training_set(job, solver, ids, labels)
     run_seed = seed if seed is not None else job.automation_rounds
     folds = int(setting("FOLDS", 5))
     oof, models = cross_fit(solver, x_train, y_train, len(options), folds, run_seed)
     timings["train"] = time.perf_counter() - started
 
-    # Candidates: items of open ordinary microtasks nobody has started, not audited already.
     started = time.perf_counter()
-    microtasks = {
-        m.index: m for m in open_microtasks(job).only("pk", "index", "answer_count", "answers_wanted", "rank")
-    }
-    audited = set(AutomationAudit.objects.filter(job=job).values_list("item_id", flat=True))
-    items = [
-        (pk, index)
-        for pk, index, data in Item.objects.filter(
-            job=job, gold__isnull=True, result__isnull=True, microtask_index__in=list(microtasks)
-        )
-        .order_by("position")
-        .values_list("pk", "microtask_index", "data")
-        .iterator(chunk_size=10_000)
-        # An item without text is left to people.
-        if item_text(job, data) and pk not in audited
-    ]
-    item_ids = [pk for pk, _ in items]
-    probs = (
-        ensemble_predict(models, np.stack([vectors[pk] for pk in item_ids]))
-        if item_ids
-        else np.zeros((0, len(options)))
-    )
-    confidence = probs.max(axis=1) if len(item_ids) else np.zeros(0)
-    answer = probs.argmax(axis=1) if len(item_ids) else np.zeros(0, dtype=int)
+    microtasks = OpenMicrotasks.of(job)
+    candidates = candidates_predict(job, solver, models)
     timings["predict"] = time.perf_counter() - started
 
     # The target holds for all the machine's answers on the job: those it already gave count in the bound.
-    index = {option: i for i, option in enumerate(options)}
-    given = list(Item.objects.filter(job=job, result_source=Item.Source.MACHINE).values_list("pk", "result"))
-    given += list(AutomationAudit.objects.filter(job=job).values_list("item_id", "label"))
-    given = [(pk, index[label]) for pk, label in given if label in index and pk in vectors]
-    answered_scores = None
-    if given:
-        given_probs = ensemble_predict(models, np.stack([vectors[pk] for pk, _ in given]))
-        answered_scores = given_probs[np.arange(len(given)), [label for _, label in given]]
     cal = calibration.select_threshold(
-        oof.max(axis=1), oof.argmax(axis=1) == y_train, confidence,
+        oof.max(axis=1), oof.argmax(axis=1) == y_train, candidates.confidence,
         target=job.automation_target_accuracy, delta=float(setting("DELTA", 0.1)),
-        answered_scores=answered_scores, seed=run_seed,
+        answered_scores=answered_scores(job, solver, models, options), seed=run_seed,
     )  # fmt: skip
 
     # Per microtask: its least confident item decides, and it is taken only when all its items are confident.
-    by_microtask: dict[int, list[int]] = {}
-    for row, (_, index) in enumerate(items):
-        by_microtask.setdefault(index, []).append(row)
-    item_counts = {m.index: m.item_count for m in Microtask.objects.filter(job=job, index__in=list(by_microtask))}
-    mt_confidence = {index: float(confidence[rows].min()) for index, rows in by_microtask.items()}
+    # Microtasks in the order of their first item in the job.
+    mt_index, first, inverse, counts = np.unique(
+        candidates.microtasks, return_index=True, return_inverse=True, return_counts=True
+    )
+    mt_confidence = np.full(len(mt_index), np.inf)
+    np.minimum.at(mt_confidence, inverse, candidates.confidence)
     rng = random.Random(run_seed)
     take: list[int] = []
     audit: list[int] = []
     if cal.threshold is not None:
-        for index, rows in by_microtask.items():
-            m = microtasks[index]
-            if m.answer_count or m.leased or mt_confidence[index] < cal.threshold:
-                continue
-            if len(rows) < item_counts[index]:
-                continue  # some of its items have no text, a result already, or an audit
-            (audit if rng.random() < job.automation_audit_rate else take).append(index)
+        row = np.searchsorted(microtasks.index, mt_index).clip(max=max(len(microtasks.index) - 1, 0))
+        known = microtasks.index[row] == mt_index if len(microtasks.index) else np.zeros(len(mt_index), bool)
+        eligible = (
+            known
+            & (microtasks.answer_count[row] == 0)
+            & ~microtasks.leased[row]
+            & (mt_confidence >= cal.threshold)
+            # Not when some of its items have no text, a result already, or an audit.
+            & (counts >= microtasks.item_count[row])
+        )
+        for u in np.argsort(first, kind="stable"):
+            if eligible[u]:
+                (audit if rng.random() < job.automation_audit_rate else take).append(int(mt_index[u]))
 
     now = timezone.now()
     method = f"automation:{solver.name}"
     taken_items = audited_items = saved = 0
-    with transaction.atomic():
-        # Lock the microtasks being taken; one the scheduler holds right now is skipped, not waited for.
-        lockable = Microtask.objects.select_for_update(skip_locked=True).filter(
-            job=job, index__in=take, status=Microtask.Status.OPEN, answer_count=0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(LOCK_TAKEN_SQL, [job.pk, take, str(Microtask.Status.OPEN), str(Assignment.Status.LEASED)])
+        wanted = dict(cursor.fetchall())
+        taken = np.array([index for index in take if index in wanted], dtype=np.int64)
+        answered = np.isin(candidates.microtasks, taken)
+        answered_ids = candidates.item_ids[answered].tolist()
+        answered_labels = [options[a] for a in candidates.answer[answered].tolist()]
+        answered_confidence = candidates.confidence[answered].tolist()
+        for start in range(0, len(answered_ids), CHUNK):
+            chunk = slice(start, start + CHUNK)
+            cursor.execute(
+                MACHINE_ANSWERS_SQL,
+                [
+                    str(Item.Source.MACHINE), method, now,
+                    answered_ids[chunk], answered_labels[chunk], answered_confidence[chunk],
+                ],
+            )  # fmt: skip
+        cursor.execute(
+            "UPDATE tasks_microtask SET status = %s, completed_at = %s WHERE job_id = %s AND index = ANY(%s)",
+            [str(Microtask.Status.DONE), now, job.pk, taken.tolist()],
         )
-        locked = {m.index: m for m in lockable}
-        still_free = set(
-            open_microtasks(job).filter(index__in=list(locked), leased=False).values_list("index", flat=True)
-        )
-        taken = [index for index in take if index in still_free]
-        updates: list[Item] = []
-        for index in taken:
-            for r in by_microtask[index]:
-                updates.append(
-                    Item(
-                        pk=item_ids[r], result=options[int(answer[r])], confidence=float(confidence[r]),
-                        result_source=Item.Source.MACHINE, result_method=method, result_updated_at=now,
-                    )
+        taken_items = len(answered_ids)
+        saved = sum(wanted[index] for index in taken.tolist())
+        audited = np.isin(candidates.microtasks, audit)
+        AutomationAudit.objects.bulk_create(
+            [
+                AutomationAudit(item_id=pk, job=job, label=options[a], confidence=c)
+                for pk, a, c in zip(
+                    candidates.item_ids[audited].tolist(),
+                    candidates.answer[audited].tolist(),
+                    candidates.confidence[audited].tolist(),
+                    strict=True,
                 )  # fmt: skip
-        Item.objects.bulk_update(
-            updates, ["result", "confidence", "result_source", "result_method", "result_updated_at"], batch_size=2000
+            ],
+            ignore_conflicts=True,
+            batch_size=5000,
         )
-        Microtask.objects.filter(job=job, index__in=taken).update(status=Microtask.Status.DONE, completed_at=now)
-        taken_items = len(updates)
-        saved = sum(locked[index].answers_wanted for index in taken)
-        audits = [
-            AutomationAudit(
-                item_id=item_ids[r], job=job, label=options[int(answer[r])], confidence=float(confidence[r])
-            )
-            for index in audit
-            for r in by_microtask[index]
-        ]
-        AutomationAudit.objects.bulk_create(audits, ignore_conflicts=True)
-        audited_items = len(audits)
+        audited_items = int(audited.sum())
 
         # What stays open: audits first (their answers measure the machine), then least confident first.
-        audit_set = set(audit) | set(
-            Item.objects.filter(job=job, pk__in=audited, microtask_index__in=list(microtasks)).values_list(
-                "microtask_index", flat=True
-            )
+        audit_set = np.union1d(
+            audit, list(AutomationAudit.objects.filter(job=job).values_list("item__microtask_index", flat=True))
         )
+        left = ~np.isin(microtasks.index, taken)
+        indexes = microtasks.index[left]
+        audited_open = np.isin(indexes, audit_set)
         # While the machine declines, people answer in random order instead: the labels then sample the whole
         # job, the items the next threshold would answer included, which the calibration needs to pass them.
         declined = cal.threshold is None
-        ranked = []
-        for index in sorted(microtasks):
-            m = microtasks[index]
-            if index in taken:
-                continue
-            if index in audit_set:
-                m.rank = -1.0
-            else:
-                m.rank = rng.random() if declined else mt_confidence.get(index, 0.0)
-            ranked.append(m)
-        Microtask.objects.bulk_update(ranked, ["rank"], batch_size=5000)
-        # The scheduler's window follows the new order (and forgets microtasks the machine took).
-        transaction.on_commit(lambda: pool.pool_invalidate(job.pk))
+        if declined:
+            ranks = np.array([-1.0 if a else rng.random() for a in audited_open.tolist()])
+        else:
+            ranks = np.zeros(len(indexes))
+            where = np.searchsorted(mt_index, indexes).clip(max=max(len(mt_index) - 1, 0))
+            scored = mt_index[where] == indexes if len(mt_index) else np.zeros(len(indexes), bool)
+            ranks[scored] = mt_confidence[where[scored]]
+            ranks[audited_open] = -1.0
+        ranks_write(job, indexes, ranks)
+        ranked = len(indexes)
 
-        if not item_ids:
+        if not len(candidates.item_ids):
             # Nothing left to decide: every item has a result or is with people.
             status, reason = job.automation_status, job.automation_reason
         elif cal.threshold is None:
@@ -431,9 +550,7 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
         "automation job %s: %s labelled, threshold %s, took %s items, %s audited, %s",
         job.pk, len(ids), cal.threshold, taken_items, audited_items, reason or "running",
     )  # fmt: skip
-    return RunSummary(
-        status, reason, len(ids), cal.threshold, taken_items, audited_items, len(ranked), embedded, timings
-    )
+    return RunSummary(status, reason, len(ids), cal.threshold, taken_items, audited_items, ranked, embedded, timings)
 
 
 # --- helpers ------------------------------------------------------------------------------------------------

@@ -58,6 +58,37 @@ def test_labelled_items_above_the_threshold_show_the_target_themselves(monkeypat
     assert held_back >= 3
 
 
+def test_many_candidates_are_scanned_in_chunks_on_a_grid_of_thresholds(monkeypatch):
+    """A job with more candidates than MAX_CUTS tries evenly spaced thresholds, a chunk of scores at a time, so
+    its memory stays bounded: the threshold is never looser than the exact scan's and only slightly stricter."""
+    rng = np.random.default_rng(4)
+    cal_scores, cal_correct = synthetic(800, rng)
+    cand_scores, _ = synthetic(3000, rng)
+    previous = rng.uniform(0.9, 1.0, 700)  # answers the machine already gave on the job
+    exact = select_threshold(cal_scores, cal_correct, cand_scores, target=0.9, answered_scores=previous, seed=1)
+    monkeypatch.setattr(calibration, "MAX_CUTS", 100)
+    monkeypatch.setattr(calibration, "CHUNK", 256)
+    grid = select_threshold(cal_scores, cal_correct, cand_scores, target=0.9, answered_scores=previous, seed=1)
+    assert not exact.declined and not grid.declined
+    assert grid.threshold >= exact.threshold
+    assert exact.answered - len(cand_scores) / 100 <= grid.answered <= exact.answered
+    assert (cand_scores >= grid.threshold).sum() == grid.answered
+
+
+def test_chunked_sums_match_the_whole_array(monkeypatch):
+    rng = np.random.default_rng(5)
+    maps = np.column_stack([rng.normal(0, 0.3, 6), rng.uniform(0.5, 1.5, 6)])
+    z = np.sort(rng.normal(1, 2, 1000))[::-1]
+    ranks = np.array([1, 7, 256, 257, 999, 1000])
+    whole = calibration.mapped_cumulative(maps, z, ranks)
+    monkeypatch.setattr(calibration, "CHUNK", 64)
+    chunked = calibration.mapped_cumulative(maps, z, ranks)
+    p = 0.5 * (1 + np.tanh(0.5 * (maps[:, :1] + maps[:, 1:] * z[None, :])))
+    np.testing.assert_allclose(chunked[0], np.cumsum(p, axis=1)[:, ranks - 1])
+    np.testing.assert_allclose(chunked[1], np.cumsum(p * (1 - p), axis=1)[:, ranks - 1])
+    np.testing.assert_allclose(chunked[0], whole[0])
+
+
 def test_declines_when_confidence_says_nothing():
     rng = np.random.default_rng(1)
     cal_scores, cal_correct = synthetic(500, rng, informative=False)

@@ -206,3 +206,27 @@ def test_retrain_follows_the_work_left(settings):
     assert job.pk not in selectors.jobs_due()
     answer_first(job, truth, 1)
     assert job.pk in selectors.jobs_due()
+
+
+def test_a_round_in_small_chunks_decides_as_one_in_a_single_chunk(monkeypatch):
+    """A large job's features stream from the database a chunk at a time; the chunk size changes nothing."""
+
+    def one_round(chunk: int) -> tuple:
+        monkeypatch.setattr(service, "CHUNK", chunk)
+        job, truth = make_text_job(count=240, gold_every=10, automation_audit_rate=0.1)
+        service.automation_run(job.pk, seed=1)
+        answer_first(job, truth, 60)
+        summary = service.automation_run(job.pk, seed=2)
+        items = Item.objects.filter(job=job)
+        return (
+            summary.threshold,
+            list(
+                items.filter(result_source=Item.Source.MACHINE).order_by("position").values_list("position", "result")
+            ),
+            list(AutomationAudit.objects.filter(job=job).order_by("item__position").values_list("item__position")),
+            list(Microtask.objects.filter(job=job).order_by("index").values_list("index", "status", "rank")),
+        )
+
+    whole, chunked = one_round(10_000), one_round(7)
+    assert whole[0] is not None and len(whole[1]) > 100 and whole[2]
+    assert chunked == whole
