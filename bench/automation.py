@@ -92,6 +92,11 @@ def human_labels(
 
 
 def create_job(rows: list[dict], options: list[str], name: str, redundancy: int):
+    return job_with_texts(name, options, ((row["item"], row["text"]) for row in rows), 1, redundancy)
+
+
+def job_with_texts(name: str, options: list[str], texts, items_per_microtask: int, redundancy: int):
+    """A published single-choice job with automation on, its (item id, text) rows ingested by the real intake."""
     from tasks import services
     from tasks.models import Job
     from workers.models import User
@@ -103,12 +108,12 @@ def create_job(rows: list[dict], options: list[str], name: str, redundancy: int)
     job = services.job_create(
         owner=owner, name=f"bench automation: {name}", question="Which label fits the text?",
         question_type="single_choice", options=options, text_field="text", id_field="item",
-        items_per_microtask=1, redundancy=redundancy, reward="0.0200",
+        items_per_microtask=items_per_microtask, redundancy=redundancy, reward="0.0200",
     )  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["item", "text"])
-        writer.writerows([row["item"], row["text"]] for row in rows)
+        writer.writerows(texts)
     upload = services.upload_create(job=job, filename="items.csv", source=f.name, in_background=False)
     upload = services.upload_ingest(upload.pk)
     if upload.status != upload.Status.DONE:

@@ -16,14 +16,12 @@ items is printed too: it grows with the job (every open item is predicted), and 
 """
 
 import argparse
-import csv
 import json
 import os
 import random
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QUORUM_AUTOMATION_SOLVER", "hashing")
 
-from automation import setup_django  # noqa: E402 (bench/automation.py, beside this file)
+from automation import job_with_texts, setup_django  # noqa: E402 (bench/automation.py, beside this file)
 
 COMMON = "weather today some people say the city was quite busy and then everyone went home again later".split()
 CLASS_WORDS = {"yes": "great lovely sunny warm happy".split(), "no": "awful grey cold rainy sad".split()}
@@ -39,24 +37,11 @@ TARGET_GROWTH = 1.5
 
 
 def create_job(items: int, seed: int):
-    from tasks import services
-    from tasks.models import Job
-    from workers.models import User
-    from workers.services import user_create
-
+    """The job and the true label of each item id."""
     rng = random.Random(seed)
-    owner = User.objects.filter(username="bench-automation").first() or user_create(
-        username="bench-automation", password="bench-automation-password", role=User.Role.REQUESTER
-    )
-    job = services.job_create(
-        owner=owner, name=f"bench automation scale: {items} items", question="Is it nice?",
-        question_type="single_choice", options=["no", "yes"], text_field="text", id_field="id",
-        items_per_microtask=10, redundancy=3, reward="0.0200",
-    )  # fmt: skip
     truth = {}
-    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["id", "text"])
+
+    def texts():
         for i in range(items):
             label = rng.choice(["yes", "no"])
             # One text in ten is ambiguous: it carries words of both classes.
@@ -64,15 +49,10 @@ def create_job(items: int, seed: int):
             if i % 10 == 0:
                 words += rng.choices(CLASS_WORDS["no" if label == "yes" else "yes"], k=2)
             rng.shuffle(words)
-            writer.writerow([f"t{i}", " ".join(words)])
             truth[f"t{i}"] = label
-    upload = services.upload_create(job=job, filename="items.csv", source=f.name, in_background=False)
-    upload = services.upload_ingest(upload.pk)
-    if upload.status != upload.Status.DONE:
-        raise SystemExit(f"ingest failed: {upload.error}")
-    job.refresh_from_db()
-    services.job_publish(job)
-    Job.objects.filter(pk=job.pk).update(automation_enabled=True)
+            yield f"t{i}", " ".join(words)
+
+    job = job_with_texts(f"scale, {items} items", ["no", "yes"], texts(), items_per_microtask=10, redundancy=3)
     return job, truth
 
 
