@@ -172,19 +172,14 @@ def select_threshold(
     # Predictive bound: under each resampled map the number of right answers is a sum of Bernoulli draws, with
     # mean and variance from the mapped probabilities (normal approximation). One normal draw per resample keeps
     # each resample's curve smooth in the threshold, so the scan below cannot pick a lucky wiggle.
-    before_mean = np.zeros(resamples)
-    before_var = np.zeros(resamples)
-    count_before = 0
-    if answered_scores is not None and len(answered_scores):
+    count_before = 0 if answered_scores is None else len(answered_scores)
+    before_mean, before_var = np.zeros((resamples, 1)), np.zeros((resamples, 1))
+    if count_before:
         z = _logit(np.asarray(answered_scores, dtype=np.float64))
-        for start in range(0, len(z), CHUNK):
-            old = _sigmoid(maps[1:, :1] + maps[1:, 1:] * z[None, start : start + CHUNK])
-            before_mean += old.sum(axis=1)
-            before_var += (old * (1 - old)).sum(axis=1)
-        count_before = len(z)
+        before_mean, before_var = mapped_cumulative(maps[1:], z, np.array([count_before]))
     total = ranks + count_before
-    mean = (before_mean[:, None] + mapped_sum[1:]) / total
-    sd = np.sqrt(before_var[:, None] + mapped_var[1:]) / total
+    mean = (before_mean + mapped_sum[1:]) / total
+    sd = np.sqrt(before_var + mapped_var[1:]) / total
     realized = mean + sd * rng.standard_normal((resamples, 1))
     floor = labelled_floor(cal_scores, correct, candidates[ranks - 1], delta)
     lower = np.minimum(np.quantile(realized, delta, axis=0), floor)
