@@ -373,6 +373,15 @@ def answered_scores(job: Job, solver: Solver, models: list[Solver], options: lis
     return np.concatenate(scores) if scores else None
 
 
+def positions_in(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``wanted``: its position in the sorted array ``keys`` and whether it is there at all (the
+    position of a missing one is a valid index, to be masked out)."""
+    if not len(keys):
+        return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
+    where = np.searchsorted(keys, wanted).clip(max=len(keys) - 1)
+    return where, keys[where] == wanted
+
+
 MACHINE_ANSWERS_SQL = (
     "UPDATE tasks_item i SET result = to_jsonb(v.label), confidence = v.confidence, result_source = %s,"
     " result_method = %s, result_updated_at = %s"
@@ -455,8 +464,7 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
     take: list[int] = []
     audit: list[int] = []
     if cal.threshold is not None:
-        row = np.searchsorted(microtasks.index, mt_index).clip(max=max(len(microtasks.index) - 1, 0))
-        known = microtasks.index[row] == mt_index if len(microtasks.index) else np.zeros(len(mt_index), bool)
+        row, known = positions_in(microtasks.index, mt_index)
         eligible = (
             known
             & (microtasks.answer_count[row] == 0)
@@ -525,8 +533,7 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
             ranks = np.array([-1.0 if a else rng.random() for a in audited_open.tolist()])
         else:
             ranks = np.zeros(len(indexes))
-            where = np.searchsorted(mt_index, indexes).clip(max=max(len(mt_index) - 1, 0))
-            scored = mt_index[where] == indexes if len(mt_index) else np.zeros(len(indexes), bool)
+            where, scored = positions_in(mt_index, indexes)
             ranks[scored] = mt_confidence[where[scored]]
             ranks[audited_open] = -1.0
         ranks_write(job, indexes, ranks)
