@@ -38,6 +38,7 @@ format: install-dev
 	$(PY) -m ruff check --fix .
 
 bench-ingest: install-dev
+	$(PIP) install -q -r bench/requirements-ingest.txt
 	$(PY) bench/ingest.py --rows 1000000
 
 bench-aggregation: install
