@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, command in process_commands(args.port, args.host, args.demo_crowd, args.web_processes).items():
             children.append((name, spawn(name, command, env)))
         print(f"\nQuorum is running at http://{args.host}:{args.port}/  (Ctrl-C stops everything)", flush=True)
-        print(f"  database: {env['DATABASE_URL'].split('@')[-1]}   redis: {env['REDIS_URL']}", flush=True)
+        database = unquote(env["DATABASE_URL"].split("@")[-1])  # the embedded server's socket folder is %-encoded
+        print(f"  database: {database}   redis: {env['REDIS_URL']}", flush=True)
         if not args.no_demo:
             print("  demo requester: username 'demo', password 'demo-password'", flush=True)
         while not stopping:

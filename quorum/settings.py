@@ -158,6 +158,13 @@ QUORUM_AUTOMATION_AUDIT_MIN = env_int("QUORUM_AUTOMATION_AUDIT_MIN", 10)
 QUORUM_AUTOMATION_AUDIT_DELTA = float(os.environ.get("QUORUM_AUTOMATION_AUDIT_DELTA", 0.05))
 QUORUM_AUTOMATION_MIN_HUMAN_CONFIDENCE = float(os.environ.get("QUORUM_AUTOMATION_MIN_HUMAN_CONFIDENCE", 0.5))
 
+# --- accounts ---------------------------------------------------------------------------------------------------
+# Who may create an account at /signup/ and /api/auth/signup/: "requester,worker" (anyone on the network may post
+# and do work), "worker" (an open crowd; staff create requesters in /admin/), or "" (closed: staff create everyone).
+QUORUM_SIGNUP_ROLES = [
+    r.strip() for r in os.environ.get("QUORUM_SIGNUP_ROLES", "requester,worker").split(",") if r.strip()
+]
+
 # --- API --------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header.
@@ -195,7 +202,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        # Beat sends housekeeping every 2 seconds: three INFO lines each (sent, received, succeeded) would bury
+        # the launcher's banner and every line worth reading. The tasks log what they did themselves.
+        "celery.beat": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
+    },
 }
 
 

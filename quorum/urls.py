@@ -1,8 +1,11 @@
+from types import SimpleNamespace
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.routers import DefaultRouter
 
 from tasks import views_pages as task_pages
@@ -12,6 +15,14 @@ from workers import views_pages as worker_pages
 
 from . import views_console
 from .health import healthz
+
+
+class FormatParameterNegotiation(DefaultContentNegotiation):
+    """`?format=json|yaml` picks the schema's renderer. URL_FORMAT_OVERRIDE is off for the whole API because
+    `format` is a parameter of the export endpoint, so the schema view turns it back on for itself."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE="format")
+
 
 router = DefaultRouter()
 router.register("jobs", JobViewSet, basename="job")
@@ -24,7 +35,9 @@ urlpatterns = [
     path("api/auth/token/", obtain_auth_token, name="api-token"),
     path("api/auth/signup/", workers_api.signup, name="api-signup"),
     path("api/me/", workers_api.me, name="api-me"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "api/schema/", SpectacularAPIView.as_view(content_negotiation_class=FormatParameterNegotiation), name="schema"
+    ),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),
     # pages

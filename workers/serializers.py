@@ -2,6 +2,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from rest_framework import serializers
 
+from .services import signup_roles
+
 User = get_user_model()
 
 
@@ -18,6 +20,11 @@ class SignupSerializer(serializers.Serializer):
 
     def validate_password(self, value):
         validate_password(value)
+        return value
+
+    def validate_role(self, value):
+        if value not in signup_roles():
+            raise serializers.ValidationError(f"sign-up as a {value} is closed on this server; ask its staff")
         return value
 
 

@@ -1,5 +1,6 @@
 """Writes about people: sign-up, profiles, blocking."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -15,6 +16,12 @@ def user_create(*, username: str, password: str | None, role: str, email: str = 
     if role == User.Role.WORKER:
         WorkerProfile.objects.create(user=user)
     return user
+
+
+def signup_roles() -> list[str]:
+    """The roles anyone may sign up for on this server (QUORUM_SIGNUP_ROLES), in the order of User.Role."""
+    allowed = set(settings.QUORUM_SIGNUP_ROLES)
+    return [role for role in User.Role.values if role in allowed]
 
 
 def worker_profile_get_or_create(user) -> WorkerProfile:

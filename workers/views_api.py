@@ -6,13 +6,15 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from .serializers import MeSerializer, SignupSerializer
-from .services import user_create
+from .services import signup_roles, user_create
 
 
 @extend_schema(request=SignupSerializer, responses={201: MeSerializer})
 @api_view(["POST"])
 @permission_classes([AllowAny])
 def signup(request):
+    if not signup_roles():
+        return Response({"detail": "sign-up is closed on this server; ask its staff"}, status=status.HTTP_403_FORBIDDEN)
     serializer = SignupSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     user = user_create(**serializer.validated_data)

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
 from . import selectors
-from .services import user_create
+from .services import signup_roles, user_create
 
 User = get_user_model()
 
@@ -16,7 +16,13 @@ User = get_user_model()
 class SignupForm(forms.Form):
     username = forms.CharField(max_length=150)
     password = forms.CharField(widget=forms.PasswordInput, min_length=8)
-    role = forms.ChoiceField(choices=User.Role.choices, widget=forms.RadioSelect, initial=User.Role.REQUESTER)
+    role = forms.ChoiceField(choices=User.Role.choices, widget=forms.RadioSelect)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        allowed = signup_roles()
+        self.fields["role"].choices = [(value, label) for value, label in User.Role.choices if value in allowed]
+        self.fields["role"].initial = allowed[0] if allowed else None
 
     def clean_username(self):
         username = self.cleaned_data["username"]
@@ -31,6 +37,10 @@ class SignupForm(forms.Form):
 
 
 def signup(request):
+    if not signup_roles():
+        return render(
+            request, "registration/signup.html", {"closed": True}, status=403 if request.method == "POST" else 200
+        )
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = user_create(**form.cleaned_data)

@@ -168,3 +168,6 @@ def test_openapi_schema_is_served(client):
     response = client.get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/jobs/{id}/uploads/" in response.content
+    as_json = client.get("/api/schema/?format=json")
+    assert as_json["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    assert "/api/jobs/{id}/uploads/" in as_json.json()["paths"]
