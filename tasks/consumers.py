@@ -58,6 +58,8 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
+        if self.group is None:
+            return  # refused: a message that arrives before the close takes effect gets nothing
         if content.get("type") == "job.refresh":
             await self.send_details()
             return

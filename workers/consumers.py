@@ -58,6 +58,8 @@ class WorkerTaskConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=orjson.dumps(message).decode())
 
     async def receive(self, text_data=None, bytes_data=None):
+        if getattr(self, "session", None) is None:
+            return  # refused: a message that arrives before the close takes effect gets nothing
         try:
             msg = orjson.loads(text_data or "")
         except orjson.JSONDecodeError:

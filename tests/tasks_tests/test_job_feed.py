@@ -75,6 +75,25 @@ def test_another_requester_is_refused_with_4403_and_anonymous_with_4401():
         assert message == {"type": "websocket.close", "code": code}
 
 
+def test_a_refused_socket_that_asks_for_a_refresh_gets_nothing_but_the_close():
+    job = factories.make_job(name="not yours")
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(6)))
+
+    async def refused_then_asks(headers):
+        communicator = WebsocketCommunicator(application, f"/ws/jobs/{job.pk}/", headers=headers)
+        await communicator.connect()
+        await communicator.send_json_to({"type": "job.refresh"})
+        close = await communicator.receive_output(timeout=5)
+        after = await communicator.receive_nothing(timeout=1)
+        await communicator.wait()
+        return close, after
+
+    for user in (factories.make_requester(), factories.make_worker(), None):
+        close, nothing_more = async_to_sync(refused_then_asks)(headers_for(user))
+        assert close["type"] == "websocket.close"
+        assert nothing_more
+
+
 def test_staff_may_watch_any_job():
     job = factories.make_job()
     staff = factories.make_requester()
