@@ -25,7 +25,7 @@ class GiveUp(Exception):
 
 
 def copy_fast_csv(load, copy) -> None:
-    from .loading import NULL
+    from .loading import NULL, columns_note
 
     rules = load.rules
     csv.field_size_limit(load.max_row)
@@ -94,8 +94,11 @@ def copy_fast_csv(load, copy) -> None:
             golds = [row[gold_i] for row in batch] if gold_i is not None else ()
             longest = max(map(len, jsons)) + (max(map(len, golds)) if golds else 0)
             # The JSON text is at least as long as the row's values, so this never passes a row that is too long.
-            if longest > load.max_row:
-                raise GiveUp
+            # A character is 1 to 4 bytes: the bytes are counted only when the characters leave it open.
+            if longest * 4 > load.max_row:
+                gold_bytes = max((len(g.encode()) for g in golds), default=0)
+                if max(len(j.encode()) for j in jsons) + gold_bytes > load.max_row:
+                    raise GiveUp
             start = load.position
             if any(golds):
                 mt, gold_json = [], []
@@ -127,7 +130,6 @@ def copy_fast_csv(load, copy) -> None:
                     for pos, m, i, j in zip(range(start, start + n), mt, ids, jsons, strict=False)
                 ]
             copy.write("".join(lines))
-            if load.rows == 0 and len(load.columns) < 200:
-                for i in data_i:
-                    load.columns.setdefault(header[i], None)
+            if load.rows == 0:
+                columns_note(load.columns, (header[i] for i in data_i))
             load.advance(n)

@@ -29,6 +29,8 @@ from .rows import RowRules, split_row, to_json
 
 COPY_CHUNK = 1 << 20
 PROGRESS_EVERY = 50_000
+# A job shows the first column names it has seen, up to this many (a wide file's names would swamp the page).
+MAX_COLUMNS = 200
 NULL = "\\N"
 # Off in tests that compare both paths on the same file.
 FAST_PATH = True
@@ -147,6 +149,14 @@ class Load:
             self.on_progress(self.rows)
 
 
+def columns_note(columns: dict[str, None], keys) -> None:
+    """Add the names not seen yet, in the order they come, up to MAX_COLUMNS in all."""
+    for key in keys:
+        if len(columns) >= MAX_COLUMNS:
+            return
+        columns.setdefault(key, None)
+
+
 def copy_careful(load: Load, copy) -> None:
     """One row at a time, through the readers and row checks that say exactly what is wrong and where."""
     rules, filename, limit, columns, slicer = load.rules, load.filename, load.limit, load.columns, load.slicer
@@ -157,10 +167,8 @@ def copy_careful(load: Load, copy) -> None:
         external_id, data, gold = split_row(rules, line, row)
         if load.position >= limit:
             raise IntakeError(f"the job would have more than the limit of {limit} items", file=filename, line=line)
-        if len(columns) < 200:
-            for key in data:
-                if key not in columns:
-                    columns[key] = None
+        if len(columns) < MAX_COLUMNS:
+            columns_note(columns, data)
         is_gold = gold is not None
         load.gold_items += is_gold
         mt_index = slicer.place(is_gold)

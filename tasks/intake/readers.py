@@ -58,26 +58,34 @@ def read_rows(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
 
 def undecodable_error(path: Path, filename: str) -> IntakeError:
     """Find the first byte that is not UTF-8 and say where it is."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset, line = 0, 1
+    offset, line = 0, 1  # of the start of ``data``
+    data = b""  # what is left undecoded: the start of a character cut at the end of the last read
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
-            for i in range(0, len(chunk), 256):
-                piece = chunk[i : i + 256]
-                try:
-                    decoder.decode(piece)
-                except UnicodeDecodeError as exc:
-                    bad = offset + i + exc.start
-                    byte = piece[exc.start : exc.start + 1].hex()
-                    # Counted within the chunk: reading the file up to the bad byte could take gigabytes.
-                    return IntakeError(
-                        f"byte 0x{byte} at offset {bad} is not valid UTF-8; save the file as UTF-8",
-                        file=filename,
-                        line=line + chunk.count(b"\n", 0, max(0, i + exc.start)),
-                    )
-            offset += len(chunk)
-            line += chunk.count(b"\n")
+            data += chunk
+            try:
+                _, used = codecs.utf_8_decode(data, "strict", False)
+            except UnicodeDecodeError as exc:
+                return IntakeError(
+                    f"byte 0x{data[exc.start : exc.start + 1].hex()} at offset {offset + exc.start} is not valid "
+                    "UTF-8; save the file as UTF-8",
+                    file=filename,
+                    line=line + data.count(b"\n", 0, exc.start),
+                )
+            line += data.count(b"\n", 0, used)
+            offset += used
+            data = data[used:]
     return IntakeError("the file ends in the middle of a UTF-8 character", file=filename, line=line)
+
+
+def longer_than(text_length: int, texts, limit: int) -> bool:
+    """Whether ``texts`` (of ``text_length`` characters together) take more than ``limit`` bytes as UTF-8.
+    Encodes only when the answer is not already plain from the length (a character is 1 to 4 bytes)."""
+    if text_length > limit:
+        return True
+    if text_length * 4 <= limit:
+        return False
+    return sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) > limit
 
 
 def read_csv(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
@@ -87,12 +95,14 @@ def read_csv(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
         reader = csv.reader(text, strict=True)
         try:
             header = next(reader)
+            while not header:  # blank lines before the header are skipped, as they are between rows
+                header = next(reader)
         except StopIteration:
             raise IntakeError("the file is empty", file=filename, line=1) from None
         except csv.Error as exc:
             raise IntakeError(f"the header row is not valid CSV ({exc})", file=filename, line=1) from None
         header = [h.strip() for h in header]
-        check_header(header, filename)
+        check_header(header, filename, reader.line_num)
         width = len(header)
         start = reader.line_num + 1
         while True:
@@ -109,7 +119,7 @@ def read_csv(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
                 raise IntakeError(
                     f"expected {width} fields as in the header, found {len(row)}", file=filename, line=line
                 )
-            if sum(map(len, row)) > max_row_bytes:
+            if longer_than(sum(map(len, row)), row, max_row_bytes):
                 raise IntakeError(
                     f"the row is longer than the limit of {max_row_bytes} bytes", file=filename, line=line
                 )
@@ -125,13 +135,13 @@ def csv_error_message(exc: csv.Error, max_row_bytes: int) -> str:
     return f"malformed CSV: {text}"
 
 
-def check_header(header: list[str], filename: str) -> None:
+def check_header(header: list[str], filename: str, line: int = 1) -> None:
     seen = set()
     for i, name in enumerate(header, start=1):
         if not name:
-            raise IntakeError(f"column {i} of the header has no name", file=filename, line=1)
+            raise IntakeError(f"column {i} of the header has no name", file=filename, line=line)
         if name in seen:
-            raise IntakeError(f"column name '{name}' appears twice in the header", file=filename, line=1, field=name)
+            raise IntakeError(f"column name '{name}' appears twice in the header", file=filename, line=line, field=name)
         seen.add(name)
 
 
@@ -218,7 +228,7 @@ def read_json_array(path: Path, filename: str, max_row_bytes: int) -> Iterator[R
                     value, end = decoder.raw_decode(buf, pos)
                     break
                 except json.JSONDecodeError as exc:
-                    if eof:
+                    if eof or not cut_short(exc, len(buf)):
                         raise IntakeError(
                             f"invalid JSON ({exc.msg})",
                             file=filename,
@@ -229,7 +239,7 @@ def read_json_array(path: Path, filename: str, max_row_bytes: int) -> Iterator[R
                             f"the element is longer than the limit of {max_row_bytes} bytes", file=filename, line=line
                         ) from None
                     fill()
-            if end - pos > max_row_bytes:
+            if longer_than(end - pos, (buf[pos:end],), max_row_bytes):
                 raise IntakeError(
                     f"the element is longer than the limit of {max_row_bytes} bytes", file=filename, line=line
                 )
@@ -238,3 +248,9 @@ def read_json_array(path: Path, filename: str, max_row_bytes: int) -> Iterator[R
             yield line, value
             line += buf.count("\n", pos, end)
             pos = end
+
+
+def cut_short(exc: json.JSONDecodeError, buffered: int) -> bool:
+    """Whether a decoding error may only mean that the element goes on past what is buffered so far: a string
+    still open, or an error within a token's length of the end. Anything earlier is invalid JSON already."""
+    return exc.msg.startswith("Unterminated string") or exc.pos >= buffered - 64

@@ -43,7 +43,8 @@ def split_row(rules: RowRules, line: int, row: dict) -> tuple[str | None, dict, 
         raise rules.error(f"the text column '{rules.text_field}' is missing", line, rules.text_field)
     external_id = row.get(rules.id_field)
     if external_id is not None:
-        external_id = str(external_id)
+        # A JSON id that is not a string keeps its JSON spelling: true, 1.0, {"k":1} (not Python's True, {'k': 1}).
+        external_id = external_id if isinstance(external_id, str) else to_json(external_id, rules, line)
         if len(external_id) > 200:
             raise rules.error("the id is longer than 200 characters", line, rules.id_field)
     gold = None if raw_gold is None or raw_gold == "" else parse_gold(rules, line, raw_gold)
@@ -70,6 +71,8 @@ def parse_gold(rules: RowRules, line: int, value: object) -> object:
             )
         return sorted(set(chosen), key=rules.options.index)
     if kind == QuestionType.NUMBER:
+        if isinstance(value, bool):
+            raise rules.error(f"gold answer '{to_json(value, rules, line)}' is not a number", line, field)
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -77,7 +80,9 @@ def parse_gold(rules: RowRules, line: int, value: object) -> object:
         if not math.isfinite(number):
             raise rules.error(f"gold answer '{value}' is not a finite number", line, field)
         return number
-    return str(value)
+    if isinstance(value, (dict, list)):
+        raise rules.error("gold answer for a free-text question must be text, not a JSON object or list", line, field)
+    return value if isinstance(value, str) else to_json(value, rules, line)
 
 
 # A \u0000 escape that is not itself escaped: an even number of backslashes before it (the text "\u0000" is not NUL).
@@ -85,8 +90,18 @@ NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def to_json(value: object, rules: RowRules, line: int) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # Python reads NaN, Infinity and 1e400 (infinite as a float); JSON has no such numbers
+        message = "the row holds NaN, Infinity or a number too large to store; JSON has no such number"
+        raise rules.error(message, line) from None
     # PostgreSQL's jsonb cannot store the NUL character.
     if "\\u0000" in text and NUL_ESCAPE.search(text):
         raise rules.error("the row contains a NUL character (\\0), which cannot be stored", line)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a JSON escape such as \ud83d on its own: half of a character
+            message = "the row holds a lone surrogate escape (half of a \\uXXXX pair), not a character"
+            raise rules.error(message, line) from None
     return text

@@ -105,6 +105,25 @@ BAD_CASES = [
     ("invalid JSON in the array", "items.json", b'[{"text": "a"},\n {"text": }]', 2, None, "invalid JSON"),
     ("blank JSON file", "items.json", b"  \n", 1, None, "empty"),
     ("NUL byte in CSV", "items.csv", b"id,text\n1,a\x00b\n", 2, None, "NUL"),
+    ("NaN in a JSON line", "items.jsonl", b'{"text": "a"}\n{"text": "b", "score": NaN}\n', 2, None, "NaN"),
+    ("number beyond JSON's range", "items.json", b'[{"text": "a"},\n {"text": "b", "s": 1e400}]', 2, None, "too large"),
+    ("lone surrogate escape", "items.jsonl", b'{"text": "a"}\n{"text": "\\ud83d"}\n', 2, None, "lone surrogate"),
+    (
+        "undecodable byte where the check reads on",
+        "items.csv",
+        b"id,text\n1," + b"a" * 245 + b"\xc3A\n",
+        2,
+        None,
+        "byte 0xc3 at offset 255 is not valid UTF-8",
+    ),
+    (
+        "invalid JSON early in a long array",
+        "items.json",
+        ("[\n" + ",\n".join('{"text": }' if i == 3 else f'{{"text": "x{i}"}}' for i in range(5000)) + "\n]").encode(),
+        5,
+        None,
+        "invalid JSON (Expecting value)",
+    ),
 ]
 
 
@@ -135,8 +154,11 @@ def test_row_over_size_limit(settings):
         ("items.json", b'[{"text": "short"},\n {"text": "' + b"x" * 200 + b'"}]', 2, "limit of 100 bytes"),
         ("items.csv", b'id,text\n1,"' + b"x" * 200 + b'"\n', 2, "a field is longer than the row limit of 100 bytes"),
         ("items.csv", b"id,text\n" + b"y" * 60 + b"," + b"x" * 60 + b"\n", 2, "the row is longer than the limit"),
+        # 80 characters, 160 bytes: the limit is in bytes in every format.
+        ("items.csv", "id,text\n1,{}\n".format("é" * 80).encode(), 2, "the row is longer than the limit"),
+        ("items.json", '[{{"text": "{}"}}]'.format("é" * 80).encode(), 1, "limit of 100 bytes"),
     ],
-    ids=["jsonl", "json", "csv field", "csv row"],
+    ids=["jsonl", "json", "csv field", "csv row", "csv row in bytes", "json element in bytes"],
 )
 def test_row_over_size_limit_in_every_format(settings, filename, data, line, words):
     settings.QUORUM_MAX_ROW_BYTES = 100
@@ -165,6 +187,39 @@ def test_number_and_multiple_choice_gold():
     upload = ingest(job, b"text,gold\na,apple|cherry\n")
     assert upload.status == Upload.Status.DONE
     assert Item.objects.get(job=job).gold == ["apple", "cherry"]
+
+
+def test_json_ids_and_gold_keep_their_json_meaning():
+    job = factories.make_job(question_type="free_text", options=[])
+    rows = b'{"id": true, "text": "a", "gold": 5}\n{"id": 1.0, "text": "b"}\n{"id": {"k": 1}, "text": "c"}\n'
+    assert ingest(job, rows, "items.jsonl").status == Upload.Status.DONE
+    stored = list(Item.objects.filter(job=job).order_by("position").values_list("external_id", "gold"))
+    assert stored == [("true", "5"), ("1.0", None), ('{"k":1}', None)]
+    upload = ingest(job, b'{"text": "a", "gold": ["x", "y"]}\n', "items.jsonl")
+    assert_failed(upload, 1, "gold", "must be text")
+    job = factories.make_job(question_type="number", options=[])
+    upload = ingest(job, b'{"text": "a", "gold": true}\n', "items.jsonl")
+    assert_failed(upload, 1, "gold", "'true' is not a number")
+
+
+def test_blank_lines_before_the_csv_header_are_skipped():
+    job = factories.make_job()
+    upload = ingest(job, b"\r\n\nid,text\n1,a\n")
+    assert upload.status == Upload.Status.DONE, upload.error
+    assert list(Item.objects.filter(job=job).values_list("external_id", "data")) == [("1", {"id": "1", "text": "a"})]
+    upload = ingest(job, b"\nid,id\n1,2\n")
+    assert_failed(upload, 2, "id", "appears twice")
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "careful"])
+def test_a_job_names_its_first_200_columns(monkeypatch, fast):
+    monkeypatch.setattr(loading, "FAST_PATH", fast)
+    job = factories.make_job()
+    header = ["text"] + [f"c{i}" for i in range(299)]
+    data = (",".join(header) + "\n" + ",".join("v" for _ in header) + "\n").encode()
+    assert ingest(job, data).status == Upload.Status.DONE
+    job.refresh_from_db()
+    assert job.columns == header[:200]
 
 
 def test_job_counts_after_failure_match_items():
