@@ -5,6 +5,7 @@ back in the pool, sessions to reload). A blocked worker's answers stop counting 
 answered are re-opened, so every microtask still ends with ``answers_wanted`` counting answers.
 """
 
+import json
 import logging
 
 from django.db import connection, transaction
@@ -12,21 +13,46 @@ from django.utils import timezone
 
 from quorum.redis import get_redis
 
-from .models import Job, JobWorker
+from .aggregation.text import normalise_text
+from .models import Job, JobWorker, QuestionType
 from .scheduling import keys, pool
 
 log = logging.getLogger(__name__)
 
 GOLD_SQL = """
-SELECT a.job_id, a.worker_id, count(*) AS total,
-       count(*) FILTER (WHERE ans.value = i.gold
-                        OR lower(btrim(ans.value #>> '{}')) = lower(btrim(i.gold #>> '{}'))) AS correct
+SELECT a.job_id, a.worker_id, j.question_type, ans.value::text, i.gold::text
 FROM tasks_answer ans
 JOIN tasks_item i ON i.id = ans.item_id
 JOIN tasks_assignment a ON a.id = ans.assignment_id
+JOIN tasks_job j ON j.id = a.job_id
 WHERE ans.assignment_id = ANY(%s) AND i.gold IS NOT NULL
-GROUP BY a.job_id, a.worker_id
 """
+
+
+def gold_answer_right(question_type: str, value: object, gold: object) -> bool:
+    """Whether an answer matches the known one, by the rules that make answers the same in the vote: free text
+    normalised as ``normalise_text`` does, choices as sets, numbers as numbers."""
+    if question_type == QuestionType.FREE_TEXT:
+        return normalise_text(str(value)) == normalise_text(str(gold))
+    if question_type == QuestionType.MULTIPLE_CHOICE:
+        return isinstance(value, list) and isinstance(gold, list) and set(map(str, value)) == set(map(str, gold))
+    if question_type == QuestionType.NUMBER:
+        try:
+            return float(value) == float(gold)
+        except (TypeError, ValueError):
+            return False
+    return str(value).strip().casefold() == str(gold).strip().casefold()
+
+
+def gold_scores(rows) -> list[tuple[int, int, int, int]]:
+    """(job, worker, gold answers, right ones) from GOLD_SQL's rows."""
+    scores: dict[tuple[int, int], list[int]] = {}
+    for job_id, worker_id, question_type, value, gold in rows:
+        score = scores.setdefault((job_id, worker_id), [0, 0])
+        score[0] += 1
+        score[1] += gold_answer_right(question_type, json.loads(value), json.loads(gold))
+    return [(job_id, worker_id, total, right) for (job_id, worker_id), (total, right) in scores.items()]
+
 
 JOBWORKER_GOLD_SQL = """
 INSERT INTO tasks_jobworker (job_id, worker_id, answers, gold_total, gold_correct, flagged, blocked,
@@ -66,7 +92,7 @@ def gold_checks_record(assignment_ids: list[int]) -> list[tuple[int, int]]:
     blocked = []
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(GOLD_SQL, [list(assignment_ids)])
-        rows = cur.fetchall()
+        rows = gold_scores(cur.fetchall())
         for job_id, worker_id, total, correct in rows:
             cur.execute(JOBWORKER_GOLD_SQL, [job_id, worker_id, total, correct])
             gold_total, gold_correct, already = cur.fetchone()

@@ -108,6 +108,20 @@ def finish(method: str, answers: Answers, posteriors: np.ndarray, gold: np.ndarr
     return Aggregate(method, labels, confidence, posteriors, **extra)
 
 
+def argmax_ties_by_key(posteriors: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Each row's most probable label; an exact tie goes to a label picked by the row's key (an item id), so the
+    same item gets the same label in every pass, whichever other items are in it, and no label is favoured."""
+    posteriors = np.asarray(posteriors, dtype=np.float64)
+    k = posteriors.shape[1] if posteriors.ndim == 2 else 0
+    if not k:
+        return np.zeros(len(posteriors), dtype=np.int64)
+    mixed = (np.asarray(keys, dtype=np.uint64)[:, None] * np.uint64(0x9E3779B97F4A7C15)) ^ (
+        np.arange(k, dtype=np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
+    )
+    jitter = (mixed >> np.uint64(11)).astype(np.float64) / 2.0**53 * 1e-9
+    return np.argmax(posteriors + jitter, axis=1).astype(np.int64)
+
+
 def check_gold(answers: Answers, gold: np.ndarray | None) -> np.ndarray | None:
     if gold is None:
         return None

@@ -24,7 +24,7 @@ from quorum.redis import get_redis, key
 
 from ..intake.loading import copy_text
 from ..models import Job, QuestionType
-from .base import NO_LABEL, Answers
+from .base import NO_LABEL, Answers, argmax_ties_by_key
 from .categorical import DEFAULT_METHOD, METHODS, TYPICAL_ACCURACY
 from .numeric import NUMERIC_METHODS
 from .text import text_vote
@@ -104,14 +104,26 @@ class _LabelSpace:
         return json.loads(label) if self.multiple else label
 
 
-def _write(job: Job, rows: list[tuple[int, object, float, int, float]], method: str) -> int:
+# After a whole-job pass: a human result whose item has no counting answer left (its only workers were blocked,
+# say) goes, rather than stand as if someone still gave it.
+CLEAR_UNANSWERED_SQL = """
+UPDATE tasks_item i
+SET result = NULL, confidence = NULL, result_method = '', result_source = '', answer_count = 0, agreement = NULL,
+    result_updated_at = now()
+WHERE i.job_id = %s AND i.result_source = 'human' AND i.gold IS NULL
+  AND NOT EXISTS (SELECT 1 FROM aggregation_results r WHERE r.id = i.id)
+"""
+
+
+def _write(job: Job, rows: list[tuple[int, object, float, int, float]], method: str, *, whole_job: bool = False) -> int:
     """Write (item id, result, confidence, answer count, agreement) rows; gold and machine results are kept.
+    With ``whole_job`` the rows are every answered item of the job, and the human results of the others go.
 
     Only items whose stored result differs are rewritten (confidence and agreement by more than 1e-4): the periodic
     whole-job refresh would otherwise rewrite every answered item each time, and that write volume (WAL that every
     commit must flush behind it) is what delays the scheduler's commits while it runs. Returns the items written.
     """
-    if not rows:
+    if not rows and not whole_job:
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -146,6 +158,9 @@ def _write(job: Job, rows: list[tuple[int, object, float, int, float]], method: 
             [method, job.pk, method],
         )
         updated = cursor.rowcount
+        if whole_job:
+            cursor.execute(CLEAR_UNANSWERED_SQL, [job.pk])
+            updated += cursor.rowcount
         # ON COMMIT DROP does not fire when the caller's transaction is still open; drop it now for the next call.
         cursor.execute("DROP TABLE aggregation_results")
         return updated
@@ -178,7 +193,7 @@ def job_results_refresh(job_id: int) -> RefreshSummary:
     method = _method_name(job)
     answers = _read_answers(job, None)
     if not answers:
-        return RefreshSummary(job_id, method, 0, 0)
+        return RefreshSummary(job_id, method, _write(job, [], method, whole_job=True), 0)
     item_ids = np.fromiter((a[0] for a in answers), dtype=np.int64, count=len(answers))
     worker_ids = np.fromiter((a[1] for a in answers), dtype=np.int64, count=len(answers))
     unique_items, item_codes = np.unique(item_ids, return_inverse=True)
@@ -197,6 +212,10 @@ def job_results_refresh(job_id: int) -> RefreshSummary:
             item_codes, worker_codes, label_codes, unique_items.size, unique_workers.size, max(len(space.labels), 1)
         )
         result = METHODS[method](coded, gold_codes)
+        # Ties go by item id, as in items_results_refresh: the two passes agree and an item's result stays put.
+        result.labels = np.where(
+            result.labels == NO_LABEL, NO_LABEL, argmax_ties_by_key(result.posteriors, unique_items)
+        )
         agreement = result.agreement(coded)
         counts = coded.answer_count()
         rows = [
@@ -228,7 +247,7 @@ def job_results_refresh(job_id: int) -> RefreshSummary:
     else:
         rows = _other_rows(job, method, unique_items, item_codes, worker_codes, values)
         worker_accuracy = {}
-    updated = _write(job, rows, method)
+    updated = _write(job, rows, method, whole_job=True)
     log.info("job %s: %s results by %s from %s answers", job_id, updated, method, len(answers))
     return RefreshSummary(job_id, method, updated, len(answers), worker_accuracy)
 
@@ -312,7 +331,7 @@ def items_results_refresh(job_id: int, item_ids: list[int]) -> int:
     log_p -= log_p.max(axis=1, keepdims=True)
     posteriors = np.exp(log_p)
     posteriors /= posteriors.sum(axis=1, keepdims=True)
-    labels = posteriors.argmax(axis=1)
+    labels = argmax_ties_by_key(posteriors, unique_items)
     counts = np.bincount(item_codes, minlength=unique_items.size)
     agree = np.bincount(item_codes, weights=label_codes == labels[item_codes], minlength=unique_items.size)
     rows = [

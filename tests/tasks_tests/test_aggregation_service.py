@@ -79,6 +79,40 @@ def test_answers_that_no_longer_count_are_left_out():
     assert item.result == "cherry" and item.answer_count == 1
 
 
+def test_an_item_whose_answers_all_stop_counting_loses_its_result():
+    job, items = job_with_items(2)
+    good, bad = factories.make_worker(), factories.make_worker()
+    only = answer(job, bad, items[0], "cherry")
+    answer(job, good, items[1], "apple")
+    job_results_refresh(job.pk)
+    assert Item.objects.get(pk=items[0].pk).result == "cherry"
+    Answer.objects.filter(pk=only.pk).update(counts=False)  # as blocking the worker does
+    job_results_refresh(job.pk)
+    cleared, kept = Item.objects.get(pk=items[0].pk), Item.objects.get(pk=items[1].pk)
+    assert cleared.result is None and cleared.confidence is None and cleared.answer_count == 0
+    assert cleared.result_source == ""
+    assert kept.result == "apple" and kept.result_source == "human"
+    Answer.objects.filter(job=job).update(counts=False)  # the last counting answer of the job goes too
+    job_results_refresh(job.pk)
+    assert Item.objects.get(pk=items[1].pk).result is None
+
+
+def test_a_tie_gets_the_same_result_from_both_passes_and_no_label_is_favoured():
+    job, items = job_with_items(12, redundancy=2)
+    first, second = factories.make_worker(), factories.make_worker()
+    for item in items:
+        answer(job, first, item, "banana")
+        answer(job, second, item, "cherry")
+    job_results_refresh(job.pk)
+    whole = dict(Item.objects.filter(job=job).values_list("id", "result"))
+    items_results_refresh(job.pk, [item.pk for item in items[:5]])
+    items_results_refresh(job.pk, [item.pk for item in items[5:]])
+    assert dict(Item.objects.filter(job=job).values_list("id", "result")) == whole
+    assert set(whole.values()) == {"banana", "cherry"}
+    job_results_refresh(job.pk)
+    assert dict(Item.objects.filter(job=job).values_list("id", "result")) == whole
+
+
 def test_the_job_method_is_used():
     job, items = job_with_items(2, aggregation_method="mv")
     for w in [factories.make_worker() for _ in range(2)]:

@@ -22,6 +22,25 @@ def key() -> str:
     return uuid.uuid4().hex
 
 
+@pytest.mark.parametrize(
+    "question_type,answer,gold,right",
+    [
+        ("free_text", "paris.", "Paris", True),  # the vote counts these as one answer, so gold does too
+        ("free_text", "  Saint\u00a0Louis ", "saint louis", True),
+        ("free_text", "Lyon", "Paris", False),
+        ("number", 7, 7.0, True),
+        ("number", "7", 7.0, True),
+        ("number", 8, 7.0, False),
+        ("multiple_choice", ["banana", "apple"], ["apple", "banana"], True),
+        ("multiple_choice", ["apple"], ["apple", "banana"], False),
+        ("single_choice", "apple", "apple", True),
+        ("single_choice", "banana", "apple", False),
+    ],
+)
+def test_gold_answers_are_judged_by_the_rules_of_the_vote(question_type, answer, gold, right):
+    assert quality.gold_answer_right(question_type, answer, gold) is right
+
+
 def test_a_worker_failing_gold_is_blocked_and_their_microtasks_are_answered_again(monkeypatch):
     monkeypatch.setattr(runtime, "gold_probability", lambda total, correct: 1.0)
     job = factories.make_job(redundancy=1, block_below_accuracy=0.6, block_min_gold=2)
