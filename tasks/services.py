@@ -15,7 +15,7 @@ from quorum.redis import get_redis, key
 from .intake import IntakeError, UploadTooLarge
 from .intake.loading import IngestResult, ingest_file
 from .intake.readers import count_lines
-from .models import Assignment, Job, Upload
+from .models import Assignment, Job, Microtask, Upload
 from .scheduling import pool
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ def job_set_status(job: Job, status: str, *, allowed_from: set[str], reason: str
             job.published_at = timezone.now()
             fields.append("published_at")
         job.save(update_fields=fields)
+        if status == Job.Status.CANCELLED:
+            # Nobody answers them any more: leases in flight end, and a late answer is refused.
+            job.microtasks.filter(status=Microtask.Status.OPEN).update(status=Microtask.Status.CANCELLED)
         events.job_status(job.pk, status)
         opened = status == Job.Status.OPEN
         transaction.on_commit(

@@ -60,6 +60,8 @@ class ActiveLease:
     leased_at: datetime
     expires_at: datetime
     items: list
+    # The worker is blocked on the job, or everywhere: the lease was revoked and takes no answer.
+    blocked: bool = False
 
 
 RESUME_SQL = """
@@ -90,19 +92,27 @@ def leases_resume(worker_id: int) -> list[ActiveLease]:
 
 
 def lease_lookup(worker_id: int, assignment_id: int) -> ActiveLease | None:
-    """An assignment of this worker that can still take an answer (leased, or expired/released: a late answer)."""
+    """An assignment of this worker that can still take an answer (leased, or expired/released: a late answer);
+    ``blocked`` says the worker was blocked since, and the answer must not count."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT id, microtask_id, job_id, leased_at, expires_at FROM tasks_assignment"
-            " WHERE id = %s AND worker_id = %s AND status IN ('leased', 'expired', 'released', 'submitted')",
+            """
+            SELECT a.id, a.microtask_id, a.job_id, a.leased_at, a.expires_at,
+                   EXISTS (SELECT 1 FROM tasks_jobworker jw
+                           WHERE jw.job_id = a.job_id AND jw.worker_id = a.worker_id AND jw.blocked)
+                   OR EXISTS (SELECT 1 FROM workers_workerprofile p WHERE p.user_id = a.worker_id AND p.blocked)
+            FROM tasks_assignment a
+            WHERE a.id = %s AND a.worker_id = %s AND a.status IN ('leased', 'expired', 'released', 'submitted')
+            """,
             [assignment_id, worker_id],
         )
         row = cur.fetchone()
         if row is None:
             return None
-        cur.execute(ITEMS_SQL, [row[1]])
+        *lease, blocked = row
+        cur.execute(ITEMS_SQL, [lease[1]])
         items = [{"id": item_id, "data": as_json(data)} for item_id, data in cur.fetchall()]
-    return ActiveLease(*row, items)
+    return ActiveLease(*lease, items, blocked=blocked)
 
 
 def as_json(value):

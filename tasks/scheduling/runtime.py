@@ -57,6 +57,8 @@ class JobInfo:
     lease_seconds: int
     median_seconds_per_item: float | None
     min_seconds_per_item: float = 0.0
+    items_per_microtask: int = 1
+    status: str = "open"
 
     def public(self) -> dict:
         return {
@@ -288,7 +290,7 @@ class Runtime:
             self.jobs[job.pk] = JobInfo(
                 job.pk, job.name, job.instructions, job.question, job.question_type, list(job.options or []),
                 job.text_field, job.priority, job.required_skill, job.required_skill_level, job.lease_seconds,
-                job.median_seconds_per_item, job.min_seconds_per_item,
+                job.median_seconds_per_item, job.min_seconds_per_item, job.items_per_microtask, job.status,
             )  # fmt: skip
 
     async def listen_control(self) -> None:
@@ -313,6 +315,13 @@ class Runtime:
             self.wake_idle()
         elif kind == "job.changed":
             await self.load_jobs([msg["job_id"]])
+            job = self.jobs.get(msg["job_id"])
+            if job is not None and job.status == "cancelled":
+                # Its microtasks were cancelled with it: the leases out on them end now (a paused job's do not).
+                for group in list(self.sessions.values()):
+                    for session in list(group):
+                        for lease in [lease for lease in session.leases.values() if lease.job_id == job.id]:
+                            await self.release(session, lease, "released", reason="job_cancelled")
             await self.refresh_open_jobs()
             if msg.get("open"):
                 self.wake_idle()
@@ -485,7 +494,9 @@ class Runtime:
     def lease_op(self, session: WorkerSession, picked) -> LeaseOp:
         _, job_id, microtask_id = picked
         speed = self.speeds.get(str(session.worker_id))
-        seconds = lease_seconds_for(self.jobs[job_id], 1, float(speed) if speed else None)
+        job = self.jobs[job_id]
+        # The microtask's own count is in its row, read by the lease itself; a full one is the most it can be.
+        seconds = lease_seconds_for(job, job.items_per_microtask, float(speed) if speed else None)
         return LeaseOp(session.worker_id, microtask_id, seconds)
 
     async def lease_made(self, picked, result) -> Lease | None:
@@ -558,7 +569,7 @@ class Runtime:
         if (
             not isinstance(key, str)
             or not 0 < len(key) <= 64
-            or not isinstance(assignment_id, int)
+            or type(assignment_id) is not int  # not true, not 1.0
             or not isinstance(answers, list)
         ):
             await self.safe_send(
@@ -577,12 +588,19 @@ class Runtime:
             if found is None:
                 await self.safe_send(session, {**ack, "status": "rejected", "reason": "not_your_lease"})
                 return
+            if found.blocked:
+                await self.safe_send(session, {**ack, "status": "rejected", "reason": "blocked"})
+                return
             if found.job_id not in self.jobs:
                 await self.load_jobs([found.job_id])
             lease = self.make_lease(
                 found.assignment_id, found.microtask_id, found.job_id, found.leased_at, found.expires_at, found.items
             )
             lease.late = True
+        if session.blocked or lease.job_id in session.blocked_jobs:
+            # Blocking revoked this lease; an answer sent after that does not count (lease_lookup says so too).
+            await self.safe_send(session, {**ack, "status": "rejected", "reason": "blocked"})
+            return
         if lease.job_id not in self.jobs:
             await self.load_jobs([lease.job_id])
         job = self.jobs.get(lease.job_id)
@@ -647,9 +665,15 @@ class Runtime:
         for answer in answers:
             if not isinstance(answer, dict) or "item" not in answer or "value" not in answer:
                 return "each answer needs item and value"
+            if type(answer["item"]) is not int:  # not 1.0, not true, not [1]: the id as the task gave it
+                return f"item {answer['item']!r} is not an item id (an integer)"
             given[answer["item"]] = answer["value"]
-        if len(given) != len(answers) or set(given) != set(lease.item_ids):
-            return "answer every item of the microtask exactly once"
+        if len(given) != len(answers):
+            return "answer every item of the microtask exactly once (an item is answered twice)"
+        if extra := sorted(set(given) - set(lease.item_ids)):
+            return f"item {extra[0]} is not part of this microtask"
+        if missing := [item_id for item_id in lease.item_ids if item_id not in given]:
+            return f"item {missing[0]} has no answer; answer every item of the microtask"
         for item_id, value in given.items():
             if not validate_value(job, value):
                 return f"the answer to item {item_id} is not a valid {job.question_type} answer"
@@ -700,7 +724,8 @@ class Runtime:
         self.touched_jobs.update(per_job)
 
     async def skip(self, session: WorkerSession, msg: dict) -> None:
-        lease = session.leases.get(msg.get("assignment_id"))
+        assignment_id = msg.get("assignment_id")
+        lease = session.leases.get(assignment_id) if type(assignment_id) is int else None
         if lease is None:
             await self.safe_send(session, {"type": "error", "code": "unknown_assignment", "message": "no such lease"})
             return

@@ -8,9 +8,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from quorum.redis import get_redis
-from tasks import services
-from tasks.models import Answer, Assignment, JobWorker, Microtask
-from tasks.scheduling import leases, runtime
+from tasks import quality, services
+from tasks.models import Answer, Assignment, Job, JobWorker, Microtask
+from tasks.scheduling import keys, leases, runtime
 from tests import factories
 from tests.scheduling import Client, run
 from workers.models import WorkerSkill
@@ -425,3 +425,85 @@ def test_the_jobs_group_gets_live_counts_as_answers_arrive(worker):
         await c.close()
 
     run(body)
+
+
+def test_an_answer_sent_after_a_block_is_refused(worker):
+    job = open_job(items=2, redundancy=1)
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        await sync_to_async(quality.worker_block_for_job)(job.pk, worker.pk, "failed a check")
+        revoked = await c.recv_type("task.revoked")
+        ack = await c.submit(task, "apple", key())
+        await c.close()
+        return revoked, ack
+
+    revoked, ack = run(body)
+    assert revoked["reason"] == "blocked"
+    assert ack["status"] == "rejected" and ack["reason"] == "blocked"
+    assert not Answer.objects.filter(worker=worker).exists()
+
+
+def test_cancelling_a_job_revokes_its_leases_and_refuses_their_answers(worker):
+    job = open_job(items=2, redundancy=1)
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        await sync_to_async(services.job_cancel)(job)
+        revoked = await c.recv_type("task.revoked")
+        ack = await c.submit(task, "apple", key())
+        await c.close()
+        return revoked, ack
+
+    revoked, ack = run(body)
+    assert revoked["reason"] == "job_cancelled"
+    assert ack["status"] == "rejected"
+    assert not Answer.objects.filter(job=job).exists()
+    assert set(Microtask.objects.filter(job=job).values_list("status", flat=True)) == {"cancelled"}
+
+
+def test_an_item_id_of_the_wrong_kind_is_an_invalid_answer_and_the_socket_stays_open(worker):
+    open_job(items=2, redundancy=1)
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        acks = []
+        for item in ([task["items"][0]["id"]], float(task["items"][0]["id"]), True):
+            await c.send(
+                {
+                    "type": "answer.submit",
+                    "key": key(),
+                    "assignment_id": task["assignment"]["id"],
+                    "answers": [{"item": item, "value": "apple"}],
+                }
+            )
+            acks.append(await c.recv_type("answer.ack"))
+        await c.send({"type": "task.skip", "assignment_id": [task["assignment"]["id"]]})
+        skip = await c.recv_type("error")
+        ack = await c.submit(task, "apple", key())  # the same socket still works
+        await c.close()
+        return acks, skip, ack
+
+    acks, skip, ack = run(body)
+    assert [(a["status"], a["reason"]) for a in acks] == [("rejected", "invalid")] * 3
+    assert "is not an item id" in acks[0]["message"]
+    assert skip["code"] == "unknown_assignment"
+    assert ack["status"] == "accepted"
+
+
+def test_a_lease_is_sized_for_every_item_of_the_microtask(worker):
+    job = open_job(items=20, redundancy=1, items_per_microtask=10, lease_seconds=600)
+    Job.objects.filter(pk=job.pk).update(median_seconds_per_item=10.0)
+    get_redis().hset(f"{keys.prefix()}:speed", mapping={worker.pk: 1.0})
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        await c.close()
+        return task
+
+    # 10 items of 10 s each at the median speed, and 4 times that: 400 s, within the job's 600.
+    assert run(body)["assignment"]["lease_seconds"] == 400
