@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -52,18 +53,21 @@ def job_list(owner) -> QuerySet[Job]:
     return Job.objects.filter(owner=owner).order_by("-created_at")
 
 
+def jobs_visible_to(user) -> QuerySet[Job]:
+    """The jobs a user may open: their own, or every job for staff. Pages, the API and the live feed all ask here."""
+    if not user.is_authenticated:
+        return Job.objects.none()
+    return Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
+
+
 def job_get_for_viewer(user, job_id: int) -> Job | None:
     """The job if this user may watch it (its owner, or staff); None otherwise."""
-    if not user.is_authenticated:
-        return None
-    jobs = Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
-    return jobs.filter(pk=job_id).first()
+    return jobs_visible_to(user).filter(pk=job_id).first()
 
 
 def job_get_or_404(user, job_id: int) -> Job:
     """A requester's own job; another requester's job is a 404, as in the API."""
-    jobs = Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
-    return get_object_or_404(jobs, pk=job_id)
+    return get_object_or_404(jobs_visible_to(user), pk=job_id)
 
 
 def _empty_counts(job: Job) -> dict:
@@ -268,7 +272,12 @@ def item_list(
     elif source in (Item.Source.HUMAN, Item.Source.MACHINE):
         items = items.filter(result_source=source, gold__isnull=True)
     if search:
-        items = items.filter(Q(external_id__icontains=search) | Q(data__icontains=search))
+        # The text people see, not the stored JSON (where key names would match every item and quotes are escaped).
+        if job.text_field:
+            items = items.annotate(shown=KeyTextTransform(job.text_field, "data"))
+            items = items.filter(Q(external_id__icontains=search) | Q(shown__icontains=search))
+        else:
+            items = items.filter(Q(external_id__icontains=search) | Q(data__icontains=search))
     return items
 
 

@@ -11,7 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.response import Response
 
-from . import exports, services
+from . import exports, selectors, services
 from .automation.background import automation_run_job
 from .automation.selectors import automation_summary
 from .intake import IntakeError, UploadTooLarge
@@ -38,8 +38,11 @@ class JobViewSet(viewsets.ModelViewSet):
     permission_classes = [IsRequester]
 
     def get_queryset(self):
-        # A requester sees only their own jobs; another requester's job is a 404, not a 403.
-        return Job.objects.filter(owner=self.request.user)
+        # A requester sees only their own jobs; another requester's job is a 404, not a 403. Staff may open any
+        # job, as on the pages, and list their own.
+        if self.action == "list":
+            return Job.objects.filter(owner=self.request.user)
+        return selectors.jobs_visible_to(self.request.user)
 
     def perform_create(self, serializer):
         serializer.instance = services.job_create(owner=self.request.user, **serializer.validated_data)
@@ -160,4 +163,4 @@ class UploadViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsRequester]
 
     def get_queryset(self):
-        return Upload.objects.filter(job__owner=self.request.user)
+        return Upload.objects.filter(job__in=selectors.jobs_visible_to(self.request.user))

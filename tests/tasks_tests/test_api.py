@@ -7,6 +7,7 @@ import time
 
 import pytest
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from tasks.models import Item, Microtask, Upload
 from tests import factories
@@ -171,3 +172,18 @@ def test_openapi_schema_is_served(client):
     as_json = client.get("/api/schema/?format=json")
     assert as_json["Content-Type"].startswith("application/vnd.oai.openapi+json")
     assert "/api/jobs/{id}/uploads/" in as_json.json()["paths"]
+
+
+@pytest.mark.django_db
+def test_staff_open_any_job_through_the_api_as_on_the_pages_and_list_their_own():
+    job = factories.make_job()
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(3)))
+    staff = factories.make_requester()
+    staff.is_staff = True
+    staff.save(update_fields=["is_staff"])
+    api = APIClient()
+    api.force_authenticate(staff)
+    assert api.get(f"/api/jobs/{job.pk}/").status_code == 200
+    assert api.get(f"/api/jobs/{job.pk}/export/").status_code == 200
+    assert api.get(f"/api/uploads/{job.uploads.get().pk}/").status_code == 200
+    assert api.get("/api/jobs/").json()["count"] == 0

@@ -237,3 +237,5 @@ def test_results_filters_by_confidence_disagreement_source_and_text():
     assert shown(source="gold") == {"k5"}
     assert shown(q="kiwi") == {"k0", "k1"}
     assert shown(q="kiwi", disagreement="1") == {"k1"}
+    assert shown(q="text") == set()  # a key name of the stored JSON is not text anyone sees
+    assert shown(q="K3") == {"k3"}  # the id, in any case
