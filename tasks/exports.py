@@ -69,26 +69,42 @@ def export_records(job: Job) -> Iterator[list[dict]]:
             yield batch
 
 
-def csv_cell(value) -> str:
+# A spreadsheet runs a cell that starts with one of these as a formula; worker answers and item data can.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value, spreadsheet: bool = False) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
+    if spreadsheet and isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value  # shown as the text it is, never run
     return str(value)
 
 
-def export_csv(job: Job) -> Iterator[bytes]:
+def csv_header(job: Job) -> list[str]:
+    """The item's columns, then the result columns; an item column named like a result column becomes item.<name>,
+    so every header is unique and a CSV reader keeps both."""
+    return [f"item.{c}" if c in RESULT_COLUMNS else c for c in job.columns or []] + RESULT_COLUMNS
+
+
+def export_csv(job: Job, spreadsheet: bool = False) -> Iterator[bytes]:
+    """``spreadsheet`` quotes text cells that a spreadsheet would run as formulas (=, +, -, @) with a leading '."""
     columns = list(job.columns or [])
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(columns + RESULT_COLUMNS)
+    writer.writerow(csv_header(job))
     yield buf.getvalue().encode()
     for batch in export_records(job):
         buf.seek(0)
         buf.truncate()
         for rec in batch:
             item = rec["item"]
-            writer.writerow([csv_cell(item.get(c)) for c in columns] + [csv_cell(rec[c]) for c in RESULT_COLUMNS])
+            writer.writerow(
+                [csv_cell(item.get(c), spreadsheet) for c in columns]
+                + [csv_cell(rec[c], spreadsheet) for c in RESULT_COLUMNS]
+            )
         yield buf.getvalue().encode()
 
 

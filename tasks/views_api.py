@@ -142,7 +142,14 @@ class JobViewSet(viewsets.ModelViewSet):
         return self.get_paginated_response(ItemResultSerializer(page, many=True).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["csv", "jsonl"], description="csv (default) or jsonl")],
+        parameters=[
+            OpenApiParameter("format", str, enum=["csv", "jsonl"], description="csv (default) or jsonl"),
+            OpenApiParameter(
+                "spreadsheet",
+                bool,
+                description="CSV for a spreadsheet: text cells starting with = + - @ get a leading ' so none runs",
+            ),
+        ],
         responses={(200, "text/csv"): str, (200, "application/x-ndjson"): str},
     )
     @action(detail=True, methods=["get"], url_path="export")
@@ -151,7 +158,8 @@ class JobViewSet(viewsets.ModelViewSet):
         kind = request.query_params.get("format") or request.query_params.get("as") or "csv"
         if kind not in ("csv", "jsonl"):
             raise ValidationError({"format": "use csv or jsonl"})
-        chunks = exports.export_csv(job) if kind == "csv" else exports.export_jsonl(job)
+        spreadsheet = request.query_params.get("spreadsheet") in ("1", "true")
+        chunks = exports.export_csv(job, spreadsheet) if kind == "csv" else exports.export_jsonl(job)
         content_type = "text/csv; charset=utf-8" if kind == "csv" else "application/x-ndjson"
         response = StreamingHttpResponse(exports.iterate_in_thread(chunks), content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-results.{kind}"'

@@ -187,3 +187,26 @@ def test_staff_open_any_job_through_the_api_as_on_the_pages_and_list_their_own()
     assert api.get(f"/api/jobs/{job.pk}/export/").status_code == 200
     assert api.get(f"/api/uploads/{job.uploads.get().pk}/").status_code == 200
     assert api.get("/api/jobs/").json()["count"] == 0
+
+
+@pytest.mark.django_db
+def test_a_csv_for_a_spreadsheet_runs_no_formula_and_every_header_is_unique():
+    job = factories.make_job(question_type="free_text", options=[])
+    rows = b'{"id": "a", "text": "=1+1", "result": "mine"}\n{"id": "b", "text": "-2 degrees", "result": "x"}\n'
+    assert factories.ingest_now(job, rows, "items.jsonl").status == "done"
+    Item.objects.filter(job=job, external_id="a").update(result="@SUM(A1)", result_source="human", confidence=0.5)
+    api = APIClient()
+    api.force_authenticate(job.owner)
+
+    def table(query: str) -> list[dict]:
+        body = b"".join(api.get(f"/api/jobs/{job.pk}/export/?format=csv{query}")).decode()
+        reader = csv.reader(io.StringIO(body))
+        header = next(reader)
+        assert len(header) == len(set(header)), header
+        return [dict(zip(header, row, strict=True)) for row in reader]
+
+    exact, safe = table(""), table("&spreadsheet=1")
+    assert [r["text"] for r in exact] == ["=1+1", "-2 degrees"]  # as stored, for programs
+    assert exact[0]["item.result"] == "mine" and exact[0]["result"] == "@SUM(A1)"
+    assert [r["text"] for r in safe] == ["'=1+1", "'-2 degrees"]
+    assert safe[0]["result"] == "'@SUM(A1)" and safe[0]["confidence"] == "0.5"
