@@ -427,19 +427,24 @@ def test_the_jobs_group_gets_live_counts_as_answers_arrive(worker):
     run(body)
 
 
-def test_an_answer_sent_after_a_block_is_refused(worker):
-    job = open_job(items=2, redundancy=1)
+def revoke_then_answer(worker, revoke) -> tuple[dict, dict]:
+    """The worker takes a lease, ``revoke`` runs (in a thread), and the worker answers anyway: (revoked, ack)."""
 
     async def body():
         c = await Client.open(worker)
         task = await c.recv_type("task.assigned")
-        await sync_to_async(quality.worker_block_for_job)(job.pk, worker.pk, "failed a check")
+        await sync_to_async(revoke)()
         revoked = await c.recv_type("task.revoked")
         ack = await c.submit(task, "apple", key())
         await c.close()
         return revoked, ack
 
-    revoked, ack = run(body)
+    return run(body)
+
+
+def test_an_answer_sent_after_a_block_is_refused(worker):
+    job = open_job(items=2, redundancy=1)
+    revoked, ack = revoke_then_answer(worker, lambda: quality.worker_block_for_job(job.pk, worker.pk, "failed"))
     assert revoked["reason"] == "blocked"
     assert ack["status"] == "rejected" and ack["reason"] == "blocked"
     assert not Answer.objects.filter(worker=worker).exists()
@@ -447,17 +452,7 @@ def test_an_answer_sent_after_a_block_is_refused(worker):
 
 def test_cancelling_a_job_revokes_its_leases_and_refuses_their_answers(worker):
     job = open_job(items=2, redundancy=1)
-
-    async def body():
-        c = await Client.open(worker)
-        task = await c.recv_type("task.assigned")
-        await sync_to_async(services.job_cancel)(job)
-        revoked = await c.recv_type("task.revoked")
-        ack = await c.submit(task, "apple", key())
-        await c.close()
-        return revoked, ack
-
-    revoked, ack = run(body)
+    revoked, ack = revoke_then_answer(worker, lambda: services.job_cancel(job))
     assert revoked["reason"] == "job_cancelled"
     assert ack["status"] == "rejected"
     assert not Answer.objects.filter(job=job).exists()
