@@ -6,13 +6,21 @@ DECLARE
   mt bigint := (op->>'mt')::bigint;
   w bigint := (op->>'w')::bigint;
   m record;
+  prior record;
   aid bigint;
   stored int;
 BEGIN
-  -- One submission per (microtask, worker): a resent submit is a duplicate, not a second answer.
-  IF EXISTS (SELECT 1 FROM tasks_assignment
-             WHERE microtask_id = mt AND worker_id = w AND status = 'submitted') THEN
-    RETURN '{"s": "duplicate"}'::jsonb;
+  -- One submission per (microtask, worker): the same key resent is a duplicate; another key is a second answer
+  -- and is refused, as is an answer to a microtask the worker skipped (on another socket, say).
+  SELECT status, idempotency_key INTO prior FROM tasks_assignment WHERE microtask_id = mt AND worker_id = w;
+  IF FOUND AND prior.status = 'submitted' THEN
+    IF prior.idempotency_key IS NOT DISTINCT FROM op->>'key' THEN
+      RETURN '{"s": "duplicate"}'::jsonb;
+    END IF;
+    RETURN '{"s": "answered"}'::jsonb;
+  END IF;
+  IF FOUND AND prior.status = 'skipped' THEN
+    RETURN '{"s": "skipped"}'::jsonb;
   END IF;
   UPDATE tasks_microtask SET
     answer_count = answer_count + 1,

@@ -86,6 +86,10 @@ class SubmitOp:
     def parse(r: dict) -> "SubmitResult":
         if r["s"] == "duplicate":
             return SubmitResult("duplicate")
+        if r["s"] == "answered":
+            return SubmitResult("rejected", reason="already_answered")
+        if r["s"] == "skipped":
+            return SubmitResult("rejected", reason="skipped")
         if r["s"] == "rejected":
             return SubmitResult("rejected", reason="no_longer_needed")
         return SubmitResult(
