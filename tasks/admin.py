@@ -29,7 +29,8 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ["status", "question_type", "created_at"]
     search_fields = ["name", "owner__username"]
     list_select_related = ["owner"]
-    readonly_fields = ["item_count", "microtask_count", "columns", "created_at", "published_at"]
+    # Status changes go through the actions (the scheduler is told, a cancel ends leases), not a form field.
+    readonly_fields = ["status", "item_count", "microtask_count", "columns", "created_at", "published_at"]
     actions = ["pause_jobs", "resume_jobs", "cancel_jobs"]
 
     @admin.action(description="Pause the selected jobs")

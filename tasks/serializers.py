@@ -64,6 +64,21 @@ class JobSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("items_per_microtask must be between 1 and 1000")
         return value
 
+    def validate_redundancy(self, value):
+        if not 1 <= value <= 100:
+            raise serializers.ValidationError("redundancy must be between 1 and 100")
+        return value
+
+    def validate_reward(self, value):
+        if value is not None and value < 0:
+            raise serializers.ValidationError("reward cannot be negative")
+        return value
+
+    def validate_budget(self, value):
+        if value is not None and value <= 0:
+            raise serializers.ValidationError("budget must be above 0 (leave it empty for no budget)")
+        return value
+
     def validate_lease_seconds(self, value):
         if not 10 <= value <= 86400:
             raise serializers.ValidationError("lease_seconds must be between 10 and 86400")
@@ -91,6 +106,14 @@ class JobSerializer(serializers.ModelSerializer):
             and attrs["question_type"] != instance.question_type
         ):
             raise serializers.ValidationError({"question_type": "the question type cannot change once items exist"})
+        if (
+            instance is not None
+            and instance.item_count
+            and "options" in attrs
+            and attrs["options"] != [str(o) for o in instance.options or []]
+        ):
+            # Gold answers, answers and results name the old options; a new list would leave them meaning nothing.
+            raise serializers.ValidationError({"options": "the options cannot change once items exist"})
         return attrs
 
 

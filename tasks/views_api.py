@@ -3,6 +3,7 @@
 import io
 
 from django.conf import settings
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -15,7 +16,7 @@ from . import exports, selectors, services
 from .automation.background import automation_run_job
 from .automation.selectors import automation_summary
 from .intake import IntakeError, UploadTooLarge
-from .models import Item, Job, Upload
+from .models import AutomationStatus, Item, Job, Upload
 from .permissions import IsRequester
 from .serializers import ItemResultSerializer, JobSerializer, UploadSerializer
 
@@ -46,6 +47,12 @@ class JobViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.instance = services.job_create(owner=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        job = serializer.save()
+        if job.automation_enabled and job.automation_status == AutomationStatus.UNSUPPORTED:
+            # The sweep passes unsupported jobs by; a change of text field or question may have fixed this one.
+            transaction.on_commit(lambda: automation_run_job.delay(job.pk))
 
     def _transition(self, service):
         try:
@@ -78,6 +85,11 @@ class JobViewSet(viewsets.ModelViewSet):
         if request.method == "POST":
             if not job.automation_enabled:
                 return Response({"detail": "automation is off for this job"}, status=status.HTTP_409_CONFLICT)
+            if job.status != Job.Status.OPEN:
+                return Response(
+                    {"detail": f"the machine answers only while the job is open; it is {job.status}"},
+                    status=status.HTTP_409_CONFLICT,
+                )
             automation_run_job.delay(job.pk)
             return Response(automation_summary(job), status=status.HTTP_202_ACCEPTED)
         return Response(automation_summary(job))

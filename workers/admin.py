@@ -44,6 +44,9 @@ class WorkerProfileAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     inlines = [WorkerSkillInline]
     actions = ["block", "unblock"]
+    # Blocking goes through the actions (answers stop counting, leases end, sessions are told); the figures are
+    # kept by gold checks and the scheduler.
+    readonly_fields = ["blocked", "trust", "answers_count", "gold_correct", "gold_total"]
 
     @admin.action(description="Block the selected workers (they get no more work)")
     def block(self, request, queryset):

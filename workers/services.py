@@ -42,6 +42,8 @@ def worker_block(worker) -> WorkerProfile:
     WorkerProfile.objects.filter(pk=profile.pk).update(blocked=True)
     for job_id in Assignment.objects.filter(worker=worker).values_list("job_id", flat=True).distinct():
         quality.worker_block_for_job(job_id, worker.pk, STAFF_BLOCK)
+    # Also when they never worked on a job: a live session must stop taking leases now.
+    transaction.on_commit(lambda: quality.worker_changed(worker.pk))
     profile.refresh_from_db()
     return profile
 

@@ -405,8 +405,8 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
         if job.automation_status != AutomationStatus.OFF:
             job_update(job, automation_status=AutomationStatus.OFF, automation_reason="")
         return RunSummary(AutomationStatus.OFF)
-    if job.automation_status == AutomationStatus.STOPPED:
-        return RunSummary(job.automation_status, job.automation_reason)
+    if job.automation_status == AutomationStatus.STOPPED or job.status != Job.Status.OPEN:
+        return RunSummary(job.automation_status, job.automation_reason)  # a paused or cancelled job gets no answers
     reason = unsupported_reason(job)
     if reason:
         job_update(job, automation_status=AutomationStatus.UNSUPPORTED, automation_reason=reason)
@@ -553,6 +553,10 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
             automation_items_taken=job.automation_items_taken + taken_items,
             automation_answers_saved=job.automation_answers_saved + saved, automation_device=device_label(),
         )  # fmt: skip
+    if taken_items:
+        from tasks.results import job_complete_if_finished
+
+        job_complete_if_finished(job)  # the machine may have taken the last open microtasks
     log.info(
         "automation job %s: %s labelled, threshold %s, took %s items, %s audited, %s",
         job.pk, len(ids), cal.threshold, taken_items, audited_items, reason or "running",

@@ -9,7 +9,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tasks.models import Item, Microtask, Upload
+from tasks.models import Item, Job, Microtask, Upload
 from tests import factories
 
 JOB = {
@@ -210,3 +210,31 @@ def test_a_csv_for_a_spreadsheet_runs_no_formula_and_every_header_is_unique():
     assert exact[0]["item.result"] == "mine" and exact[0]["result"] == "@SUM(A1)"
     assert [r["text"] for r in safe] == ["'=1+1", "'-2 degrees"]
     assert safe[0]["result"] == "'@SUM(A1)" and safe[0]["confidence"] == "0.5"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "field,value,words",
+    [
+        ("redundancy", 0, "between 1 and 100"),
+        ("budget", "-5", "above 0"),
+        ("reward", "-1", "cannot be negative"),
+    ],
+)
+def test_job_settings_that_would_break_the_job_are_field_errors(requester_api, field, value, words):
+    created = requester_api.post("/api/jobs/", {**JOB, field: value}, format="json")
+    assert created.status_code == 400 and words in created.json()[field][0]
+    job = requester_api.post("/api/jobs/", JOB, format="json").json()
+    changed = requester_api.patch(f"/api/jobs/{job['id']}/", {field: value}, format="json")
+    assert changed.status_code == 400 and words in changed.json()[field][0]
+
+
+@pytest.mark.django_db
+def test_options_cannot_change_once_items_exist(requester_api):
+    job = requester_api.post("/api/jobs/", JOB, format="json").json()
+    assert requester_api.patch(f"/api/jobs/{job['id']}/", {"options": ["yes", "no"]}, format="json").status_code == 200
+    factories.ingest_now(Job.objects.get(pk=job["id"]), b"id,text\n1,a\n")
+    refused = requester_api.patch(f"/api/jobs/{job['id']}/", {"options": ["x", "y"]}, format="json")
+    assert refused.status_code == 400 and "cannot change once items exist" in refused.json()["options"][0]
+    same = requester_api.patch(f"/api/jobs/{job['id']}/", {"options": ["yes", "no"]}, format="json")
+    assert same.status_code == 200

@@ -230,3 +230,44 @@ def test_a_round_in_small_chunks_decides_as_one_in_a_single_chunk(monkeypatch):
     whole, chunked = one_round(10_000), one_round(7)
     assert whole[0] is not None and len(whole[1]) > 100 and whole[2]
     assert chunked == whole
+
+
+def test_a_job_whose_last_microtasks_the_machine_takes_is_done():
+    job, truth = make_text_job(count=120, automation_audit_rate=0.0)
+    service.automation_run(job.pk, seed=1)
+    answer_first(job, truth, 60)
+    summary = service.automation_run(job.pk, seed=2)
+    assert summary.taken_items > 0
+    assert not Microtask.objects.filter(job=job, status="open", is_gold=False).exists()
+    job.refresh_from_db()
+    assert job.status == Job.Status.DONE
+
+
+def test_a_paused_job_gets_no_machine_answers_and_a_run_cannot_be_asked_for(requester_api):
+    from tasks import services
+
+    job, truth = make_text_job(count=240, automation_audit_rate=0.0, owner=requester_api.user)
+    service.automation_run(job.pk, seed=1)
+    answer_first(job, truth, 60)
+    services.job_pause(job)
+    assert service.automation_run(job.pk, seed=2).taken_items == 0
+    assert not Item.objects.filter(job=job, result_source=Item.Source.MACHINE).exists()
+    refused = requester_api.post(f"/api/jobs/{job.pk}/automation/")
+    assert refused.status_code == 409 and "paused" in refused.json()["detail"]
+
+
+def test_fixing_an_unsupported_job_runs_the_machine_again(
+    requester_api, monkeypatch, django_capture_on_commit_callbacks
+):
+    from tasks import views_api
+
+    queued = []
+    monkeypatch.setattr(views_api.automation_run_job, "delay", queued.append)
+    job, _ = make_text_job(count=30, text_field="", owner=requester_api.user)
+    service.automation_run(job.pk)
+    job.refresh_from_db()
+    assert job.automation_status == AutomationStatus.UNSUPPORTED
+    with django_capture_on_commit_callbacks(execute=True):
+        assert requester_api.patch(f"/api/jobs/{job.pk}/", {"text_field": "text"}, format="json").status_code == 200
+    assert queued == [job.pk]
+    assert service.automation_run(job.pk, seed=1).status == AutomationStatus.WAITING

@@ -168,6 +168,33 @@ def test_staff_block_covers_every_job_and_unblock_lets_the_worker_back(job_with_
     assert not JobWorker.objects.get(job=job, worker=worker).blocked
 
 
+def test_a_staff_block_reaches_the_scheduler_even_for_a_worker_with_no_work_yet(db, django_capture_on_commit_callbacks):
+    newcomer = factories.make_worker()
+    pubsub = get_redis().pubsub()
+    pubsub.subscribe(control_channel())
+    pubsub.get_message(timeout=2)  # the subscribe confirmation
+    with django_capture_on_commit_callbacks(execute=True):
+        worker_block(newcomer)
+    messages = []
+    while (message := pubsub.get_message(timeout=2)) is not None:
+        messages.append(json.loads(message["data"]))
+    pubsub.close()
+    assert {"type": "worker.changed", "worker_id": newcomer.pk} in messages
+
+
+def test_the_admin_forms_leave_status_and_blocking_to_the_actions(job_with_answer):
+    job, worker, _, _ = job_with_answer
+    staff = factories.make_requester()
+    staff.is_staff = staff.is_superuser = True
+    staff.save(update_fields=["is_staff", "is_superuser"])
+    client = client_for(staff)
+    job_form = client.get(f"/admin/tasks/job/{job.pk}/change/").content.decode()
+    assert 'name="status"' not in job_form and 'name="name"' in job_form
+    profile = WorkerProfile.objects.get(user=worker)
+    profile_form = client.get(f"/admin/workers/workerprofile/{profile.pk}/change/").content.decode()
+    assert 'name="blocked"' not in profile_form and 'name="max_leases"' in profile_form
+
+
 def test_a_requester_cannot_block_a_worker_who_never_worked_on_their_job(job_with_answer):
     job, _, _, _ = job_with_answer
     stranger = factories.make_worker()
