@@ -6,7 +6,7 @@ import math
 from django.conf import settings
 from django.db.models import Count, Q
 
-from tasks.models import AutomationStatus, Item, Job
+from tasks.models import AutomationStatus, Item, Job, Microtask
 
 
 def retrain_every(open_items: int) -> int:
@@ -42,6 +42,11 @@ def automation_summary(job: Job) -> dict:
     }
 
 
+def unranked_microtasks(job: Job):
+    """Open ordinary microtasks still at the default rank 0: none once automation ranked the job."""
+    return Microtask.objects.filter(job=job, status=Microtask.Status.OPEN, is_gold=False, rank=0)
+
+
 def jobs_due() -> list[int]:
     """Jobs with automation on whose human results grew enough since the last run."""
     due = []
@@ -55,6 +60,8 @@ def jobs_due() -> list[int]:
         )
         if job.automation_rounds == 0 and job.automation_status != AutomationStatus.WAITING:
             due.append(job.pk)
+        elif job.automation_status == AutomationStatus.WAITING and unranked_microtasks(job).exists():
+            due.append(job.pk)  # a later upload's microtasks take their place in the random first sample
         elif counts["humans"] - job.automation_labelled >= retrain_every(counts["open"]):
             due.append(job.pk)
     return due

@@ -45,6 +45,7 @@ from tasks.scheduling import pool
 
 from . import calibration
 from .embeddings import device_label
+from .selectors import unranked_microtasks
 from .solvers import Solver, get_solver
 
 log = logging.getLogger(__name__)
@@ -312,11 +313,16 @@ def ranks_write(job: Job, indexes: np.ndarray, ranks: np.ndarray) -> None:
     transaction.on_commit(lambda: pool.pool_invalidate(job.pk))
 
 
-def ranks_randomise(job: Job, seed: int | None) -> int:
-    """Random ranks, so the first human answers are a random sample of the job, not the top of the file."""
+def ranks_randomise(job: Job, seed: int | None, *, unranked_only: bool = False) -> int:
+    """Random ranks (1 to 2), so the first human answers are a random sample of the job, not the top of the file.
+    ``unranked_only``: just the microtasks still at the default rank 0, those of an upload since the last draw."""
     rng = random.Random(seed)
     # In index order: a seed then draws the same sample however the rows happen to lie in the table.
-    indexes = OpenMicrotasks.of(job).index
+    if unranked_only:
+        unranked = unranked_microtasks(job).order_by("index").values_list("index", flat=True)
+        indexes = np.fromiter(unranked.iterator(chunk_size=CHUNK), dtype=np.int64)
+    else:
+        indexes = OpenMicrotasks.of(job).index
     ranks_write(job, indexes, np.array([1 + rng.random() for _ in range(len(indexes))]))
     return len(indexes)
 
@@ -424,9 +430,7 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
     ids, labels, humans = labelled_items(job, options)
     needed = first_sample_size(job)
     if len(ids) < needed or len(set(labels)) < 2:
-        ranked = 0
-        if job.automation_status != AutomationStatus.WAITING:
-            ranked = ranks_randomise(job, seed)
+        ranked = ranks_randomise(job, seed, unranked_only=job.automation_status == AutomationStatus.WAITING)
         reason = f"people are answering a random first sample: {len(ids)} of {needed} human results so far"
         job_update(
             job, automation_status=AutomationStatus.WAITING, automation_reason=reason, automation_labelled=humans,

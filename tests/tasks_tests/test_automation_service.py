@@ -271,3 +271,24 @@ def test_fixing_an_unsupported_job_runs_the_machine_again(
         assert requester_api.patch(f"/api/jobs/{job.pk}/", {"text_field": "text"}, format="json").status_code == 200
     assert queued == [job.pk]
     assert service.automation_run(job.pk, seed=1).status == AutomationStatus.WAITING
+
+
+def test_a_second_upload_while_waiting_joins_the_random_first_sample():
+    from tests import factories
+
+    job, _ = make_text_job(count=90)
+    service.automation_run(job.pk, seed=1)
+    first = set(Microtask.objects.filter(job=job).values_list("index", flat=True))
+    more = [{"id": f"u{i}", "text": f"more text {i}", "label": "x", "gold": ""} for i in range(90)]
+    assert factories.ingest_now(job, factories.csv_bytes(more)).status == "done"
+    assert job.pk in selectors.jobs_due()  # its microtasks wait at rank 0, ahead of the sample
+    service.automation_run(job.pk, seed=2)
+    assert job.pk not in selectors.jobs_due()
+    order = list(
+        Microtask.objects.filter(job=job, status="open", is_gold=False)
+        .order_by("rank", "index")
+        .values_list("index", "rank")
+    )
+    assert all(1 <= rank < 2 for _, rank in order)
+    served_first = [index for index, _ in order[:40]]
+    assert set(served_first) & first and set(served_first) - first  # both uploads, mixed
