@@ -164,12 +164,34 @@ QUORUM_AUTOMATION_MIN_HUMAN_CONFIDENCE = float(os.environ.get("QUORUM_AUTOMATION
 QUORUM_SIGNUP_ROLES = [
     r.strip() for r in os.environ.get("QUORUM_SIGNUP_ROLES", "requester,worker").split(",") if r.strip()
 ]
+# Passwords people choose (sign-up, admin, `changepassword`); accounts made in code (the demo, tests) skip them.
+QUORUM_PASSWORD_MIN_LENGTH = env_int("QUORUM_PASSWORD_MIN_LENGTH", 10)
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": QUORUM_PASSWORD_MIN_LENGTH},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Every password check (sign-in page, API token, admin, browsable API) counts failures and honours the lockout.
+AUTHENTICATION_BACKENDS = ["workers.authentication.LockoutModelBackend"]
+# API tokens expire this many hours after they are made (0: never); a new one comes from /api/auth/token/.
+QUORUM_TOKEN_TTL_HOURS = env_int("QUORUM_TOKEN_TTL_HOURS", 720)
+# Sign-in lockout: this many failed sign-ins for one username, or from one client address, within the window
+# lock that username or address out until the window ends (429). A success clears the username's count.
+QUORUM_SIGNIN_WINDOW_MINUTES = env_int("QUORUM_SIGNIN_WINDOW_MINUTES", 15)
+QUORUM_SIGNIN_FAILURES_PER_USERNAME = env_int("QUORUM_SIGNIN_FAILURES_PER_USERNAME", 5)
+QUORUM_SIGNIN_FAILURES_PER_ADDRESS = env_int("QUORUM_SIGNIN_FAILURES_PER_ADDRESS", 20)
+# Accounts one client address may create per hour (page and API together).
+QUORUM_SIGNUPS_PER_ADDRESS_PER_HOUR = env_int("QUORUM_SIGNUPS_PER_ADDRESS_PER_HOUR", 10)
 
 # --- API --------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "workers.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

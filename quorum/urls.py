@@ -4,7 +4,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.routers import DefaultRouter
 
@@ -32,7 +31,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
-    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/auth/token/", workers_api.TokenView.as_view(), name="api-token"),
     path("api/auth/signup/", workers_api.signup, name="api-signup"),
     path("api/me/", workers_api.me, name="api-me"),
     path(
@@ -42,7 +41,7 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     # pages
     path("", task_pages.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", worker_pages.SigninView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", worker_pages.signup, name="signup"),
     path("jobs/", task_pages.dashboard, name="dashboard"),

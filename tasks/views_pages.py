@@ -13,6 +13,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
+from workers.tokens import token_expired, token_expires_at, token_replace, token_revoke_all
+
 from . import quality, selectors, services
 from .models import Assignment, Item, Job, QuestionType
 
@@ -168,9 +170,15 @@ def worker_block_view(request, job_id: int, worker_id: int):
 @login_required
 def tokens(request):
     if request.method == "POST":
-        Token.objects.filter(user=request.user).delete()
-        Token.objects.create(user=request.user)
-        messages.success(request, "A new token was made; the old one no longer works.")
+        if request.POST.get("action") == "revoke":
+            token_revoke_all(request.user)
+            messages.success(request, "Your token is revoked; scripts that use it are refused from now on.")
+        else:
+            token_replace(request.user)
+            messages.success(request, "A new token was made; the old one no longer works.")
         return redirect("tokens")
     token = Token.objects.filter(user=request.user).first()
-    return render(request, "requester/tokens.html", {"token": token})
+    context = {"token": token}
+    if token is not None:
+        context.update(expires_at=token_expires_at(token.created), expired=token_expired(token.created))
+    return render(request, "requester/tokens.html", context)

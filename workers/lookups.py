@@ -55,7 +55,7 @@ class Lookups:
         self.connecting = asyncio.Lock()
         t = _tables()
         self.user_sql = (
-            f"SELECT u.id, u.username, u.role, u.is_active, u.is_staff, u.is_superuser"
+            f"SELECT u.id, u.username, u.role, u.is_active, u.is_staff, u.is_superuser, k.created AS token_created"
             f" FROM {t['token']} k JOIN {t['user']} u ON u.id = k.user_id WHERE k.key = %s"
         )
         self.worker_sql = (
@@ -98,11 +98,12 @@ class Lookups:
             return await (await conn.execute(sql, params)).fetchone()
 
     async def user_for_token(self, key: str):
-        """The active user who holds this API token, or None."""
+        """The active user who holds this API token, or None (also when the token has expired)."""
         from workers.models import User
+        from workers.tokens import token_expired
 
         row = await self._fetchone(self.user_sql, (key,))
-        if row is None or not row["is_active"]:
+        if row is None or not row["is_active"] or token_expired(row.pop("token_created")):
             return None
         return User(**row)
 

@@ -10,6 +10,24 @@ class User(AbstractUser):
         WORKER = "worker", "Worker"
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.WORKER)
+    # The username reduced to what a reader sees (workers/usernames.py): a new name must not share it.
+    username_skeleton = models.CharField(max_length=150, db_index=True, editable=False, default="")
+
+    def save(self, *args, **kwargs) -> None:
+        from .tokens import token_revoke_all
+        from .usernames import username_skeleton
+
+        self.username_skeleton = username_skeleton(self.username)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "username" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "username_skeleton"}
+        # set_password() leaves the new password in _password until the save (Django's hash upgrades clear it
+        # first): a changed password ends every API token, whichever path changed it (admin, changepassword,
+        # a form). Sessions already end by their auth hash.
+        password_changed = self._password is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if password_changed:
+            token_revoke_all(self)
 
     @property
     def is_requester(self) -> bool:

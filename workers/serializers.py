@@ -1,31 +1,53 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from .auth_limits import PASSWORD_MAX_LENGTH, USERNAME_MAX_LENGTH
 from .services import signup_roles
+from .usernames import username_errors
 
 User = get_user_model()
 
 
 class SignupSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(write_only=True, min_length=8)
+    # The length cap only bounds input; username_errors says what a username may be (3 to 30 characters...).
+    username = serializers.CharField(max_length=USERNAME_MAX_LENGTH)
+    password = serializers.CharField(write_only=True, max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False)
     email = serializers.EmailField(required=False, allow_blank=True)
     role = serializers.ChoiceField(choices=User.Role.choices)
 
     def validate_username(self, value):
-        if User.objects.filter(username__iexact=value).exists():
-            raise serializers.ValidationError("this username is taken")
-        return value
-
-    def validate_password(self, value):
-        validate_password(value)
+        errors = username_errors(value)
+        if errors:
+            raise serializers.ValidationError(errors)
         return value
 
     def validate_role(self, value):
         if value not in signup_roles():
             raise serializers.ValidationError(f"sign-up as a {value} is closed on this server; ask its staff")
         return value
+
+    def validate(self, attrs):
+        # Here, not in validate_password: the similarity check compares the password with the username and email.
+        candidate = User(username=attrs["username"], email=attrs.get("email", ""))
+        try:
+            validate_password(attrs["password"], user=candidate)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError({"password": list(error.messages)}) from None
+        return attrs
+
+
+class SigninSerializer(serializers.Serializer):
+    """The credentials POST /api/auth/token/ takes, bounded before any lookup or hashing."""
+
+    username = serializers.CharField(max_length=USERNAME_MAX_LENGTH)
+    password = serializers.CharField(write_only=True, max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="null: the token does not expire")
 
 
 class MeSerializer(serializers.ModelSerializer):

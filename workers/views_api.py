@@ -1,12 +1,20 @@
+from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from .serializers import MeSerializer, SignupSerializer
+from . import auth_limits
+from .serializers import MeSerializer, SigninSerializer, SignupSerializer, TokenSerializer
 from .services import signup_roles, user_create
+from .tokens import token_expires_at, token_for_signin, token_revoke_all
+
+
+def _token_body(token) -> dict:
+    return {"token": token.key, "expires_at": token_expires_at(token.created)}
 
 
 @extend_schema(request=SignupSerializer, responses={201: MeSerializer})
@@ -15,11 +23,49 @@ from .services import signup_roles, user_create
 def signup(request):
     if not signup_roles():
         return Response({"detail": "sign-up is closed on this server; ask its staff"}, status=status.HTTP_403_FORBIDDEN)
+    address = auth_limits.client_address(request)
+    wait = auth_limits.signup_blocked_for(address)
+    if wait:
+        raise Throttled(wait=wait, detail=auth_limits.signup_blocked_message(wait))
     serializer = SignupSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     user = user_create(**serializer.validated_data)
-    token, _ = Token.objects.get_or_create(user=user)
-    return Response({**MeSerializer(user).data, "token": token.key}, status=status.HTTP_201_CREATED)
+    auth_limits.signup_counted(address)
+    token = token_for_signin(user)
+    return Response({**MeSerializer(user).data, **_token_body(token)}, status=status.HTTP_201_CREATED)
+
+
+class TokenView(APIView):
+    """POST: your API token for your username and password (a new one if yours expired).
+    DELETE: revoke the token you call with (or your session's user's token)."""
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    def perform_authentication(self, request):
+        # Lazily, so that a script still sending an expired token can POST its password for a new one.
+        pass
+
+    @extend_schema(request=SigninSerializer, responses={200: TokenSerializer})
+    def post(self, request):
+        serializer = SigninSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        username, password = serializer.validated_data["username"], serializer.validated_data["password"]
+        wait = auth_limits.signin_locked_for(username, auth_limits.client_address(request))
+        if wait:
+            raise Throttled(wait=wait, detail=auth_limits.signin_locked_message(wait))
+        user = authenticate(request._request, username=username, password=password)
+        if user is None:
+            return Response(
+                {"non_field_errors": ["Unable to log in with provided credentials."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(_token_body(token_for_signin(user)))
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request):
+        token_revoke_all(request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(responses=MeSerializer)

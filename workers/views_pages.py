@@ -1,21 +1,24 @@
-"""Sign-up and the worker's task page."""
+"""Sign-up, sign-in and the worker's task page."""
 
 from django import forms
 from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.password_validation import password_validators_help_texts, validate_password
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
-from . import selectors
+from . import auth_limits, selectors
 from .services import signup_roles, user_create
+from .usernames import username_errors
 
 User = get_user_model()
 
 
 class SignupForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    password = forms.CharField(widget=forms.PasswordInput, min_length=8)
+    username = forms.CharField(max_length=auth_limits.USERNAME_MAX_LENGTH)  # bounds input; clean_username rules
+    password = forms.CharField(widget=forms.PasswordInput, max_length=auth_limits.PASSWORD_MAX_LENGTH, strip=False)
     role = forms.ChoiceField(choices=User.Role.choices, widget=forms.RadioSelect)
 
     def __init__(self, *args, **kwargs):
@@ -26,14 +29,20 @@ class SignupForm(forms.Form):
 
     def clean_username(self):
         username = self.cleaned_data["username"]
-        if User.objects.filter(username__iexact=username).exists():
-            raise forms.ValidationError("This username is taken.")
+        errors = username_errors(username)
+        if errors:
+            raise forms.ValidationError(errors)
         return username
 
-    def clean_password(self):
-        password = self.cleaned_data["password"]
-        validate_password(password)
-        return password
+    def clean(self):
+        cleaned = super().clean()
+        if "password" in cleaned:
+            # The similarity check compares the password with the username, so it runs once both are in.
+            try:
+                validate_password(cleaned["password"], user=User(username=cleaned.get("username", "")))
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return cleaned
 
 
 def signup(request):
@@ -41,12 +50,53 @@ def signup(request):
         return render(
             request, "registration/signup.html", {"closed": True}, status=403 if request.method == "POST" else 200
         )
-    form = SignupForm(request.POST or None)
+    address = auth_limits.client_address(request)
+    wait = auth_limits.signup_blocked_for(address) if request.method == "POST" else 0
+    form = SignupForm(request.POST if request.method == "POST" and not wait else None)
+    context = {"form": form, "password_help": password_validators_help_texts()}
+    if wait:
+        context["refused"] = auth_limits.signup_blocked_message(wait)
+        response = render(request, "registration/signup.html", context, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     if request.method == "POST" and form.is_valid():
         user = user_create(**form.cleaned_data)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        auth_limits.signup_counted(address)
+        login(request, user, backend="workers.authentication.LockoutModelBackend")
         return redirect("work" if user.is_worker else "dashboard")
-    return render(request, "registration/signup.html", {"form": form})
+    return render(request, "registration/signup.html", context)
+
+
+class SigninForm(AuthenticationForm):
+    """Django's sign-in form with the password bounded too (the username already is, by the model)."""
+
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=auth_limits.PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class SigninView(auth_views.LoginView):
+    """Django's LoginView; a locked-out username or address gets 429 and how long to wait, before any
+    password is checked (workers.authentication.LockoutModelBackend counts the failures)."""
+
+    form_class = SigninForm
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "")[: auth_limits.USERNAME_MAX_LENGTH]
+        wait = auth_limits.signin_locked_for(username, auth_limits.client_address(request))
+        if wait:
+            # An unbound form: a bound one would check the password as soon as the template asks for errors.
+            context = self.get_context_data(
+                form=self.form_class(request), refused=auth_limits.signin_locked_message(wait)
+            )
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        return super().post(request, *args, **kwargs)
 
 
 @login_required

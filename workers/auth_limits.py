@@ -1,0 +1,118 @@
+"""Limits on guessing passwords and on making accounts, counted in Redis.
+
+Failed sign-ins are counted per username and per client address in fixed windows of
+``QUORUM_SIGNIN_WINDOW_MINUTES``; once either count reaches its limit, sign-ins for that username or from that
+address are refused (429) until the window ends, without checking the password. A successful sign-in clears
+the username's count (not the address's: one good account must not buy more guesses at others). Sign-ups are
+counted per address per hour.
+
+The client address is ``REMOTE_ADDR``; IPv6 addresses count per /64, the block one host usually gets. Behind a
+reverse proxy, every client has the proxy's address unless the proxy sets ``REMOTE_ADDR`` (e.g. uvicorn's
+``--proxy-headers`` with ``--forwarded-allow-ips``).
+
+Redis holding nothing (flushed, restarted) only forgets counts: nobody is locked out by a lost key.
+"""
+
+import hashlib
+import ipaddress
+import math
+
+from django.conf import settings
+
+from quorum.redis import get_redis, key
+
+# Inputs are bounded before anything is hashed or looked up: Django's own forms cap nothing on the password, and
+# DRF's token serializer caps neither field. 4096 is far beyond any passphrase and what Django once used.
+PASSWORD_MAX_LENGTH = 4096
+USERNAME_MAX_LENGTH = 150  # the model's column
+
+
+def client_address(request) -> str:
+    """The address counts are kept for: the client's IPv4 address, or its IPv6 /64."""
+    raw = request.META.get("REMOTE_ADDR") or "unknown"
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _username_key(username: str) -> str:
+    # Hashed: a key of bounded length whatever was typed; casefolded: "Demo" and "demo" share one count.
+    digest = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
+    return key("auth", "signin-failures", "user", digest)
+
+
+def _address_key(address: str) -> str:
+    return key("auth", "signin-failures", "addr", address)
+
+
+def _signup_key(address: str) -> str:
+    return key("auth", "signups", "addr", address)
+
+
+def _wait_if_over(keys_and_limits: list[tuple[str, int]]) -> int:
+    """Seconds until every listed count is under its limit again; 0 if all are under now."""
+    pipe = get_redis().pipeline(transaction=False)
+    for name, _ in keys_and_limits:
+        pipe.get(name)
+        pipe.ttl(name)
+    replies = pipe.execute()
+    wait = 0
+    for (_, limit), count, ttl in zip(keys_and_limits, replies[0::2], replies[1::2], strict=True):
+        if count is not None and int(count) >= limit:
+            wait = max(wait, ttl if ttl > 0 else 1)
+    return wait
+
+
+def _count(names: list[str], window_seconds: int) -> None:
+    """One more in each count; a count starts its window with its first increment."""
+    pipe = get_redis().pipeline(transaction=True)
+    for name in names:
+        pipe.set(name, 0, ex=window_seconds, nx=True)
+        pipe.incr(name)
+    pipe.execute()
+
+
+def signin_locked_for(username: str, address: str) -> int:
+    """Seconds until this username may try to sign in from this address again; 0: it may now."""
+    return _wait_if_over(
+        [
+            (_username_key(username), settings.QUORUM_SIGNIN_FAILURES_PER_USERNAME),
+            (_address_key(address), settings.QUORUM_SIGNIN_FAILURES_PER_ADDRESS),
+        ]
+    )
+
+
+def signin_failed(username: str, address: str) -> None:
+    _count([_username_key(username), _address_key(address)], settings.QUORUM_SIGNIN_WINDOW_MINUTES * 60)
+
+
+def signin_succeeded(username: str) -> None:
+    get_redis().delete(_username_key(username))
+
+
+def signup_blocked_for(address: str) -> int:
+    """Seconds until this address may create another account; 0: it may now."""
+    return _wait_if_over([(_signup_key(address), settings.QUORUM_SIGNUPS_PER_ADDRESS_PER_HOUR)])
+
+
+def signup_counted(address: str) -> None:
+    _count([_signup_key(address)], 3600)
+
+
+def minutes_text(seconds: int) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def signin_locked_message(seconds: int) -> str:
+    return f"Too many failed sign-ins; try again in {minutes_text(seconds)}."
+
+
+def signup_blocked_message(seconds: int) -> str:
+    return f"Too many new accounts from your address; try again in {minutes_text(seconds)}."
