@@ -71,7 +71,7 @@ RISKY_MERCHANTS = {"Luxury Watches", "Crypto Exchange", "Gift Cards Direct", "Ca
 
 def demo_workers(count: int) -> list[str]:
     """API tokens of ``count`` simulated workers (created once, reused on the next start)."""
-    from rest_framework.authtoken.models import Token
+    from workers.tokens import token_for_signin
 
     User = get_user_model()
     keys = []
@@ -79,7 +79,7 @@ def demo_workers(count: int) -> list[str]:
         user = User.objects.filter(username=f"demo-worker-{i}").first()
         if user is None:
             user = user_create(username=f"demo-worker-{i}", password=None, role=User.Role.WORKER)
-        keys.append(Token.objects.get_or_create(user=user)[0].key)
+        keys.append(token_for_signin(user).key)  # a fresh one if the last start's has expired
     return keys
 
 

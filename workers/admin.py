@@ -2,13 +2,42 @@
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
 
 from . import services
 from .models import User, WorkerProfile, WorkerSkill
+from .usernames import username_errors
+
+
+class _UsernameRules:
+    """Staff choose usernames by the same rules as sign-up (workers/usernames.py); a name kept unchanged is
+    left alone, so accounts made before the rules can still be edited."""
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        current = self.instance.username if self.instance.pk else None
+        if username != current:
+            errors = username_errors(username, exclude_user_id=self.instance.pk)
+            if errors:
+                raise ValidationError(errors)
+        return username
+
+
+class QuorumUserCreationForm(_UsernameRules, AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+
+
+class QuorumUserChangeForm(_UsernameRules, UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
 
 
 @admin.register(User)
 class QuorumUserAdmin(UserAdmin):
+    form = QuorumUserChangeForm
+    add_form = QuorumUserCreationForm
     list_display = ["username", "email", "role", "is_staff", "is_active", "date_joined", "last_login"]
     list_filter = ["role", "is_staff", "is_active", "worker_profile__blocked"]
     fieldsets = UserAdmin.fieldsets + (("Role", {"fields": ["role"]}),)

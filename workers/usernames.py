@@ -44,11 +44,11 @@ def username_problem(username: str) -> str | None:
     return None
 
 
-def username_taken(username: str) -> bool:
-    """Whether an account exists whose name is this one, or looks like it (same skeleton)."""
+def username_taken(username: str, *, exclude_user_id: int | None = None) -> bool:
+    """Whether an account (other than exclude_user_id's) exists whose name is this one, or looks like it."""
     from .models import User
 
-    return User.objects.filter(username_skeleton=username_skeleton(username)).exists()
+    return User.objects.filter(username_skeleton=username_skeleton(username)).exclude(pk=exclude_user_id).exists()
 
 
 TAKEN_MESSAGE = (
@@ -57,9 +57,10 @@ TAKEN_MESSAGE = (
 )
 
 
-def username_errors(username: str) -> list[str]:
-    """The field errors for a username someone chose: its form first, then whether it is free."""
+def username_errors(username: str, *, exclude_user_id: int | None = None) -> list[str]:
+    """The field errors for a username someone chose: its form first, then whether it is free (a user being
+    renamed is exclude_user_id, so that their own current name does not count against them)."""
     problem = username_problem(username)
     if problem:
         return [problem]
-    return [TAKEN_MESSAGE] if username_taken(username) else []
+    return [TAKEN_MESSAGE] if username_taken(username, exclude_user_id=exclude_user_id) else []

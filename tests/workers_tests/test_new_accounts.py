@@ -132,3 +132,24 @@ def test_a_huge_password_or_username_gets_a_clear_400_before_any_hashing(setting
     assert long_name.status_code == 400 and "no more than 150 characters" in long_name.json()["username"][0]
     assert page.status_code == 200 and "at most 4096 characters" in page.content.decode()
     assert elapsed < 2.0  # no hashing: one PBKDF2 alone takes about 0.25 s
+
+
+def test_staff_creating_or_renaming_users_in_the_admin_follow_the_same_rules():
+    staff = User.objects.create_superuser(username="root-admin", password=factories.PASSWORD)
+    factories.make_requester("demo")
+    browser = Client()
+    browser.force_login(staff)
+    form = {"username": "dem0", "password1": "", "password2": "", "usable_password": "false"}
+    page = browser.post("/admin/workers/user/add/", form)
+    assert page.status_code == 200 and "looks too much like one that is" in page.content.decode()
+    form = {"username": "<script>", "password1": "password", "password2": "password", "usable_password": "true"}
+    body = browser.post("/admin/workers/user/add/", form).content.decode()
+    assert "use only ASCII letters" in body and "too common" in body
+    assert not User.objects.filter(username__in=["dem0", "<script>"]).exists()
+    # Renaming a user to a look-alike of another is refused; keeping their own name is not.
+    worker = factories.make_worker("someone-else")
+    change = {"username": "DEMO", "role": "worker", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
+    body = browser.post(f"/admin/workers/user/{worker.pk}/change/", change).content.decode()
+    assert "looks too much like one that is" in body
+    change["username"] = "someone-else"
+    assert browser.post(f"/admin/workers/user/{worker.pk}/change/", change).status_code == 302
