@@ -89,7 +89,19 @@ LANGUAGE_CODE = "en"
 
 # --- data ---------------------------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/quorum")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# Under ASGI every request runs in a thread of its own, so a persistent connection (CONN_MAX_AGE > 0) stayed with
+# its dead thread until a full garbage collection, and a burst of requests used up PostgreSQL's connections. Each
+# process instead borrows from a bounded pool (psycopg_pool) and gives the connection back when the request ends.
+# DB_POOL_MAX_SIZE=0 turns the pool off: then a connection per request, closed at its end.
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+if DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env_int("DB_POOL_MIN_SIZE", 1), DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        # A request waits this long for a free connection, then fails (500) instead of queueing forever.
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT", 20)),
+    }
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME") or None}
 
 # --- realtime -------------------------------------------------------------------------------------------------
