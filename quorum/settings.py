@@ -208,6 +208,8 @@ FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHand
 FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
+# Every request body but an upload's: bigger ones get 413 before a byte is read (quorum/request_bodies.py).
+QUORUM_MAX_REQUEST_BYTES = env_int("QUORUM_MAX_REQUEST_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 LOGGING = {
     "version": 1,

@@ -12,6 +12,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.response import Response
 
+from quorum.request_bodies import MULTIPART_OVERHEAD
+
 from . import exports, selectors, services
 from .automation.background import automation_run_job
 from .automation.selectors import automation_summary
@@ -19,9 +21,6 @@ from .intake import IntakeError, UploadTooLarge
 from .models import AutomationStatus, Item, Job, Upload
 from .permissions import IsRequester
 from .serializers import ItemResultSerializer, JobSerializer, UploadSerializer
-
-# Room for multipart boundaries and part headers when a request's size is compared with the file limit.
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 class RawFileParser(FileUploadParser):
