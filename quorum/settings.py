@@ -190,6 +190,25 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # `format` is a query parameter of the export endpoint, not a renderer override.
     "URL_FORMAT_OVERRIDE": None,
+    # 429 with Retry-After past these rates (quorum/throttling.py); counted in Redis through the cache below.
+    "DEFAULT_THROTTLE_CLASSES": ["quorum.throttling.AnonymousRateThrottle", "quorum.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        # every API call: per client address when anonymous, per user otherwise
+        "anon": os.environ.get("QUORUM_RATE_ANON", "300/min"),
+        "user": os.environ.get("QUORUM_RATE_USER", "3000/min"),
+        # per user: POST /api/jobs/, POST /api/jobs/<id>/uploads/, POST /api/jobs/<id>/automation/
+        "job_create": os.environ.get("QUORUM_RATE_JOB_CREATE", "600/hour"),
+        "upload": os.environ.get("QUORUM_RATE_UPLOAD", "600/hour"),
+        "automation_run": os.environ.get("QUORUM_RATE_AUTOMATION_RUN", "120/hour"),
+    },
+}
+# Request-rate counters (and anything else cached) live in Redis, so every process counts together.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_PREFIX,
+    }
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Quorum API",
