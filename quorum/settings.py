@@ -9,6 +9,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from quorum.secret_key import secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -22,10 +24,18 @@ def env_int(name: str, default: int) -> int:
 
 # --- core ---------------------------------------------------------------------------------------------------
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "quorum-insecure-development-key-change-me")
+VAR_DIR = Path(os.environ.get("QUORUM_VAR_DIR", BASE_DIR / "var"))
+# Unset: a random key kept in $QUORUM_VAR_DIR/secret_key. A published or weak key stops start-up unless DEBUG is on.
+SECRET_KEY = secret_key(os.environ.get("SECRET_KEY", ""), VAR_DIR, DEBUG)
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
-VAR_DIR = Path(os.environ.get("QUORUM_VAR_DIR", BASE_DIR / "var"))
+# Behind a TLS-terminating proxy. uvicorn takes the client address and scheme from X-Forwarded-For / -Proto only
+# from the addresses in FORWARDED_ALLOW_IPS (quorum/launcher.py, docker/); rate limits count by that address.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER") else None
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -192,6 +202,9 @@ REST_FRAMEWORK = {
     "URL_FORMAT_OVERRIDE": None,
     # 429 with Retry-After past these rates (quorum/throttling.py); counted in Redis through the cache below.
     "DEFAULT_THROTTLE_CLASSES": ["quorum.throttling.AnonymousRateThrottle", "quorum.throttling.UserRateThrottle"],
+    # The client address is REMOTE_ADDR, which uvicorn sets from X-Forwarded-For only for a trusted proxy
+    # (FORWARDED_ALLOW_IPS). DRF's default (None) would believe any X-Forwarded-For a client sends.
+    "NUM_PROXIES": 0,
     "DEFAULT_THROTTLE_RATES": {
         # every API call: per client address when anonymous, per user otherwise
         "anon": os.environ.get("QUORUM_RATE_ANON", "300/min"),

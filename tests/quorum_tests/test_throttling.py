@@ -2,10 +2,12 @@
 
 import io
 
+import httpx
 import pytest
 from rest_framework.test import APIClient
 
 from tests import factories
+from tests.servers import asgi_server
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +81,20 @@ def test_anonymous_calls_count_per_client_address(rates):
         assert APIClient(REMOTE_ADDR="10.0.0.1").post("/api/auth/signup/", {}, format="json").status_code == 400
     assert_throttled(APIClient(REMOTE_ADDR="10.0.0.1").post("/api/auth/signup/", {}, format="json"))
     assert APIClient(REMOTE_ADDR="10.0.0.2").post("/api/auth/signup/", {}, format="json").status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_behind_a_trusted_proxy_the_client_address_is_the_one_it_forwards():
+    """uvicorn takes X-Forwarded-For from FORWARDED_ALLOW_IPS (here the test, at 127.0.0.1): each client behind the
+    proxy has its own anonymous limit, and a client cannot pick its address by sending the header itself."""
+    with asgi_server(QUORUM_RATE_ANON="2/min") as url:
+
+        def signup(forwarded_for: str) -> int:
+            return httpx.post(
+                f"{url}/api/auth/signup/", json={}, headers={"X-Forwarded-For": forwarded_for}
+            ).status_code
+
+        assert [signup("203.0.113.1") for _ in range(3)] == [400, 400, 429]
+        assert signup("203.0.113.2") == 400
+    with asgi_server(QUORUM_RATE_ANON="2/min", FORWARDED_ALLOW_IPS="192.0.2.1") as url:
+        assert [signup(f"203.0.113.{n}") for n in range(3)] == [400, 400, 429]
