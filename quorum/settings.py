@@ -29,6 +29,8 @@ VAR_DIR = Path(os.environ.get("QUORUM_VAR_DIR", BASE_DIR / "var"))
 SECRET_KEY = secret_key(os.environ.get("SECRET_KEY", ""), VAR_DIR, DEBUG)
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Pages at these origins may open WebSockets here too, besides this site itself (and CSRF_TRUSTED_ORIGINS).
+QUORUM_WS_ALLOWED_ORIGINS = [o for o in os.environ.get("QUORUM_WS_ALLOWED_ORIGINS", "").split(",") if o]
 # Behind a TLS-terminating proxy. uvicorn takes the client address and scheme from X-Forwarded-For / -Proto only
 # from the addresses in FORWARDED_ALLOW_IPS (quorum/launcher.py, docker/); rate limits count by that address.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER") else None
