@@ -1,8 +1,10 @@
 #!/bin/sh
 # The web process: migrations (one container at a time), then the ASGI server for HTTP and WebSockets.
+# X-Forwarded-For / -Proto are believed only from FORWARDED_ALLOW_IPS (your proxy): rate limits count by client address.
 set -eu
 # Replicas share /app/var: the lock keeps two of them from migrating at once.
 flock /app/var/.migrate.lock python manage.py migrate --noinput
 exec python -m uvicorn quorum.asgi:application \
     --host 0.0.0.0 --port "${PORT:-8000}" --workers "${WEB_PROCESSES:-2}" \
-    --no-access-log --lifespan off --proxy-headers
+    --no-access-log --lifespan off \
+    --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"

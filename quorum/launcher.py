@@ -43,6 +43,9 @@ def process_commands(port: int, host: str, demo_crowd: int, web_processes: int) 
         "web": [
             py, "-m", "uvicorn", "quorum.asgi:application", "--host", host, "--port", str(port),
             "--workers", str(web_processes), "--no-access-log", "--lifespan", "off", "--ws-per-message-deflate", "false",
+            # The client's address (rate limits) and scheme come from X-Forwarded-* only when a proxy at one of
+            # these addresses sends them.
+            "--proxy-headers", "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         ],
         "celery-worker": [
             py, "-m", "celery", "-A", "quorum", "worker", "-Q", f"{prefix}.default", "-c", "2",

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from quorum.secret_key import secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -22,10 +24,20 @@ def env_int(name: str, default: int) -> int:
 
 # --- core ---------------------------------------------------------------------------------------------------
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "quorum-insecure-development-key-change-me")
+VAR_DIR = Path(os.environ.get("QUORUM_VAR_DIR", BASE_DIR / "var"))
+# Unset: a random key kept in $QUORUM_VAR_DIR/secret_key. A published or weak key stops start-up unless DEBUG is on.
+SECRET_KEY = secret_key(os.environ.get("SECRET_KEY", ""), VAR_DIR, DEBUG)
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
-VAR_DIR = Path(os.environ.get("QUORUM_VAR_DIR", BASE_DIR / "var"))
+# Pages at these origins may open WebSockets here too, besides this site itself (and CSRF_TRUSTED_ORIGINS).
+QUORUM_WS_ALLOWED_ORIGINS = [o for o in os.environ.get("QUORUM_WS_ALLOWED_ORIGINS", "").split(",") if o]
+# Behind a TLS-terminating proxy. uvicorn takes the client address and scheme from X-Forwarded-For / -Proto only
+# from the addresses in FORWARDED_ALLOW_IPS (quorum/launcher.py, docker/); rate limits count by that address.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER") else None
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -89,7 +101,19 @@ LANGUAGE_CODE = "en"
 
 # --- data ---------------------------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/quorum")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# Under ASGI every request runs in a thread of its own, so a persistent connection (CONN_MAX_AGE > 0) stayed with
+# its dead thread until a full garbage collection, and a burst of requests used up PostgreSQL's connections. Each
+# process instead borrows from a bounded pool (psycopg_pool) and gives the connection back when the request ends.
+# DB_POOL_MAX_SIZE=0 turns the pool off: then a connection per request, closed at its end.
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+if DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env_int("DB_POOL_MIN_SIZE", 1), DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        # A request waits this long for a free connection, then fails (500) instead of queueing forever.
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT", 20)),
+    }
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME") or None}
 
 # --- realtime -------------------------------------------------------------------------------------------------
@@ -200,6 +224,28 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # `format` is a query parameter of the export endpoint, not a renderer override.
     "URL_FORMAT_OVERRIDE": None,
+    # 429 with Retry-After past these rates (quorum/throttling.py); counted in Redis through the cache below.
+    "DEFAULT_THROTTLE_CLASSES": ["quorum.throttling.AnonymousRateThrottle", "quorum.throttling.UserRateThrottle"],
+    # The client address is REMOTE_ADDR, which uvicorn sets from X-Forwarded-For only for a trusted proxy
+    # (FORWARDED_ALLOW_IPS). DRF's default (None) would believe any X-Forwarded-For a client sends.
+    "NUM_PROXIES": 0,
+    "DEFAULT_THROTTLE_RATES": {
+        # every API call: per client address when anonymous, per user otherwise
+        "anon": os.environ.get("QUORUM_RATE_ANON", "300/min"),
+        "user": os.environ.get("QUORUM_RATE_USER", "3000/min"),
+        # per user: POST /api/jobs/, POST /api/jobs/<id>/uploads/, POST /api/jobs/<id>/automation/
+        "job_create": os.environ.get("QUORUM_RATE_JOB_CREATE", "600/hour"),
+        "upload": os.environ.get("QUORUM_RATE_UPLOAD", "600/hour"),
+        "automation_run": os.environ.get("QUORUM_RATE_AUTOMATION_RUN", "120/hour"),
+    },
+}
+# Request-rate counters (and anything else cached) live in Redis, so every process counts together.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_PREFIX,
+    }
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Quorum API",
@@ -218,6 +264,8 @@ FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHand
 FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
+# Every request body but an upload's: bigger ones get 413 before a byte is read (quorum/request_bodies.py).
+QUORUM_MAX_REQUEST_BYTES = env_int("QUORUM_MAX_REQUEST_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 LOGGING = {
     "version": 1,

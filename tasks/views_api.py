@@ -12,6 +12,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.response import Response
 
+from quorum.request_bodies import MULTIPART_OVERHEAD
+from quorum.throttling import ActionRateThrottle
+
 from . import exports, selectors, services
 from .automation.background import automation_run_job
 from .automation.selectors import automation_summary
@@ -19,9 +22,6 @@ from .intake import IntakeError, UploadTooLarge
 from .models import AutomationStatus, Item, Job, Upload
 from .permissions import IsRequester
 from .serializers import ItemResultSerializer, JobSerializer, UploadSerializer
-
-# Room for multipart boundaries and part headers when a request's size is compared with the file limit.
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 class RawFileParser(FileUploadParser):
@@ -37,6 +37,8 @@ class RawFileParser(FileUploadParser):
 class JobViewSet(viewsets.ModelViewSet):
     serializer_class = JobSerializer
     permission_classes = [IsRequester]
+    throttle_classes = [*viewsets.ModelViewSet.throttle_classes, ActionRateThrottle]
+    throttle_scopes = {"create": "job_create", "uploads": "upload", "automation": "automation_run"}
 
     def get_queryset(self):
         # A requester sees only their own jobs; another requester's job is a 404, not a 403. Staff may open any

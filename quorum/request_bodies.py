@@ -1,0 +1,269 @@
+"""Request bodies are checked before they are read: their size on every route, and on the upload route who sends
+them.
+
+Django's ASGIHandler reads a whole request body into a temporary file before any middleware or view runs, so a
+limit checked in a view came after gigabytes had reached the disk, from anyone, on any URL. This wraps the HTTP
+app instead:
+
+- every route takes at most ``QUORUM_MAX_REQUEST_BYTES``; ``POST /api/jobs/<id>/uploads/`` takes up to
+  ``QUORUM_MAX_UPLOAD_BYTES`` plus room for multipart framing, and only from a caller with a valid API token or
+  session (one SQL round trip on the event loop, on a connection of this module's own): anyone else gets 401;
+- a declared ``Content-Length`` over the limit gets 413 at once, before a byte of the body is read;
+- a chunked body (no ``Content-Length``) is counted as it arrives and cut with 413 at the limit; one within the
+  limit is spooled and handed to Django with its ``Content-Length``, since Django reads a body without one as
+  empty.
+
+Refusals close the connection: the client may still be sending a body nobody will read.
+"""
+
+import asyncio
+import json
+import logging
+import tempfile
+from collections.abc import Awaitable, Callable
+
+import psycopg
+from django.conf import settings
+from django.http import parse_cookie
+from django.urls import Resolver404, resolve
+from django.utils.crypto import constant_time_compare
+
+log = logging.getLogger(__name__)
+
+# Room for multipart boundaries and part headers when a request's size is compared with the file limit.
+MULTIPART_OVERHEAD = 64 * 1024
+UPLOAD_ROUTE = "job-uploads"
+CHUNK = 64 * 1024
+
+Scope = dict
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+
+
+def upload_body_limit() -> int:
+    """The largest request body the upload route accepts: the file limit plus multipart framing."""
+    return settings.QUORUM_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD
+
+
+def is_upload(scope: Scope) -> bool:
+    if scope["method"] != "POST":
+        return False
+    path = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    try:
+        return resolve(path).url_name == UPLOAD_ROUTE
+    except Resolver404:
+        return False
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+class CallerLookup:
+    """Does this request carry a valid API token or login session? One per event loop, with one connection,
+    opened at the first upload."""
+
+    _instances: dict[int, "CallerLookup"] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        from django.contrib.sessions.models import Session
+        from rest_framework.authtoken.models import Token
+
+        from workers.models import User
+
+        self.loop = loop
+        self.conn: psycopg.AsyncConnection | None = None
+        self.connecting = asyncio.Lock()
+        self.token_sql = (
+            f"SELECT u.is_active FROM {Token._meta.db_table} k JOIN {User._meta.db_table} u ON u.id = k.user_id"
+            " WHERE k.key = %s"
+        )
+        self.session_sql = (
+            f"SELECT session_data FROM {Session._meta.db_table} WHERE session_key = %s AND expire_date > now()"
+        )
+        self.user_sql = f"SELECT password, is_active FROM {User._meta.db_table} WHERE id = %s"
+
+    @classmethod
+    def get(cls) -> "CallerLookup":
+        loop = asyncio.get_running_loop()
+        found = cls._instances.get(id(loop))
+        if found is None or found.loop is not loop:
+            found = cls._instances[id(loop)] = cls(loop)
+        return found
+
+    async def _fetchone(self, sql: str, params) -> tuple | None:
+        from tasks.scheduling.store import conninfo
+
+        for attempt in (1, 2):
+            async with self.connecting:
+                if self.conn is None or self.conn.closed:
+                    self.conn = await psycopg.AsyncConnection.connect(conninfo(), autocommit=True)
+                conn = self.conn
+            try:
+                return await (await conn.execute(sql, params)).fetchone()
+            except psycopg.OperationalError:
+                # PostgreSQL may have restarted since the last connect: one more try on a fresh connection.
+                await conn.close()
+                if attempt == 2:
+                    raise
+        return None
+
+    async def token_is_valid(self, key: str) -> bool:
+        row = await self._fetchone(self.token_sql, (key,))
+        return bool(row and row[0])
+
+    async def session_is_valid(self, session_key: str) -> bool:
+        """The checks of django.contrib.auth.get_user: a live session of an active user whose password has not
+        changed since they logged in."""
+        from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+        from django.contrib.sessions.backends.db import SessionStore
+
+        from workers.models import User
+
+        row = await self._fetchone(self.session_sql, (session_key,))
+        if row is None:
+            return False
+        data = SessionStore().decode(row[0])
+        try:
+            user_id = int(data.get(SESSION_KEY))
+        except (TypeError, ValueError):
+            return False
+        user_row = await self._fetchone(self.user_sql, (user_id,))
+        if user_row is None or not user_row[1]:
+            return False
+        user = User(pk=user_id, password=user_row[0])
+        given = data.get(HASH_SESSION_KEY) or ""
+        hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+        return any(constant_time_compare(given, h) for h in hashes)
+
+
+async def caller_is_authenticated(scope: Scope) -> bool:
+    """A valid ``Authorization: Token`` header, or a valid session cookie (database sessions)."""
+    lookup = CallerLookup.get()
+    authorization = header(scope, b"authorization") or b""
+    if authorization.lower().startswith(b"token "):
+        return await lookup.token_is_valid(authorization[6:].decode("latin-1").strip())
+    cookie = header(scope, b"cookie")
+    if cookie is None or settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+        return False
+    session_key = parse_cookie(cookie.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
+    return bool(session_key) and await lookup.session_is_valid(session_key)
+
+
+async def refuse(send: Send, status: int, body: dict, extra_headers: list[tuple[bytes, bytes]] = ()) -> None:
+    content = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(content)).encode()),
+        # The rest of the body is never read: the connection cannot carry another request.
+        (b"connection", b"close"),
+        *extra_headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+async def refuse_too_large(send: Send, scope: Scope, limit: int, upload: bool) -> None:
+    if upload:
+        # The upload view's own 413, so a client sees one shape whichever check caught the file.
+        from urllib.parse import parse_qs
+
+        from tasks.intake import UploadTooLarge
+
+        limit = settings.QUORUM_MAX_UPLOAD_BYTES
+        filename = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("filename") or [""])[0]
+        too_large = UploadTooLarge(f"the file is larger than the limit of {limit} bytes", file=filename)
+        body = {"detail": str(too_large), "error": {**too_large.as_dict(), "limit_bytes": limit}}
+    else:
+        detail = f"the request body is larger than the limit of {limit} bytes (QUORUM_MAX_REQUEST_BYTES)"
+        body = {"detail": detail, "error": {"message": detail, "limit_bytes": limit}}
+    await refuse(send, 413, body)
+
+
+async def spool_chunked(receive: Receive, limit: int) -> tuple[tempfile.SpooledTemporaryFile, int] | int | None:
+    """Read a body without a Content-Length to a temporary file: (file, size); its size so far once it passes
+    the limit; None if the client went away."""
+    spool = tempfile.SpooledTemporaryFile(
+        max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, dir=settings.FILE_UPLOAD_TEMP_DIR
+    )
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            spool.close()
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            spool.close()
+            return size
+        spool.write(chunk)
+        if not message.get("more_body", False):
+            spool.seek(0)
+            return spool, size
+
+
+def replay(spool: tempfile.SpooledTemporaryFile, receive: Receive) -> Receive:
+    """A receive that gives the spooled body, then whatever the client sends next (its disconnect)."""
+    done = False
+
+    async def replayed() -> dict:
+        nonlocal done
+        if done:
+            return await receive()
+        chunk = spool.read(CHUNK)
+        more = spool.tell() < spool_size
+        if not more:
+            done = True
+            spool.close()
+        return {"type": "http.request", "body": chunk, "more_body": more}
+
+    spool.seek(0, 2)
+    spool_size = spool.tell()
+    spool.seek(0)
+    return replayed
+
+
+def body_checked(app):
+    """Wrap the HTTP app: see the module docstring."""
+
+    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        upload = is_upload(scope)
+        limit = upload_body_limit() if upload else settings.QUORUM_MAX_REQUEST_BYTES
+        if upload and not await caller_is_authenticated(scope):
+            return await refuse(
+                send,
+                401,
+                {"detail": "log in, or send an API token (Authorization: Token <key>), to upload"},
+                [(b"www-authenticate", b"Token")],
+            )
+        declared = header(scope, b"content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                return await refuse(send, 400, {"detail": "the Content-Length header is not a number"})
+            if length > limit:
+                return await refuse_too_large(send, scope, limit, upload)
+            return await app(scope, receive, send)
+        if header(scope, b"transfer-encoding") is None:
+            return await app(scope, receive, send)  # no body at all
+        spooled = await spool_chunked(receive, limit)
+        if spooled is None:
+            return None
+        if isinstance(spooled, int):
+            return await refuse_too_large(send, scope, limit, upload)
+        spool, size = spooled
+        headers = [(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"]
+        headers.append((b"content-length", str(size).encode()))
+        return await app({**scope, "headers": headers}, replay(spool, receive), send)
+
+    return checked
