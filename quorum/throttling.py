@@ -21,6 +21,16 @@ class AnonymousRateThrottle(CurrentRates, throttling.AnonRateThrottle):
     """Anonymous calls, per client address (scope ``anon``)."""
 
 
+class AddressRateThrottle(CurrentRates, throttling.SimpleRateThrottle):
+    """Every call, per client address (scope ``anon``), without authenticating the caller: the sign-in endpoint
+    reads its token lazily, so that a script still sending an expired one can post its password for a new one."""
+
+    scope = "anon"
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
 class UserRateThrottle(CurrentRates, throttling.UserRateThrottle):
     """Authenticated calls, per user (scope ``user``)."""
 

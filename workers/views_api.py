@@ -7,6 +7,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from quorum.throttling import AddressRateThrottle
+
 from . import auth_limits
 from .serializers import MeSerializer, SigninSerializer, SignupSerializer, TokenSerializer
 from .services import signup_roles, user_create
@@ -38,6 +40,8 @@ def signup(request):
 class TokenView(APIView):
     """POST: your API token for your username and password (a new one if yours expired).
     DELETE: revoke the token you call with (or your session's user's token)."""
+
+    throttle_classes = [AddressRateThrottle]
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
