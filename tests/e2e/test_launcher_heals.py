@@ -2,12 +2,16 @@
 serving; on SIGTERM nothing it started is left, and the port is free."""
 
 import contextlib
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from functools import partial
+from pathlib import Path
 
 import httpx
 import psutil
@@ -136,3 +140,60 @@ def _healthy(url: str) -> bool:
     with contextlib.suppress(httpx.HTTPError):
         return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
     return False
+
+
+def test_the_embedded_postgresql_and_redis_are_started_again_where_they_were():
+    # A short path: the embedded server's Unix socket lives in its data folder.
+    tmp = Path(tempfile.mkdtemp(prefix="qlh-"))
+    var_dir = tmp / "var"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        QUORUM_VAR_DIR=str(var_dir), QUORUM_REDIS_PREFIX="launcher-heal-test", PYTHONUNBUFFERED="1",
+        QUORUM_AUTOMATION_PRELOAD="0", QUORUM_AUTOMATION_SOLVER="hashing",
+    )  # fmt: skip
+    log = open(tmp / "launcher.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quorum.launcher", "--port", str(port), "--no-demo"],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    launcher = psutil.Process(proc.pid)
+    try:
+        wait_for(lambda: proc.poll() is None and _healthy(url), 150, f"no /healthz (see {log.name})")
+        (redis,) = role_processes(launcher, "redis-server")
+        redis_port = [c.laddr.port for c in redis.net_connections("tcp") if c.status == "LISTEN"]
+        workers = {p.pid for p in launcher.children()} - {redis.pid}
+        redis.kill()
+        wait_for(lambda: not _healthy(url), 5, "/healthz still said ok without Redis")
+        (redis,) = wait_for(lambda: role_processes(launcher, "redis-server"), 10, "Redis was not started again")
+        wait_for(lambda: [c.laddr.port for c in redis.net_connections("tcp") if c.status == "LISTEN"], 5, "no port")
+        assert [c.laddr.port for c in redis.net_connections("tcp") if c.status == "LISTEN"] == redis_port
+        wait_for(lambda: _healthy(url), 15, "/healthz did not answer again after Redis came back")
+
+        postmaster = psutil.Process(int((var_dir / "postgres" / "postmaster.pid").read_text().split()[0]))
+        postmaster.kill()
+        wait_for(lambda: not _healthy(url), 5, "/healthz still said ok without PostgreSQL")
+        wait_for(lambda: _healthy(url), 30, "/healthz did not answer again after PostgreSQL came back")
+        assert proc.poll() is None
+        # The platform's own processes rode both outages out.
+        assert workers <= {p.pid for p in launcher.children()}
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            returncode = proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        finally:
+            log.close()
+    try:
+        assert returncode == 0
+        postmaster = var_dir / "postgres" / "postmaster.pid"
+        assert not postmaster.exists() or not psutil.pid_exists(int(postmaster.read_text().split()[0]))
+        log_text = (tmp / "launcher.log").read_text()
+        assert "the embedded redis server is running again" in log_text
+        assert "the embedded postgres server is running again" in log_text
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
