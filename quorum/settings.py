@@ -150,6 +150,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "check-gold-answers": {"task": "tasks.background.check_gold_answers", "schedule": 2.0},
     "refresh-pending-results": {"task": "tasks.background.refresh_pending_results", "schedule": 2.0},
     "refresh-job-results": {"task": "tasks.background.refresh_job_results", "schedule": 30.0},
+    # Results and finished jobs from PostgreSQL alone, for when Redis lost the queue or a pass died.
+    "repair-results": {"task": "tasks.background.repair_results", "schedule": 30.0},
     "auto-accept-answers": {"task": "tasks.background.auto_accept_answers", "schedule": 60.0},
     "enforce-budgets": {"task": "tasks.background.enforce_budgets", "schedule": 10.0},
     "automation-sweep": {

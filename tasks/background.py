@@ -56,5 +56,10 @@ def refresh_job_results() -> list[int]:
     return results.results_refresh_dirty()
 
 
+@shared_task(ignore_result=True)
+def repair_results() -> int:
+    return results.results_repair().microtasks
+
+
 # Autodiscovery imports this module only; the automation jobs live with their package.
 from .automation.background import automation_run_job, automation_sweep  # noqa: E402, F401

@@ -176,6 +176,11 @@ class Item(models.Model):
         return f"item {self.position} of job {self.job_id}"
 
 
+# A finished microtask whose items' results are not yet computed from its latest answers. No column that a submit
+# alone changes (answer_count) appears here: the scheduler's per-answer UPDATE of a microtask stays a HOT update.
+RESULTS_DUE = Q(status="done", is_gold=False) & (Q(results_for__isnull=True) | ~Q(results_for=models.F("completed_at")))
+
+
 class Microtask(models.Model):
     """A human-sized slice of a job: ``item_count`` items answered together by ``answers_wanted`` workers."""
 
@@ -197,6 +202,10 @@ class Microtask(models.Model):
     # Lower ranks are served first; automation ranks the microtasks the model is least sure of first.
     rank = models.FloatField(default=0, db_default=0)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The ``completed_at`` whose answers its items' results were last computed from. The results pass copies it
+    # after writing them, in the same transaction, so PostgreSQL alone tells which finished microtasks still
+    # lack results (RESULTS_DUE) when Redis lost the queue or a Celery worker died mid-pass.
+    results_for = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -208,7 +217,10 @@ class Microtask(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["job", "rank", "index"], name="microtask_open_by_job", condition=Q(status="open"))
+            models.Index(fields=["job", "rank", "index"], name="microtask_open_by_job", condition=Q(status="open")),
+            # Holds only the few microtasks between their last answer and their results: the repair pass reads it
+            # whole, however many microtasks the jobs have.
+            models.Index(fields=["job", "completed_at"], name="microtask_results_due", condition=RESULTS_DUE),
         ]
 
     def __str__(self) -> str:

@@ -9,13 +9,23 @@ marks its job dirty. Celery beat then runs:
   a job with nothing left to answer is marked done.
 - ``results_refresh_dirty`` (every 30 s): a whole-job pass for jobs with new answers, as worker estimates
   improve; it also updates each worker's record on the job (answers, estimated accuracy, trust).
+- ``results_repair`` (every 30 s): the same work found from PostgreSQL alone, for when Redis lost the queue or
+  a Celery worker died mid-pass: finished microtasks whose results are not from their latest answers
+  (``models.RESULTS_DUE``, a small partial index), and open jobs with nothing left to do.
+
+Redis is only the fast path: work leaves a queue after its commit, and a microtask's ``results_for`` is written
+in the same transaction as its items' results, so nothing acknowledged is lost to a flush or a crash.
 """
 
 import json
 import logging
+import uuid
 from collections import defaultdict
+from datetime import timedelta
+from typing import NamedTuple
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from quorum import events
 from quorum.redis import get_redis
@@ -23,11 +33,18 @@ from quorum.redis import get_redis
 from .aggregation.adaptive import needs_more_answers
 from .aggregation.gold import trust_score
 from .aggregation.service import items_results_refresh, job_results_refresh
-from .models import Job
-from .quality import queue_take
+from .models import RESULTS_DUE, Job, Microtask
 from .scheduling import keys, pool
 
 log = logging.getLogger(__name__)
+
+# Queue entries one pass takes; a pass that dies holds the queue until its lock expires (the repair pass does the
+# work meanwhile), so the lock outlives a slow pass by far.
+PENDING_BATCH = 5000
+PENDING_LOCK_SECONDS = 120
+# The repair pass leaves microtasks finished this recently to the queue, and takes at most this many a pass.
+REPAIR_SETTLE_SECONDS = 10
+REPAIR_BATCH = 5000
 
 MICROTASK_ITEMS_SQL = """
 SELECT m.id, m.answer_count, m.rank, m.index, array_agg(i.confidence), array_agg(i.id)
@@ -43,60 +60,200 @@ WHERE id = %s AND status = 'done' AND answers_wanted < %s
 RETURNING id
 """
 
+# The results are from the answers that came with this completed_at (read before the answers were): a microtask
+# completed again meanwhile keeps its new completed_at and stays due.
+RESULTS_FOR_SQL = """
+UPDATE tasks_microtask m SET results_for = t.completed_at
+FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(id, completed_at)
+WHERE m.id = t.id AND m.completed_at = t.completed_at AND m.results_for IS DISTINCT FROM t.completed_at
+"""
+
+# Takes the queue's head off only if this pass still holds the lock (one that outlived it lets the next pass
+# redo the work: results are idempotent); entries of jobs that failed go to the back, for the next pass.
+QUEUE_DONE_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
+for i = 3, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# The dirty jobs move to a set of their own while a pass works on them, and leave it one by one as each job's
+# refresh commits: a pass that dies leaves them there for the next.
+DIRTY_TAKE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('SUNIONSTORE', KEYS[2], KEYS[2], KEYS[1])
+  redis.call('DEL', KEYS[1])
+end
+return redis.call('SMEMBERS', KEYS[2])
+"""
+
+
+def _aggregate_queue() -> str:
+    return f"{keys.prefix()}:aggregate"
+
+
+def _dirty() -> str:
+    return f"{keys.prefix()}:dirty"
+
 
 def results_pending() -> int:
-    """Results for microtasks that just got their answers; one more answer where people still disagree."""
+    """Results for microtasks that just got their answers; one more answer where people still disagree.
+
+    Entries stay on the queue until their job's results are committed; a job that fails keeps its entries (at
+    the back) and the error is raised once the other jobs are done. Returns the microtasks handled.
+    """
+    r = get_redis()
+    lock, token = f"{keys.prefix()}:aggregate:lock", uuid.uuid4().hex
+    if not r.set(lock, token, nx=True, ex=PENDING_LOCK_SECONDS):
+        return 0  # another pass is at work on the same entries
+    entries = r.lrange(_aggregate_queue(), 0, PENDING_BATCH - 1)
     by_job: dict[int, list[int]] = defaultdict(list)
-    for entry in queue_take(f"{keys.prefix()}:aggregate"):
+    for entry in entries:
         job_id, microtask_id = entry.split(":")
         by_job[int(job_id)].append(int(microtask_id))
+    failed: list[str] = []
+    error: Exception | None = None
+    handled = 0
     for job_id, microtask_ids in by_job.items():
-        job = Job.objects.filter(pk=job_id).first()
-        if job is None:
-            continue
+        try:
+            job = Job.objects.filter(pk=job_id).first()
+            if job is not None:
+                microtasks_results_write(job, microtask_ids)
+            handled += len(microtask_ids)
+        except Exception as exc:
+            log.exception("results for %s microtasks of job %s failed; they stay queued", len(microtask_ids), job_id)
+            failed += [f"{job_id}:{m}" for m in microtask_ids]
+            error = error or exc
+    r.eval(QUEUE_DONE_LUA, 2, lock, _aggregate_queue(), token, len(entries), *failed)
+    if error is not None:
+        raise error
+    return handled
+
+
+def microtasks_results_write(job: Job, microtask_ids: list[int]) -> bool:
+    """Results for the items of these microtasks of one job, adaptive redundancy, then the job done if it is.
+
+    One transaction writes the results, re-opens the microtasks people still disagree on, and records on each
+    microtask which completion its results are from (``results_for``). Safe to repeat. Returns whether this
+    finished the job.
+    """
+    with connection.cursor() as cur:
+        # Two index lookups: as one join, a job that fills the table got a scan of every item every 2 s.
+        # completed_at is read before the answers are, so the answers read include those it stands for.
+        cur.execute(
+            "SELECT id, index, completed_at FROM tasks_microtask WHERE id = ANY(%s) AND job_id = %s",
+            [microtask_ids, job.pk],
+        )
+        microtasks = cur.fetchall()
+        cur.execute(
+            "SELECT id FROM tasks_item WHERE job_id = %s AND microtask_index = ANY(%s)",
+            [job.pk, [index for _, index, _ in microtasks]],
+        )
+        item_ids = [row[0] for row in cur.fetchall()]
+    ids = sorted(m for m, _, _ in microtasks)
+    with transaction.atomic():
+        items_results_refresh(job.pk, item_ids)
         with connection.cursor() as cur:
-            # Two index lookups: as one join, a job that fills the table got a scan of every item every 2 s.
-            cur.execute("SELECT index FROM tasks_microtask WHERE id = ANY(%s) AND job_id = %s", [microtask_ids, job_id])
-            indexes = [row[0] for row in cur.fetchall()]
-            cur.execute("SELECT id FROM tasks_item WHERE job_id = %s AND microtask_index = ANY(%s)", [job_id, indexes])
-            items_results_refresh(job_id, [row[0] for row in cur.fetchall()])
-        if job.max_answers and job.max_answers > job.redundancy:
-            answers_adapt(job, microtask_ids)
-        job_complete_if_finished(job)
-    return sum(len(ids) for ids in by_job.values())
+            # The scheduler's commits lock microtasks in id order; so do we, and only now, for the short rest.
+            cur.execute("SELECT 1 FROM tasks_microtask WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids])
+            reopened = (
+                microtasks_reopen_uncertain(job, ids) if job.max_answers and job.max_answers > job.redundancy else []
+            )
+            done = [(m, completed) for m, _, completed in microtasks if completed is not None]
+            cur.execute(RESULTS_FOR_SQL, [[m for m, _ in done], [c for _, c in done]])
+    for microtask_id, rank, index in reopened:
+        pool.return_slot(job.pk, microtask_id, rank, index)
+    if reopened:
+        pool.publish({"type": "work.available", "job_id": job.pk})
+    return job_complete_if_finished(job)
 
 
-def answers_adapt(job: Job, microtask_ids: list[int]) -> list[int]:
-    """Re-open the microtasks whose items are still below the target confidence (up to max_answers)."""
+def microtasks_reopen_uncertain(job: Job, microtask_ids: list[int]) -> list[tuple[int, float, int]]:
+    """Re-open the microtasks whose items are still below the target confidence (up to max_answers).
+
+    Call inside the transaction that wrote their results; returns (id, rank, index) of the re-opened ones, whose
+    slots go back to the pool after the commit.
+    """
     reopened = []
-    with transaction.atomic(), connection.cursor() as cur:
+    with connection.cursor() as cur:
         cur.execute(MICROTASK_ITEMS_SQL, [microtask_ids])
         for microtask_id, answers, rank, index, confidences, _ in cur.fetchall():
             if needs_more_answers(confidences, answers, job.redundancy, job.max_answers, job.target_confidence):
                 cur.execute(REOPEN_SQL, [microtask_id, job.answers_cap])
                 if cur.fetchone():
                     reopened.append((microtask_id, rank, index))
-    for microtask_id, rank, index in reopened:
-        pool.return_slot(job.pk, microtask_id, rank, index)
-    if reopened:
-        pool.publish({"type": "work.available", "job_id": job.pk})
-    return [m for m, _, _ in reopened]
+    return reopened
 
 
 def job_complete_if_finished(job: Job) -> bool:
-    """An open job whose ordinary microtasks are all done (and none re-opened) is done."""
+    """An open job whose ordinary microtasks are all done (and none re-opened) and whose results are all written
+    is done; its workers' records get a last whole-job pass."""
     with connection.cursor() as cur:
+        due = Microtask.objects.filter(RESULTS_DUE, job_id=job.pk).values("id")
+        due_sql, due_params = due.query.sql_with_params()
         cur.execute(
             "UPDATE tasks_job j SET status = 'done' WHERE j.id = %s AND j.status = 'open' AND NOT EXISTS"
             " (SELECT 1 FROM tasks_microtask m WHERE m.job_id = j.id AND m.status = 'open' AND NOT m.is_gold)"
-            " RETURNING j.id",
-            [job.pk],
+            f" AND NOT EXISTS ({due_sql}) RETURNING j.id",
+            [job.pk, *due_params],
         )
         finished = cur.fetchone() is not None
     if finished:
         pool.job_open_set(job.pk, False)
+        get_redis().sadd(_dirty(), job.pk)
         events.send_to_group(events.job_group(job.pk), "job.status", {"job_id": job.pk, "status": "done"})
     return finished
+
+
+class Repair(NamedTuple):
+    microtasks: int  # finished microtasks whose results were written by this pass
+    jobs_done: list[int]
+
+
+def microtasks_results_due(settle_seconds: float = REPAIR_SETTLE_SECONDS, limit: int = REPAIR_BATCH):
+    """(job, microtask) of finished microtasks whose results are not from their latest answers: a read of the
+    partial index ``microtask_results_due``, which holds only them."""
+    before = timezone.now() - timedelta(seconds=settle_seconds)
+    return (
+        Microtask.objects.filter(RESULTS_DUE, completed_at__lte=before).order_by().values_list("job_id", "id")[:limit]
+    )
+
+
+FINISHED_JOBS_SQL = """
+SELECT j.id FROM tasks_job j
+WHERE j.status = 'open'
+  AND NOT EXISTS (SELECT 1 FROM tasks_microtask m WHERE m.job_id = j.id AND m.status = 'open' AND NOT m.is_gold)
+"""
+
+
+def results_repair(settle_seconds: float = REPAIR_SETTLE_SECONDS) -> Repair:
+    """From PostgreSQL alone: the results that a lost queue entry or a failed pass left unwritten, and the jobs
+    that are in fact done. Each job is repaired on its own, so one that fails does not hold up the others."""
+    by_job: dict[int, list[int]] = defaultdict(list)
+    for job_id, microtask_id in microtasks_results_due(settle_seconds):
+        by_job[job_id].append(microtask_id)
+    repaired, done, error = 0, [], None
+    for job_id, microtask_ids in sorted(by_job.items()):
+        try:
+            job = Job.objects.get(pk=job_id)
+            if microtasks_results_write(job, microtask_ids):
+                done.append(job_id)
+        except Exception as exc:
+            log.exception("repair of the results of job %s failed", job_id)
+            error = error or exc
+            continue
+        get_redis().sadd(_dirty(), job_id)  # the whole-job pass and worker records, whose marks went too
+        repaired += len(microtask_ids)
+    if repaired:
+        log.warning("results written for %s finished microtasks the queue had lost", repaired)
+    with connection.cursor() as cur:
+        cur.execute(FINISHED_JOBS_SQL)
+        candidates = [row[0] for row in cur.fetchall()]
+    done += [job.pk for job in Job.objects.filter(pk__in=candidates).order_by("pk") if job_complete_if_finished(job)]
+    if error is not None:
+        raise error
+    return Repair(repaired, done)
 
 
 JOBWORKER_SQL = """
@@ -119,32 +276,43 @@ RETURNING worker_id, answers, gold_total, gold_correct, estimated_accuracy
 def results_refresh_dirty() -> list[int]:
     """Whole-job refresh of the jobs that got answers since the last pass; worker records follow."""
     r = get_redis()
-    name = f"{keys.prefix()}:dirty"
-    pipe = r.pipeline(transaction=True)
-    pipe.smembers(name)
-    pipe.delete(name)
-    dirty, _ = pipe.execute()
-    refreshed = []
+    taking = f"{_dirty()}:taking"
+    dirty = r.eval(DIRTY_TAKE_LUA, 2, _dirty(), taking)
+    refreshed, error = [], None
     for job_id in sorted(int(j) for j in dirty):
-        if not Job.objects.filter(pk=job_id).exists():
+        try:
+            if job_worker_records_refresh(job_id):
+                refreshed.append(job_id)
+        except Exception as exc:
+            log.exception("whole-job results of job %s failed; tried again next pass", job_id)
+            error = error or exc
             continue
-        summary = job_results_refresh(job_id)
-        accuracy = {str(w): a for w, a in summary.worker_accuracy.items()}
-        with transaction.atomic(), connection.cursor() as cur:
-            cur.execute(JOBWORKER_SQL, {"job": job_id, "accuracy": json.dumps(accuracy)})
-            workers, trusts = [], []
-            for worker_id, answers, gold_total, gold_correct, estimated in cur.fetchall():
-                estimated_correct = (estimated or 0) * answers if estimated is not None else 0
-                workers.append(worker_id)
-                trusts.append(
-                    trust_score(gold_total, gold_correct, answers if estimated is not None else 0, estimated_correct)
-                )
-            # One statement for the job's whole crowd (a round trip per worker was thousands of them).
-            cur.execute(
-                "UPDATE tasks_jobworker w SET trust = t.trust"
-                " FROM unnest(%s::bigint[], %s::float8[]) AS t(worker_id, trust)"
-                " WHERE w.job_id = %s AND w.worker_id = t.worker_id",
-                [workers, trusts, job_id],
-            )
-        refreshed.append(job_id)
+        r.srem(taking, job_id)
+    if error is not None:
+        raise error
     return refreshed
+
+
+def job_worker_records_refresh(job_id: int) -> bool:
+    """Whole-job results, then each worker's record on the job; False if the job is gone."""
+    if not Job.objects.filter(pk=job_id).exists():
+        return False
+    summary = job_results_refresh(job_id)
+    accuracy = {str(w): a for w, a in summary.worker_accuracy.items()}
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(JOBWORKER_SQL, {"job": job_id, "accuracy": json.dumps(accuracy)})
+        workers, trusts = [], []
+        for worker_id, answers, gold_total, gold_correct, estimated in cur.fetchall():
+            estimated_correct = (estimated or 0) * answers if estimated is not None else 0
+            workers.append(worker_id)
+            trusts.append(
+                trust_score(gold_total, gold_correct, answers if estimated is not None else 0, estimated_correct)
+            )
+        # One statement for the job's whole crowd (a round trip per worker was thousands of them).
+        cur.execute(
+            "UPDATE tasks_jobworker w SET trust = t.trust"
+            " FROM unnest(%s::bigint[], %s::float8[]) AS t(worker_id, trust)"
+            " WHERE w.job_id = %s AND w.worker_id = t.worker_id",
+            [workers, trusts, job_id],
+        )
+    return True

@@ -502,8 +502,10 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
                 ],
             )  # fmt: skip
         cursor.execute(
-            "UPDATE tasks_microtask SET status = %s, completed_at = %s WHERE job_id = %s AND index = ANY(%s)",
-            [str(Microtask.Status.DONE), now, job.pk, taken.tolist()],
+            # results_for: the machine's results are these microtasks' results (the repair pass leaves them be).
+            "UPDATE tasks_microtask SET status = %s, completed_at = %s, results_for = %s"
+            " WHERE job_id = %s AND index = ANY(%s)",
+            [str(Microtask.Status.DONE), now, now, job.pk, taken.tolist()],
         )
         taken_items = len(answered_ids)
         saved = sum(wanted[index] for index in taken.tolist())
@@ -596,6 +598,6 @@ def human_results_write(job: Job, results: dict[int, tuple[str, float]], method:
         for microtask in Microtask.objects.filter(job=job, index__in=done, status=Microtask.Status.OPEN):
             microtask.status = Microtask.Status.DONE
             microtask.answer_count = microtask.answers_wanted
-            microtask.completed_at = now
-            microtask.save(update_fields=["status", "answer_count", "completed_at"])
+            microtask.completed_at = microtask.results_for = now  # its results are the ones just written
+            microtask.save(update_fields=["status", "answer_count", "completed_at", "results_for"])
     return len(rows)
