@@ -9,6 +9,15 @@ from quorum.redis import get_redis
 from . import factories
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    """No connection pool in the test process itself: its sockets run on a fresh event loop per test, whose executor
+    threads end with the loop, and a pooled connection such a thread took is never given back (the pool runs dry
+    after about ten tests). Servers the tests start (tests/servers.py) keep the pool, as in production."""
+    settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis_keys():
     """Each test starts with none of this deployment's hot state in Redis."""
