@@ -2,6 +2,8 @@
 
 import io
 import json
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -14,6 +16,12 @@ pytestmark = pytest.mark.django_db
 
 GOOD = b"id,text,gold\na,first,apple\nb,second,\n"
 API_JOB = {"name": "Fruit", "question_type": "single_choice", "options": ["apple", "banana"], "text_field": "text"}
+
+
+def named_file(data: bytes, name: str) -> io.BytesIO:
+    f = io.BytesIO(data)
+    f.name = name
+    return f
 
 
 def ingest(job, data: bytes, filename="items.csv"):
@@ -79,6 +87,14 @@ def test_second_upload_appends():
     assert sorted(Item.objects.filter(job=job).values_list("position", flat=True)) == [0, 1, 2, 3]
 
 
+def nested_row(lists: int) -> bytes:
+    """A row whose field 'deep' holds lists ``lists`` deep: the row itself is one more level."""
+    return b'{"text": "b", "deep": ' + b"[" * lists + b"1" + b"]" * lists + b', "z": 1}'
+
+
+DEEP_ROW = nested_row(10_000)
+LONG_NUMBER_ROW = b'{"text": "b", "n": {"m": ' + b"7" * 5000 + b"}}"
+
 BAD_CASES = [
     # (case, filename, data, line, field, words)
     ("empty file", "items.csv", b"", 1, None, "empty"),
@@ -109,6 +125,54 @@ BAD_CASES = [
     ("number beyond JSON's range", "items.json", b'[{"text": "a"},\n {"text": "b", "s": 1e400}]', 2, None, "too large"),
     ("lone surrogate escape", "items.jsonl", b'{"text": "a"}\n{"text": "\\ud83d"}\n', 2, None, "lone surrogate"),
     (
+        "JSON line nested 10,000 deep",
+        "items.jsonl",
+        b'{"text": "a"}\n' + DEEP_ROW + b"\n",
+        2,
+        "deep",
+        "nested deeper than 32 levels",
+    ),
+    (
+        "JSON element nested 10,000 deep",
+        "items.json",
+        b'[{"text": "a"},\n ' + DEEP_ROW + b"]",
+        2,
+        "deep",
+        "nested deeper than 32 levels",
+    ),
+    (
+        "JSON line nested 33 deep",
+        "items.jsonl",
+        b'{"text": "a"}\n' + nested_row(32) + b"\n",
+        2,
+        "deep",
+        "nested deeper than 32 levels",
+    ),
+    (
+        "JSON element nested 33 deep",
+        "items.json",
+        b'[{"text": "a"},\n ' + nested_row(32) + b"]",
+        2,
+        "deep",
+        "nested deeper than 32 levels",
+    ),
+    (
+        "5,000-digit integer in a JSON line",
+        "items.jsonl",
+        b'{"text": "a"}\n' + LONG_NUMBER_ROW + b"\n",
+        2,
+        "n",
+        "a number with more than 4300 digits",
+    ),
+    (
+        "5,000-digit integer in a JSON array",
+        "items.json",
+        b'[{"text": "a"},\n ' + LONG_NUMBER_ROW + b"]",
+        2,
+        "n",
+        "a number with more than 4300 digits",
+    ),
+    (
         "undecodable byte where the check reads on",
         "items.csv",
         b"id,text\n1," + b"a" * 245 + b"\xc3A\n",
@@ -138,6 +202,14 @@ def test_bad_input_is_located_and_stores_nothing(case, filename, data, line, fie
     assert job.item_count == 2 and job.microtask_count == 2
     assert list(Item.objects.filter(job=job).order_by("position").values_list("id", "data")) == before
     assert Microtask.objects.filter(job=job).count() == 2
+
+
+def test_json_nested_31_deep_and_long_decimals_are_stored():
+    job = factories.make_job()
+    long_decimal = b"1." + b"5" * 5000
+    upload = ingest(job, nested_row(31) + b"\n" + b'{"text": "c", "x": ' + long_decimal + b"}\n", "items.jsonl")
+    assert upload.status == Upload.Status.DONE, upload.error
+    assert Item.objects.filter(job=job).count() == 2
 
 
 def test_row_over_size_limit(settings):
@@ -307,3 +379,31 @@ def test_file_over_the_upload_limit_is_refused_and_not_stored(settings, requeste
     assert raw.json()["error"]["file"] == "big.csv"
     assert Upload.objects.filter(job_id=job["id"]).count() == 0
     assert set(uploads.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "sent,kept",
+    [
+        ("a\x00b.csv", "ab.csv"),
+        ("tab\there\n.csv", "tabhere.csv"),
+        ("é" * 200 + ".csv", "é" * 125 + ".csv"),  # 400 bytes: cut to 254 bytes, the extension kept
+        ("x" * 400, "x" * 255),
+        ("../../etc/passwd", "passwd"),
+        ("\x01\x02", "upload"),
+    ],
+    ids=["NUL", "control characters", "400 bytes", "no extension", "a path", "nothing left"],
+)
+def test_a_file_name_is_cleaned_before_it_is_stored(requester_api, sent, kept):
+    job = requester_api.post("/api/jobs/", {**API_JOB}, format="json").json()
+    url = f"/api/jobs/{job['id']}/uploads/"
+    raw = requester_api.post(url, data=GOOD, content_type="text/csv", QUERY_STRING=f"filename={quote(sent)}")
+    assert raw.status_code == 202, raw.content
+    assert raw.json()["filename"] == kept
+    if kept != "upload":  # Django's multipart parser drops a file part whose name is only control characters
+        multipart = requester_api.post(url, {"file": named_file(GOOD, sent)}, format="multipart")
+        assert multipart.status_code == 202, multipart.content
+        assert multipart.json()["filename"] == kept
+    for upload in Upload.objects.filter(job_id=job["id"]):
+        assert len(upload.filename.encode()) <= 255
+        assert Path(upload.path).parent == services.upload_dir()
+        assert len(Path(upload.path).name.encode()) <= 255
