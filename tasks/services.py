@@ -13,6 +13,7 @@ from quorum import events
 from quorum.redis import get_redis, key
 
 from .intake import IntakeError, UploadTooLarge
+from .intake.filenames import clean_filename, disk_suffix
 from .intake.loading import IngestResult, ingest_file
 from .intake.readers import count_lines
 from .models import Assignment, Job, Microtask, Upload
@@ -100,9 +101,10 @@ def upload_create(*, job: Job, filename: str, source, in_background: bool = True
     if job.status in (Job.Status.CANCELLED, Job.Status.DONE):
         raise JobStateError(f"a {job.status} job takes no more data")
     limit = settings.QUORUM_MAX_UPLOAD_BYTES
-    safe_name = Path(filename or "upload").name[:200] or "upload"
+    safe_name = clean_filename(filename)
     too_large = UploadTooLarge(f"the file is larger than the limit of {limit} bytes", file=safe_name)
-    dest = upload_dir() / f"{uuid.uuid4().hex}-{safe_name}"
+    # The stored file is named by a random id, never by what the requester sent.
+    dest = upload_dir() / f"{uuid.uuid4().hex}{disk_suffix(safe_name)}"
     if isinstance(source, (str, Path)):
         if Path(source).stat().st_size > limit:
             raise too_large

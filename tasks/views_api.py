@@ -16,6 +16,7 @@ from . import exports, selectors, services
 from .automation.background import automation_run_job
 from .automation.selectors import automation_summary
 from .intake import IntakeError, UploadTooLarge
+from .intake.filenames import clean_filename
 from .models import AutomationStatus, Item, Job, Upload
 from .permissions import IsRequester
 from .serializers import ItemResultSerializer, JobSerializer, UploadSerializer
@@ -113,7 +114,8 @@ class JobViewSet(viewsets.ModelViewSet):
             declared = 0  # the copy below still stops at the limit
         if declared > limit + MULTIPART_OVERHEAD:
             too_large = UploadTooLarge(
-                f"the file is larger than the limit of {limit} bytes", file=request.query_params.get("filename", "")
+                f"the file is larger than the limit of {limit} bytes",
+                file=clean_filename(request.query_params.get("filename")),
             )
             return Response(
                 {"detail": str(too_large), "error": too_large.as_dict()},
