@@ -190,6 +190,8 @@ SPECTACULAR_SETTINGS = {
 QUORUM_MAX_UPLOAD_BYTES = env_int("QUORUM_MAX_UPLOAD_BYTES", 2 * 1024**3)
 QUORUM_MAX_ROW_BYTES = env_int("QUORUM_MAX_ROW_BYTES", 64 * 1024)
 QUORUM_MAX_ITEMS_PER_JOB = env_int("QUORUM_MAX_ITEMS_PER_JOB", 5_000_000)
+# Distinct columns (item data fields) of a job, all its uploads together; the export writes every one.
+QUORUM_MAX_COLUMNS = env_int("QUORUM_MAX_COLUMNS", 1000)
 # Uploads always go to disk, never to memory. Under ASGI the request body is spooled first, to memory up to
 # FILE_UPLOAD_MAX_MEMORY_SIZE and then to disk; 0 would mean "never roll over", a whole file in memory.
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]

@@ -50,13 +50,15 @@ def count_lines(path: Path) -> int:
     return n + (0 if last == b"\n" else 1)
 
 
-def read_rows(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
+def read_rows(path: Path, filename: str, max_row_bytes: int, max_columns: int | None = None) -> Iterator[Row]:
     fmt = detect_format(path, filename)
-    reader = {"csv": read_csv, "jsonl": read_jsonl, "json": read_json_array}[fmt]
     if path.stat().st_size == 0:
         raise IntakeError("the file is empty", file=filename, line=1)
     try:
-        yield from reader(path, filename, max_row_bytes)
+        if fmt == "csv":
+            yield from read_csv(path, filename, max_row_bytes, max_columns)
+        else:
+            yield from (read_jsonl if fmt == "jsonl" else read_json_array)(path, filename, max_row_bytes)
     except UnicodeDecodeError:
         raise undecodable_error(path, filename) from None
 
@@ -93,7 +95,7 @@ def longer_than(text_length: int, texts, limit: int) -> bool:
     return sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) > limit
 
 
-def read_csv(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
+def read_csv(path: Path, filename: str, max_row_bytes: int, max_columns: int | None = None) -> Iterator[Row]:
     csv.field_size_limit(max_row_bytes)
     with open(path, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
@@ -107,6 +109,12 @@ def read_csv(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
         except csv.Error as exc:
             raise IntakeError(f"the header row is not valid CSV ({exc})", file=filename, line=1) from None
         header = [h.strip() for h in header]
+        if max_columns is not None and len(header) > max_columns:
+            raise IntakeError(
+                f"the header has {len(header)} columns, more than the limit of {max_columns}",
+                file=filename,
+                line=reader.line_num,
+            )
         check_header(header, filename, reader.line_num)
         width = len(header)
         start = reader.line_num + 1

@@ -1,5 +1,7 @@
 """Intake: every bad-input case of docs/INTAKE.md is rejected with its file, line and field, storing nothing."""
 
+import csv
+import importlib
 import io
 import json
 from pathlib import Path
@@ -7,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tasks import services, views_api
+from tasks import exports, services, views_api
 from tasks.intake import loading
 from tasks.models import Item, Job, Microtask, Upload
 from tests import factories
@@ -284,14 +286,49 @@ def test_blank_lines_before_the_csv_header_are_skipped():
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "careful"])
-def test_a_job_names_its_first_200_columns(monkeypatch, fast):
+def test_a_job_names_every_column_and_the_export_writes_them_all(monkeypatch, fast):
     monkeypatch.setattr(loading, "FAST_PATH", fast)
     job = factories.make_job()
     header = ["text"] + [f"c{i}" for i in range(299)]
-    data = (",".join(header) + "\n" + ",".join("v" for _ in header) + "\n").encode()
+    data = (",".join(header) + "\n" + ",".join(f"v{i}" for i in range(len(header))) + "\n").encode()
     assert ingest(job, data).status == Upload.Status.DONE
     job.refresh_from_db()
-    assert job.columns == header[:200]
+    assert job.columns == header
+    table = list(csv.reader(io.StringIO(b"".join(exports.export_csv(job)).decode())))
+    assert table[0] == header + exports.RESULT_COLUMNS
+    assert table[1][: len(header)] == [f"v{i}" for i in range(len(header))]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "careful"])
+def test_a_header_of_100000_empty_columns_is_refused(monkeypatch, fast):
+    monkeypatch.setattr(loading, "FAST_PATH", fast)
+    job = factories.make_job()
+    header = ",".join(["text"] + [f"c{i}" for i in range(100_000)])
+    upload = ingest(job, (header + "\n" + "\n".join("a" + "," * 100_000 for _ in range(3)) + "\n").encode())
+    assert_failed(upload, 1, None, "the header has 100001 columns, more than the limit of 1000")
+    assert not Item.objects.filter(job=job).exists()
+
+
+def test_a_job_has_at_most_the_column_limit_over_all_its_uploads(settings):
+    settings.QUORUM_MAX_COLUMNS = 4
+    job = factories.make_job()
+    assert ingest(job, b"id,text,a\n1,x,y\n").status == Upload.Status.DONE
+    upload = ingest(job, b'{"text": "b", "a": 1}\n{"text": "c", "b": 2}\n{"text": "d", "c": 3}\n', "more.jsonl")
+    assert_failed(upload, 3, "c", "the job would have more than the limit of 4 columns")
+    job.refresh_from_db()
+    assert job.columns == ["id", "text", "a"] and job.item_count == 1
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "careful"])
+def test_the_row_limit_bounds_the_stored_item_data(settings, monkeypatch, fast):
+    """Short values under long column names: a small row in the file, a large item for every worker."""
+    monkeypatch.setattr(loading, "FAST_PATH", fast)
+    settings.QUORUM_MAX_ROW_BYTES = 100
+    job = factories.make_job()
+    header = ["text"] + [f"column_number_{i:02}" for i in range(5)]
+    upload = ingest(job, (",".join(header) + "\na,,,,,\n").encode())
+    assert_failed(upload, 2, None, "as item data (column names included), more than the limit of 100 bytes")
+    assert ingest(job, (",".join(header[:3]) + "\na,,\n").encode()).status == Upload.Status.DONE
 
 
 def test_job_counts_after_failure_match_items():
@@ -407,3 +444,21 @@ def test_a_file_name_is_cleaned_before_it_is_stored(requester_api, sent, kept):
         assert len(upload.filename.encode()) <= 255
         assert Path(upload.path).parent == services.upload_dir()
         assert len(Path(upload.path).name.encode()) <= 255
+
+
+def test_jobs_ingested_under_the_old_200_column_cap_get_every_column_back():
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("tasks.migrations.0010_intake_hardening")
+    job = factories.make_job()
+    header = ["text"] + [f"c{i}" for i in range(249)]
+    ingest(job, (",".join(header) + "\n" + ",".join("v" for _ in header) + "\n").encode())
+    ingest(job, b'{"text": "b", "late": 1}\n', "more.jsonl")
+    Job.objects.filter(pk=job.pk).update(columns=header[:200])  # as an ingest before the fix left it
+    with connection.schema_editor() as editor:
+        migration.complete_job_columns(apps, editor)
+    job.refresh_from_db()
+    assert job.columns[:200] == header[:200]
+    assert sorted(job.columns[200:-1]) == sorted(header[200:]) and job.columns[-1] == "late"
+    assert next(exports.export_csv(job)).decode().splitlines()[0].split(",")[:251] == job.columns
