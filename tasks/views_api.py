@@ -49,6 +49,13 @@ class JobViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer):
         serializer.instance = services.job_create(owner=self.request.user, **serializer.validated_data)
 
+    def destroy(self, request, *args, **kwargs):
+        try:
+            services.job_delete(self.get_object())
+        except services.JobStateError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     def perform_update(self, serializer):
         job = serializer.save()
         if job.automation_enabled and job.automation_status == AutomationStatus.UNSUPPORTED:

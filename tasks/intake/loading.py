@@ -241,7 +241,13 @@ def ingest_file(
 def _ingest(job_id, path, filename, copy_rows, on_progress, on_done) -> IngestResult:
     started = time.perf_counter()
     with transaction.atomic(), tempfile.TemporaryFile("w+", encoding="utf-8") as mt_lines:
+        # The job's row lock: uploads to one job go one after the other, and a delete or a cancel (which take it
+        # first too) waits for this ingest, or this ingest for them. Raises Job.DoesNotExist if it was deleted.
         job = Job.objects.select_for_update().get(pk=job_id)
+        if job.status in (Job.Status.CANCELLED, Job.Status.DONE):
+            # Accepted before the job ended: its microtasks would be open work on a job nobody may work on.
+            ended = "was cancelled" if job.status == Job.Status.CANCELLED else "is done"
+            raise IntakeError(f"the job {ended}; it takes no more data", file=filename)
         load = Load(job, path, filename, Slicer(job, mt_lines), on_progress)
         with connection.cursor() as cursor:
             pg = cursor.cursor  # the psycopg cursor underneath Django's wrapper
