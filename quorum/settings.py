@@ -154,6 +154,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "repair-results": {"task": "tasks.background.repair_results", "schedule": 30.0},
     "auto-accept-answers": {"task": "tasks.background.auto_accept_answers", "schedule": 60.0},
     "enforce-budgets": {"task": "tasks.background.enforce_budgets", "schedule": 10.0},
+    "purge-upload-files": {"task": "tasks.background.purge_upload_files", "schedule": 600.0},
     "automation-sweep": {
         "task": "tasks.automation.background.automation_sweep",
         "schedule": float(os.environ.get("QUORUM_AUTOMATION_SWEEP_SECONDS", 30)),
@@ -260,6 +261,10 @@ SPECTACULAR_SETTINGS = {
 QUORUM_MAX_UPLOAD_BYTES = env_int("QUORUM_MAX_UPLOAD_BYTES", 2 * 1024**3)
 QUORUM_MAX_ROW_BYTES = env_int("QUORUM_MAX_ROW_BYTES", 64 * 1024)
 QUORUM_MAX_ITEMS_PER_JOB = env_int("QUORUM_MAX_ITEMS_PER_JOB", 5_000_000)
+# Uploaded files are deleted when their ingest ends (0), or kept this many hours and then deleted by Celery beat.
+QUORUM_UPLOAD_RETENTION_HOURS = env_int("QUORUM_UPLOAD_RETENTION_HOURS", 0)
+# Distinct columns (item data fields) of a job, all its uploads together; the export writes every one.
+QUORUM_MAX_COLUMNS = env_int("QUORUM_MAX_COLUMNS", 1000)
 # Uploads always go to disk, never to memory. Under ASGI the request body is spooled first, to memory up to
 # FILE_UPLOAD_MAX_MEMORY_SIZE and then to disk; 0 would mean "never roll over", a whole file in memory.
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]

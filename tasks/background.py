@@ -12,6 +12,11 @@ def ingest_upload(upload_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def purge_upload_files() -> int:
+    return services.upload_files_purge()
+
+
+@shared_task(ignore_result=True)
 def expire_leases() -> int:
     return leases.leases_expire()
 

@@ -3,16 +3,19 @@
 import logging
 import shutil
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
+from psycopg.errors import LockNotAvailable
 
 from quorum import events
 from quorum.redis import get_redis, key
 
 from .intake import IntakeError, UploadTooLarge
+from .intake.filenames import clean_filename, disk_suffix
 from .intake.loading import IngestResult, ingest_file
 from .intake.readers import count_lines
 from .models import Assignment, Job, Microtask, Upload
@@ -72,6 +75,38 @@ def job_cancel(job: Job) -> Job:
     )
 
 
+# How long a delete waits for an ingest that holds the job's row lock before it answers that the job is busy.
+JOB_DELETE_WAIT_SECONDS = 5.0
+
+
+def job_delete(job: Job) -> None:
+    """Delete a job with everything it holds; its upload files are deleted once that commits.
+
+    Takes the job's row lock first, as an ingest does before it writes (intake/loading.py), so the two run one
+    after the other instead of deadlocking: a delete during an ingest waits for it (up to JOB_DELETE_WAIT_SECONDS,
+    then JobStateError), and an ingest that finds its job deleted stores nothing and ends quietly.
+    """
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
+                    [f"{int(JOB_DELETE_WAIT_SECONDS * 1000)}ms"],
+                )
+                (previous, _) = cursor.fetchone()
+                locked = Job.objects.select_for_update().filter(pk=job.pk).first()
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+            if locked is None:
+                return  # deleted already
+            paths = [p for p in locked.uploads.values_list("path", flat=True) if p]
+            locked.delete()
+            transaction.on_commit(lambda: upload_files_delete(paths))
+    except OperationalError as exc:
+        if isinstance(exc.__cause__, LockNotAvailable):
+            raise JobStateError("the job is ingesting an upload; delete it again when the upload has ended") from None
+        raise
+
+
 def assignment_review(assignment: Assignment, accepted: bool) -> Assignment:
     """Accept (pays the reward) or reject (answers stop counting; the microtask is answered again). Final."""
     from . import quality
@@ -100,25 +135,28 @@ def upload_create(*, job: Job, filename: str, source, in_background: bool = True
     if job.status in (Job.Status.CANCELLED, Job.Status.DONE):
         raise JobStateError(f"a {job.status} job takes no more data")
     limit = settings.QUORUM_MAX_UPLOAD_BYTES
-    safe_name = Path(filename or "upload").name[:200] or "upload"
+    safe_name = clean_filename(filename)
     too_large = UploadTooLarge(f"the file is larger than the limit of {limit} bytes", file=safe_name)
-    dest = upload_dir() / f"{uuid.uuid4().hex}-{safe_name}"
-    if isinstance(source, (str, Path)):
-        if Path(source).stat().st_size > limit:
-            raise too_large
-        shutil.move(str(source), dest)
-    else:
-        size = 0
-        with open(dest, "wb") as out:
-            while chunk := source.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    break
-                out.write(chunk)
-        if size > limit:
-            dest.unlink(missing_ok=True)
-            raise too_large
-    upload = Upload.objects.create(job=job, filename=safe_name, path=str(dest), size_bytes=dest.stat().st_size)
+    # The stored file is named by a random id, never by what the requester sent.
+    dest = upload_dir() / f"{uuid.uuid4().hex}{disk_suffix(safe_name)}"
+    try:
+        if isinstance(source, (str, Path)):
+            if Path(source).stat().st_size > limit:
+                raise too_large
+            shutil.move(str(source), dest)
+        else:
+            size = 0
+            with open(dest, "wb") as out:
+                while chunk := source.read(1 << 20):
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large
+                    out.write(chunk)
+        upload = Upload.objects.create(job=job, filename=safe_name, path=str(dest), size_bytes=dest.stat().st_size)
+    except BaseException:
+        # Refused, cut off while it was sent, or not recorded: no part of the file stays behind.
+        dest.unlink(missing_ok=True)
+        raise
     if in_background:
         from .background import ingest_upload
 
@@ -130,19 +168,76 @@ def upload_fail(upload: Upload, error: IntakeError) -> None:
     upload.status = Upload.Status.FAILED
     upload.error = error.as_dict()
     upload.finished_at = timezone.now()
-    upload.save(update_fields=["status", "error", "finished_at"])
+    # An update, not a save: the upload is gone if its job was deleted meanwhile, and that is no error.
+    Upload.objects.filter(pk=upload.pk).update(status=upload.status, error=upload.error, finished_at=upload.finished_at)
 
 
-def upload_ingest(upload_id: int) -> Upload:
-    """Ingest one upload: every row becomes an item, or the upload fails with a located error and stores none."""
+def upload_file_delete(upload: Upload) -> None:
+    """Delete the upload's stored file; an empty ``path`` says that no file is kept."""
+    if upload.path:
+        Path(upload.path).unlink(missing_ok=True)
+        Upload.objects.filter(pk=upload.pk).update(path="")
+        upload.path = ""
+
+
+def upload_files_delete(paths: list[str]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
+
+
+# A file in the upload folder that no upload names is a leftover (a process stopped between writing it and
+# recording it); it is deleted once it is this old, long after any upload still being written.
+ORPHAN_FILE_AGE = timedelta(days=1)
+
+
+def upload_files_purge() -> int:
+    """Delete the files of uploads whose ingest ended more than QUORUM_UPLOAD_RETENTION_HOURS ago, and leftovers.
+
+    With retention 0 the ingest deletes its file as it ends; this pass (Celery beat) catches any that a stopped
+    Celery worker left. Returns the number of files deleted."""
+    cutoff = timezone.now() - timedelta(hours=settings.QUORUM_UPLOAD_RETENTION_HOURS)
+    ended = Upload.objects.filter(status__in=[Upload.Status.DONE, Upload.Status.FAILED], finished_at__lte=cutoff)
+    deleted = 0
+    for upload in ended.exclude(path="").only("pk", "path"):
+        upload_file_delete(upload)
+        deleted += 1
+    old = (timezone.now() - max(ORPHAN_FILE_AGE, timedelta(hours=settings.QUORUM_UPLOAD_RETENTION_HOURS))).timestamp()
+    candidates = {str(p): p for p in upload_dir().iterdir() if p.is_file() and p.stat().st_mtime < old}
+    if candidates:
+        known = set(Upload.objects.filter(path__in=list(candidates)).values_list("path", flat=True))
+        for name, path in candidates.items():
+            if name not in known:
+                path.unlink(missing_ok=True)
+                deleted += 1
+    return deleted
+
+
+def upload_ingest(upload_id: int) -> Upload | None:
+    """Ingest one upload: every row becomes an item, or the upload fails with a located error and stores none.
+
+    The file is deleted when the ingest ends (success or failure) unless QUORUM_UPLOAD_RETENTION_HOURS keeps it.
+    Returns None, quietly, when the upload's job was deleted before or while it waited to be ingested."""
     # Claim it first: a redelivered Celery message, or a second caller, finds it taken and does nothing.
     claimed = Upload.objects.filter(pk=upload_id, status=Upload.Status.PENDING).update(status=Upload.Status.RUNNING)
-    upload = Upload.objects.select_related("job").get(pk=upload_id)
+    upload = Upload.objects.select_related("job").filter(pk=upload_id).first()
+    if upload is None:
+        log.info("upload %s: its job was deleted before the ingest began", upload_id)
+        return None
     if not claimed:
         return upload
     path = Path(upload.path)
-    upload.rows_total = max(0, count_lines(path) - (1 if path.suffix.lower() == ".csv" else 0))
-    upload.save(update_fields=["rows_total"])
+    try:
+        return _upload_ingest_claimed(upload, path)
+    except Job.DoesNotExist:
+        log.info("upload %s: its job was deleted during the ingest; nothing was stored", upload_id)
+        upload_files_delete([str(path)])
+        return None
+    finally:
+        if settings.QUORUM_UPLOAD_RETENTION_HOURS <= 0:
+            upload_file_delete(upload)
+
+
+def _upload_ingest_claimed(upload: Upload, path: Path) -> Upload:
     progress_key = key("upload", upload.pk)
     job_id = upload.job_id
 
@@ -161,13 +256,18 @@ def upload_ingest(upload_id: int) -> Upload:
         )
 
     try:
+        upload.rows_total = max(0, count_lines(path) - (1 if path.suffix.lower() == ".csv" else 0))
+        Upload.objects.filter(pk=upload.pk).update(rows_total=upload.rows_total)
         result = ingest_file(job_id, path, upload.filename, on_progress=on_progress, on_done=on_done)
     except IntakeError as exc:
         upload_fail(upload, exc)
         events.job_ingest(job_id, upload.pk, "failed", 0, upload.rows_total, exc.as_dict())
         log.info("upload %s failed: %s", upload.pk, exc)
         return upload
-    except Exception:
+    except Exception as exc:
+        if not Job.objects.filter(pk=job_id).exists():
+            # Deleted meanwhile, and its file with it (FileNotFoundError): nothing to report to anyone.
+            raise Job.DoesNotExist from exc
         upload_fail(
             upload,
             IntakeError("the upload could not be stored (internal error; see the server log)", file=upload.filename),

@@ -19,6 +19,7 @@ from . import exports, selectors, services
 from .automation.background import automation_run_job
 from .automation.selectors import automation_summary
 from .intake import IntakeError, UploadTooLarge
+from .intake.filenames import clean_filename
 from .models import AutomationStatus, Item, Job, Upload
 from .permissions import IsRequester
 from .serializers import ItemResultSerializer, JobSerializer, UploadSerializer
@@ -49,6 +50,13 @@ class JobViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.instance = services.job_create(owner=self.request.user, **serializer.validated_data)
+
+    def destroy(self, request, *args, **kwargs):
+        try:
+            services.job_delete(self.get_object())
+        except services.JobStateError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def perform_update(self, serializer):
         job = serializer.save()
@@ -115,7 +123,8 @@ class JobViewSet(viewsets.ModelViewSet):
             declared = 0  # the copy below still stops at the limit
         if declared > limit + MULTIPART_OVERHEAD:
             too_large = UploadTooLarge(
-                f"the file is larger than the limit of {limit} bytes", file=request.query_params.get("filename", "")
+                f"the file is larger than the limit of {limit} bytes",
+                file=clean_filename(request.query_params.get("filename")),
             )
             return Response(
                 {"detail": str(too_large), "error": too_large.as_dict()},

@@ -97,17 +97,22 @@ const schedulePreview = frameScheduler(renderPreview);
 form.addEventListener("input", schedulePreview);
 form.addEventListener("change", schedulePreview);
 
+let reading = 0;
+
+// Reads the chosen file once per choice (never from itself: that re-read the file in a loop and reset the column
+// choices many times a second). A read overtaken by a newer choice is dropped.
 async function readChosenFile() {
   const file = $("f-file").files[0];
   if (!file) return;
-  sample = await sampleFile(file);
+  const mine = ++reading;
+  const read = await sampleFile(file);
+  if (mine !== reading) return;
+  sample = read;
   fillSelect($("f-text-field"), sample.columns, sample.columns.includes("text") ? "text" : "", "All columns");
   fillSelect($("f-gold-field"), sample.columns, "gold", "None");
   fillSelect($("f-id-field"), sample.columns, "id", "None");
   if (!$("f-name").value) $("f-name").value = file.name.replace(/\.[^.]+$/, "");
   renderPreview();
-// A file chosen before this module ran (a fast user, or the browser restoring the form) is read now.
-readChosenFile();
 }
 $("f-file").addEventListener("change", readChosenFile);
 

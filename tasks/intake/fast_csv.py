@@ -43,7 +43,7 @@ def copy_fast_csv(load, copy) -> None:
         width = len(header)
         gold_i = header.index(gold_field) if gold_field in header else None
         data_i = [i for i in range(width) if i != gold_i]
-        if not data_i:
+        if not data_i or len(load.columns.keys() | {header[i] for i in data_i}) > load.max_columns:
             raise GiveUp
         id_i = header.index(id_field) if id_field in header else None
         # '{"id":%s,"text":%s}': keys encoded once; each value by the encoder json.dumps uses.
@@ -131,5 +131,5 @@ def copy_fast_csv(load, copy) -> None:
                 ]
             copy.write("".join(lines))
             if load.rows == 0:
-                columns_note(load.columns, (header[i] for i in data_i))
+                columns_note(load, (header[i] for i in data_i), 2)
             load.advance(n)

@@ -29,8 +29,6 @@ from .rows import RowRules, split_row, to_json
 
 COPY_CHUNK = 1 << 20
 PROGRESS_EVERY = 50_000
-# A job shows the first column names it has seen, up to this many (a wide file's names would swamp the page).
-MAX_COLUMNS = 200
 NULL = "\\N"
 # Off in tests that compare both paths on the same file.
 FAST_PATH = True
@@ -133,6 +131,7 @@ class Load:
         self.slicer = slicer
         self.on_progress = on_progress
         self.max_row = settings.QUORUM_MAX_ROW_BYTES
+        self.max_columns = settings.QUORUM_MAX_COLUMNS
         self.limit = settings.QUORUM_MAX_ITEMS_PER_JOB
         self.position = job.item_count
         self.rows = 0
@@ -149,12 +148,35 @@ class Load:
             self.on_progress(self.rows)
 
 
-def columns_note(columns: dict[str, None], keys) -> None:
-    """Add the names not seen yet, in the order they come, up to MAX_COLUMNS in all."""
+def columns_note(load: Load, keys, line: int) -> None:
+    """Add the column names not seen yet, in the order they come: the job's ``columns`` name every column its items
+    have (the export writes them all), so a job has at most QUORUM_MAX_COLUMNS."""
+    columns = load.columns
     for key in keys:
-        if len(columns) >= MAX_COLUMNS:
-            return
-        columns.setdefault(key, None)
+        if key not in columns:
+            if len(columns) >= load.max_columns:
+                raise IntakeError(
+                    f"the job would have more than the limit of {load.max_columns} columns",
+                    file=load.filename,
+                    line=line,
+                    field=key,
+                )
+            columns[key] = None
+
+
+def stored_size_error(load: Load, data_json: str, line: int) -> IntakeError | None:
+    """The item data as stored (column names included) is what workers are sent; a row of short values under many
+    columns is small in the file and large there, so the row limit applies to it too."""
+    if len(data_json) * 4 <= load.max_row:
+        return None
+    size = len(data_json.encode())
+    if size <= load.max_row:
+        return None
+    return IntakeError(
+        f"the row takes {size} bytes as item data (column names included), more than the limit of {load.max_row} bytes",
+        file=load.filename,
+        line=line,
+    )
 
 
 def copy_careful(load: Load, copy) -> None:
@@ -163,19 +185,22 @@ def copy_careful(load: Load, copy) -> None:
     prefix = load.prefix
     buf: list[str] = []
     buffered = 0
-    for line, row in read_rows(load.path, filename, load.max_row):
+    for line, row in read_rows(load.path, filename, load.max_row, load.max_columns):
         external_id, data, gold = split_row(rules, line, row)
         if load.position >= limit:
             raise IntakeError(f"the job would have more than the limit of {limit} items", file=filename, line=line)
-        if len(columns) < MAX_COLUMNS:
-            columns_note(columns, data)
+        if not columns.keys() >= data.keys():
+            columns_note(load, data, line)
+        data_json = to_json(data, rules, line)
+        if too_large := stored_size_error(load, data_json, line):
+            raise too_large
         is_gold = gold is not None
         load.gold_items += is_gold
         mt_index = slicer.place(is_gold)
         record = (
             f"{prefix}{load.position}\t{mt_index}\t"
             f"{NULL if external_id is None else copy_text(external_id)}\t"
-            f"{copy_text(to_json(data, rules, line))}\t"
+            f"{copy_text(data_json)}\t"
             f"{copy_text(to_json(gold, rules, line)) if is_gold else NULL}\n"
         )
         buf.append(record)
@@ -216,7 +241,13 @@ def ingest_file(
 def _ingest(job_id, path, filename, copy_rows, on_progress, on_done) -> IngestResult:
     started = time.perf_counter()
     with transaction.atomic(), tempfile.TemporaryFile("w+", encoding="utf-8") as mt_lines:
+        # The job's row lock: uploads to one job go one after the other, and a delete or a cancel (which take it
+        # first too) waits for this ingest, or this ingest for them. Raises Job.DoesNotExist if it was deleted.
         job = Job.objects.select_for_update().get(pk=job_id)
+        if job.status in (Job.Status.CANCELLED, Job.Status.DONE):
+            # Accepted before the job ended: its microtasks would be open work on a job nobody may work on.
+            ended = "was cancelled" if job.status == Job.Status.CANCELLED else "is done"
+            raise IntakeError(f"the job {ended}; it takes no more data", file=filename)
         load = Load(job, path, filename, Slicer(job, mt_lines), on_progress)
         with connection.cursor() as cursor:
             pg = cursor.cursor  # the psycopg cursor underneath Django's wrapper

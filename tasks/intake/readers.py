@@ -8,6 +8,8 @@ import codecs
 import csv
 import io
 import json
+import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from .errors import IntakeError
 
 Row = tuple[int, dict]
 CHUNK = 1 << 16
+# Item data holds objects and lists at most this many levels deep, the row itself being the first: deeper data is
+# nothing a person reads, and every later encoder and decoder (jsonb, the workers' browsers) recurses per level.
+MAX_DEPTH = 32
 
 
 def detect_format(path: Path, filename: str) -> str:
@@ -45,13 +50,15 @@ def count_lines(path: Path) -> int:
     return n + (0 if last == b"\n" else 1)
 
 
-def read_rows(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
+def read_rows(path: Path, filename: str, max_row_bytes: int, max_columns: int | None = None) -> Iterator[Row]:
     fmt = detect_format(path, filename)
-    reader = {"csv": read_csv, "jsonl": read_jsonl, "json": read_json_array}[fmt]
     if path.stat().st_size == 0:
         raise IntakeError("the file is empty", file=filename, line=1)
     try:
-        yield from reader(path, filename, max_row_bytes)
+        if fmt == "csv":
+            yield from read_csv(path, filename, max_row_bytes, max_columns)
+        else:
+            yield from (read_jsonl if fmt == "jsonl" else read_json_array)(path, filename, max_row_bytes)
     except UnicodeDecodeError:
         raise undecodable_error(path, filename) from None
 
@@ -88,7 +95,7 @@ def longer_than(text_length: int, texts, limit: int) -> bool:
     return sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) > limit
 
 
-def read_csv(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
+def read_csv(path: Path, filename: str, max_row_bytes: int, max_columns: int | None = None) -> Iterator[Row]:
     csv.field_size_limit(max_row_bytes)
     with open(path, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
@@ -102,6 +109,12 @@ def read_csv(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
         except csv.Error as exc:
             raise IntakeError(f"the header row is not valid CSV ({exc})", file=filename, line=1) from None
         header = [h.strip() for h in header]
+        if max_columns is not None and len(header) > max_columns:
+            raise IntakeError(
+                f"the header has {len(header)} columns, more than the limit of {max_columns}",
+                file=filename,
+                line=reader.line_num,
+            )
         check_header(header, filename, reader.line_num)
         width = len(header)
         start = reader.line_num + 1
@@ -169,8 +182,11 @@ def read_jsonl(path: Path, filename: str, max_row_bytes: int) -> Iterator[Row]:
                 raise IntakeError(
                     f"invalid JSON ({exc.msg} at column {exc.colno})", file=filename, line=line_no
                 ) from None
+            except (RecursionError, ValueError) as exc:
+                raise undecodable_json(exc, raw.decode("utf-8", "replace"), filename, line_no) from None
             if not isinstance(value, dict):
                 raise IntakeError("expected a JSON object on each line", file=filename, line=line_no)
+            check_depth(value, filename, line_no)
             yield line_no, value
 
 
@@ -239,12 +255,15 @@ def read_json_array(path: Path, filename: str, max_row_bytes: int) -> Iterator[R
                             f"the element is longer than the limit of {max_row_bytes} bytes", file=filename, line=line
                         ) from None
                     fill()
+                except (RecursionError, ValueError) as exc:
+                    raise undecodable_json(exc, buf[pos : pos + max_row_bytes + 1], filename, line) from None
             if longer_than(end - pos, (buf[pos:end],), max_row_bytes):
                 raise IntakeError(
                     f"the element is longer than the limit of {max_row_bytes} bytes", file=filename, line=line
                 )
             if not isinstance(value, dict):
                 raise IntakeError("expected each element of the array to be a JSON object", file=filename, line=line)
+            check_depth(value, filename, line)
             yield line, value
             line += buf.count("\n", pos, end)
             pos = end
@@ -254,3 +273,82 @@ def cut_short(exc: json.JSONDecodeError, buffered: int) -> bool:
     """Whether a decoding error may only mean that the element goes on past what is buffered so far: a string
     still open, or an error within a token's length of the end. Anything earlier is invalid JSON already."""
     return exc.msg.startswith("Unterminated string") or exc.pos >= buffered - 64
+
+
+def too_deep_message() -> str:
+    return f"the row is nested deeper than {MAX_DEPTH} levels (objects and lists inside one another)"
+
+
+def check_depth(row: dict, filename: str, line: int) -> None:
+    """Refuse a row whose objects and lists nest deeper than MAX_DEPTH, naming the field that does."""
+    for field, value in row.items():
+        if isinstance(value, (dict, list)) and nested_deeper_than(value, MAX_DEPTH - 1):
+            raise IntakeError(too_deep_message(), file=filename, line=line, field=str(field))
+
+
+def nested_deeper_than(value: dict | list, limit: int) -> bool:
+    """Whether ``value`` (itself one level) holds objects and lists more than ``limit`` levels deep."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
+def undecodable_json(exc: Exception, text: str, filename: str, line: int) -> IntakeError:
+    """The decoder's RecursionError (nesting thousands deep) or ValueError (an integer longer than Python converts)
+    as a located error: what is wrong, and in which field of the row."""
+    problem, field = locate_json_problem(text)
+    if problem == "depth" or isinstance(exc, RecursionError):
+        message = too_deep_message()
+    elif problem == "digits":
+        message = f"the row holds a number with more than {sys.get_int_max_str_digits()} digits; send it as text"
+    else:
+        message = f"invalid JSON ({exc})"
+    return IntakeError(message, file=filename, line=line, field=field)
+
+
+JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+JSON_KEY_END = re.compile(r"[ \t\r\n]*:")
+JSON_INTEGER = re.compile(r"-?([0-9]+)([.eE]?)")
+
+
+def locate_json_problem(text: str) -> tuple[str | None, str | None]:
+    """Scan one row's JSON text: ("depth" or "digits" or None, the top-level field where that is). Runs only on
+    a row the decoder refused, so its speed does not matter."""
+    depth, field, i, n = 0, None, 0, len(text)
+    max_digits = sys.get_int_max_str_digits()
+    while i < n:
+        c = text[i]
+        if c == '"':
+            string = JSON_STRING.match(text, i)
+            if string is None:
+                break
+            if depth == 1 and JSON_KEY_END.match(text, string.end()):
+                try:
+                    field = json.loads(string.group())
+                except ValueError:
+                    field = None
+            i = string.end()
+            continue
+        if c in "{[":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return "depth", field
+        elif c in "}]":
+            depth -= 1
+            if depth <= 0:
+                break
+        elif c in "-0123456789":
+            number = JSON_INTEGER.match(text, i)
+            if number:
+                if max_digits and not number.group(2) and len(number.group(1)) > max_digits:
+                    return "digits", field
+                i = number.end()
+                continue
+        i += 1
+    return None, field

@@ -211,3 +211,45 @@ def test_a_bad_file_shows_where_it_failed_on_the_job_page(new_page, celery_worke
     expect(page.locator("#ingest-text")).to_contain_text("bad.jsonl, line 2", timeout=30_000)
     expect(page.locator("#ingest-text")).to_contain_text("Nothing was stored")
     screenshot(page, "job-ingest-failed")
+
+
+def test_choosing_no_gold_and_no_id_column_sticks(new_page, celery_worker_process, tmp_path):
+    factories.make_requester("nora")
+    page = new_page()
+    # Count how often the page reads the chosen file: once per choice, not in a loop.
+    page.add_init_script(
+        """(() => { window.__fileReads = 0; const text = Blob.prototype.text;
+        Blob.prototype.text = function () { window.__fileReads += 1; return text.call(this); }; })()"""
+    )
+    sign_in(page, "nora", factories.PASSWORD)
+    page.goto("/jobs/new/")
+    page.get_by_label("Items file").set_input_files(str(items_csv(tmp_path)))
+    gold, ident, shown = (
+        page.get_by_label("Column with known (gold) answers"),
+        page.get_by_label("Column that identifies an item"),
+        page.get_by_label("Column shown to workers"),
+    )
+    expect(gold).to_have_value("gold")
+    page.wait_for_timeout(1000)
+    assert page.evaluate("() => window.__fileReads") == 1
+    gold.select_option(label="None")
+    ident.select_option(label="None")
+    shown.select_option(label="All columns")
+    page.wait_for_timeout(500)
+    expect(gold).to_have_value("")
+    expect(ident).to_have_value("")
+    expect(shown).to_have_value("")
+    assert page.evaluate("() => window.__fileReads") == 1
+    page.get_by_label("Job name").fill("No gold")
+    page.get_by_label("Question shown above each item").fill("Which fruit is it?")
+    page.get_by_label("Options, one per line").fill("apple\nbanana\ncherry")
+    screenshot(page, "job-new-no-gold")
+    page.get_by_role("button", name="Create job and upload").click()
+    page.wait_for_url(re.compile(r"/jobs/\d+/$"))
+    job = Job.objects.get(name="No gold")
+    assert job.text_field == ""
+    expect(page.locator("#s-items")).to_have_text("0 / 12", timeout=30_000)
+    # The file's "gold" and "id" columns are item data like any other, not known answers or names.
+    assert not Item.objects.filter(job=job, gold__isnull=False).exists()
+    assert not Item.objects.filter(job=job, external_id__isnull=False).exists()
+    assert Item.objects.get(job=job, position=3).data["gold"] == "banana"

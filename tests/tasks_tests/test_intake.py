@@ -1,11 +1,15 @@
 """Intake: every bad-input case of docs/INTAKE.md is rejected with its file, line and field, storing nothing."""
 
+import csv
+import importlib
 import io
 import json
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
-from tasks import services, views_api
+from tasks import exports, services, views_api
 from tasks.intake import loading
 from tasks.models import Item, Job, Microtask, Upload
 from tests import factories
@@ -14,6 +18,12 @@ pytestmark = pytest.mark.django_db
 
 GOOD = b"id,text,gold\na,first,apple\nb,second,\n"
 API_JOB = {"name": "Fruit", "question_type": "single_choice", "options": ["apple", "banana"], "text_field": "text"}
+
+
+def named_file(data: bytes, name: str) -> io.BytesIO:
+    f = io.BytesIO(data)
+    f.name = name
+    return f
 
 
 def ingest(job, data: bytes, filename="items.csv"):
@@ -79,6 +89,14 @@ def test_second_upload_appends():
     assert sorted(Item.objects.filter(job=job).values_list("position", flat=True)) == [0, 1, 2, 3]
 
 
+def nested_row(lists: int) -> bytes:
+    """A row whose field 'deep' holds lists ``lists`` deep: the row itself is one more level."""
+    return b'{"text": "b", "deep": ' + b"[" * lists + b"1" + b"]" * lists + b', "z": 1}'
+
+
+DEEP_ROW = nested_row(10_000)
+LONG_NUMBER_ROW = b'{"text": "b", "n": {"m": ' + b"7" * 5000 + b"}}"
+
 BAD_CASES = [
     # (case, filename, data, line, field, words)
     ("empty file", "items.csv", b"", 1, None, "empty"),
@@ -109,6 +127,54 @@ BAD_CASES = [
     ("number beyond JSON's range", "items.json", b'[{"text": "a"},\n {"text": "b", "s": 1e400}]', 2, None, "too large"),
     ("lone surrogate escape", "items.jsonl", b'{"text": "a"}\n{"text": "\\ud83d"}\n', 2, None, "lone surrogate"),
     (
+        "JSON line nested 10,000 deep",
+        "items.jsonl",
+        b'{"text": "a"}\n' + DEEP_ROW + b"\n",
+        2,
+        "deep",
+        "nested deeper than 32 levels",
+    ),
+    (
+        "JSON element nested 10,000 deep",
+        "items.json",
+        b'[{"text": "a"},\n ' + DEEP_ROW + b"]",
+        2,
+        "deep",
+        "nested deeper than 32 levels",
+    ),
+    (
+        "JSON line nested 33 deep",
+        "items.jsonl",
+        b'{"text": "a"}\n' + nested_row(32) + b"\n",
+        2,
+        "deep",
+        "nested deeper than 32 levels",
+    ),
+    (
+        "JSON element nested 33 deep",
+        "items.json",
+        b'[{"text": "a"},\n ' + nested_row(32) + b"]",
+        2,
+        "deep",
+        "nested deeper than 32 levels",
+    ),
+    (
+        "5,000-digit integer in a JSON line",
+        "items.jsonl",
+        b'{"text": "a"}\n' + LONG_NUMBER_ROW + b"\n",
+        2,
+        "n",
+        "a number with more than 4300 digits",
+    ),
+    (
+        "5,000-digit integer in a JSON array",
+        "items.json",
+        b'[{"text": "a"},\n ' + LONG_NUMBER_ROW + b"]",
+        2,
+        "n",
+        "a number with more than 4300 digits",
+    ),
+    (
         "undecodable byte where the check reads on",
         "items.csv",
         b"id,text\n1," + b"a" * 245 + b"\xc3A\n",
@@ -138,6 +204,14 @@ def test_bad_input_is_located_and_stores_nothing(case, filename, data, line, fie
     assert job.item_count == 2 and job.microtask_count == 2
     assert list(Item.objects.filter(job=job).order_by("position").values_list("id", "data")) == before
     assert Microtask.objects.filter(job=job).count() == 2
+
+
+def test_json_nested_31_deep_and_long_decimals_are_stored():
+    job = factories.make_job()
+    long_decimal = b"1." + b"5" * 5000
+    upload = ingest(job, nested_row(31) + b"\n" + b'{"text": "c", "x": ' + long_decimal + b"}\n", "items.jsonl")
+    assert upload.status == Upload.Status.DONE, upload.error
+    assert Item.objects.filter(job=job).count() == 2
 
 
 def test_row_over_size_limit(settings):
@@ -212,14 +286,49 @@ def test_blank_lines_before_the_csv_header_are_skipped():
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "careful"])
-def test_a_job_names_its_first_200_columns(monkeypatch, fast):
+def test_a_job_names_every_column_and_the_export_writes_them_all(monkeypatch, fast):
     monkeypatch.setattr(loading, "FAST_PATH", fast)
     job = factories.make_job()
     header = ["text"] + [f"c{i}" for i in range(299)]
-    data = (",".join(header) + "\n" + ",".join("v" for _ in header) + "\n").encode()
+    data = (",".join(header) + "\n" + ",".join(f"v{i}" for i in range(len(header))) + "\n").encode()
     assert ingest(job, data).status == Upload.Status.DONE
     job.refresh_from_db()
-    assert job.columns == header[:200]
+    assert job.columns == header
+    table = list(csv.reader(io.StringIO(b"".join(exports.export_csv(job)).decode())))
+    assert table[0] == header + exports.RESULT_COLUMNS
+    assert table[1][: len(header)] == [f"v{i}" for i in range(len(header))]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "careful"])
+def test_a_header_of_100000_empty_columns_is_refused(monkeypatch, fast):
+    monkeypatch.setattr(loading, "FAST_PATH", fast)
+    job = factories.make_job()
+    header = ",".join(["text"] + [f"c{i}" for i in range(100_000)])
+    upload = ingest(job, (header + "\n" + "\n".join("a" + "," * 100_000 for _ in range(3)) + "\n").encode())
+    assert_failed(upload, 1, None, "the header has 100001 columns, more than the limit of 1000")
+    assert not Item.objects.filter(job=job).exists()
+
+
+def test_a_job_has_at_most_the_column_limit_over_all_its_uploads(settings):
+    settings.QUORUM_MAX_COLUMNS = 4
+    job = factories.make_job()
+    assert ingest(job, b"id,text,a\n1,x,y\n").status == Upload.Status.DONE
+    upload = ingest(job, b'{"text": "b", "a": 1}\n{"text": "c", "b": 2}\n{"text": "d", "c": 3}\n', "more.jsonl")
+    assert_failed(upload, 3, "c", "the job would have more than the limit of 4 columns")
+    job.refresh_from_db()
+    assert job.columns == ["id", "text", "a"] and job.item_count == 1
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "careful"])
+def test_the_row_limit_bounds_the_stored_item_data(settings, monkeypatch, fast):
+    """Short values under long column names: a small row in the file, a large item for every worker."""
+    monkeypatch.setattr(loading, "FAST_PATH", fast)
+    settings.QUORUM_MAX_ROW_BYTES = 100
+    job = factories.make_job()
+    header = ["text"] + [f"column_number_{i:02}" for i in range(5)]
+    upload = ingest(job, (",".join(header) + "\na,,,,,\n").encode())
+    assert_failed(upload, 2, None, "as item data (column names included), more than the limit of 100 bytes")
+    assert ingest(job, (",".join(header[:3]) + "\na,,\n").encode()).status == Upload.Status.DONE
 
 
 def test_job_counts_after_failure_match_items():
@@ -307,3 +416,49 @@ def test_file_over_the_upload_limit_is_refused_and_not_stored(settings, requeste
     assert raw.json()["error"]["file"] == "big.csv"
     assert Upload.objects.filter(job_id=job["id"]).count() == 0
     assert set(uploads.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "sent,kept",
+    [
+        ("a\x00b.csv", "ab.csv"),
+        ("tab\there\n.csv", "tabhere.csv"),
+        ("é" * 200 + ".csv", "é" * 125 + ".csv"),  # 400 bytes: cut to 254 bytes, the extension kept
+        ("x" * 400, "x" * 255),
+        ("../../etc/passwd", "passwd"),
+        ("\x01\x02", "upload"),
+    ],
+    ids=["NUL", "control characters", "400 bytes", "no extension", "a path", "nothing left"],
+)
+def test_a_file_name_is_cleaned_before_it_is_stored(requester_api, sent, kept):
+    job = requester_api.post("/api/jobs/", {**API_JOB}, format="json").json()
+    url = f"/api/jobs/{job['id']}/uploads/"
+    raw = requester_api.post(url, data=GOOD, content_type="text/csv", QUERY_STRING=f"filename={quote(sent)}")
+    assert raw.status_code == 202, raw.content
+    assert raw.json()["filename"] == kept
+    if kept != "upload":  # Django's multipart parser drops a file part whose name is only control characters
+        multipart = requester_api.post(url, {"file": named_file(GOOD, sent)}, format="multipart")
+        assert multipart.status_code == 202, multipart.content
+        assert multipart.json()["filename"] == kept
+    for upload in Upload.objects.filter(job_id=job["id"]):
+        assert len(upload.filename.encode()) <= 255
+        assert Path(upload.path).parent == services.upload_dir()
+        assert len(Path(upload.path).name.encode()) <= 255
+
+
+def test_jobs_ingested_under_the_old_200_column_cap_get_every_column_back():
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("tasks.migrations.0010_intake_hardening")
+    job = factories.make_job()
+    header = ["text"] + [f"c{i}" for i in range(249)]
+    ingest(job, (",".join(header) + "\n" + ",".join("v" for _ in header) + "\n").encode())
+    ingest(job, b'{"text": "b", "late": 1}\n', "more.jsonl")
+    Job.objects.filter(pk=job.pk).update(columns=header[:200])  # as an ingest before the fix left it
+    with connection.schema_editor() as editor:
+        migration.complete_job_columns(apps, editor)
+    job.refresh_from_db()
+    assert job.columns[:200] == header[:200]
+    assert sorted(job.columns[200:-1]) == sorted(header[200:]) and job.columns[-1] == "late"
+    assert next(exports.export_csv(job)).decode().splitlines()[0].split(",")[:251] == job.columns
