@@ -70,11 +70,14 @@ function payload() {
 function renderPreview() {
   const p = payload();
   const goldField = $("f-gold-field").value;
+  const idField = $("f-id-field").value;
   const work = sample.rows.filter((r) => !goldField || r[goldField] === undefined || r[goldField] === "");
   const items = work.slice(0, Math.max(1, Math.min(p.items_per_microtask || 1, 20))).map((row, i) => {
-    const data = { ...row };
+    // What the server sends workers (docs/PROTOCOL.md): the text column only, or every column but the id and gold ones.
+    const data = p.text_field ? { [p.text_field]: row[p.text_field] ?? "" } : { ...row };
     if (goldField) delete data[goldField];
-    return { id: i, data, text: p.text_field ? data[p.text_field] ?? "" : "" };
+    if (!p.text_field && idField) delete data[idField];
+    return { id: i, data, text: p.text_field ? data[p.text_field] : "" };
   });
   const root = $("worker-preview");
   if (!items.length) {
