@@ -211,3 +211,21 @@ def test_a_bad_file_shows_where_it_failed_on_the_job_page(new_page, celery_worke
     expect(page.locator("#ingest-text")).to_contain_text("bad.jsonl, line 2", timeout=30_000)
     expect(page.locator("#ingest-text")).to_contain_text("Nothing was stored")
     screenshot(page, "job-ingest-failed")
+
+
+def test_the_preview_shows_only_the_columns_workers_get(new_page, tmp_path):
+    factories.make_requester("sasha")
+    page = new_page()
+    sign_in(page, "sasha", factories.PASSWORD)
+    page.goto("/jobs/new/")
+    path = tmp_path / "notes.csv"
+    path.write_bytes(factories.csv_bytes([{"id": "n1", "text": "the note", "secret_col": "internal only"}]))
+    page.get_by_label("Items file").set_input_files(str(path))
+    item = page.locator("#worker-preview .item-text")
+    expect(item).to_have_text("the note")
+    page.get_by_label("More columns shown to workers").select_option(["secret_col"])
+    expect(item).to_have_text("text: the note\nsecret_col: internal only")
+    page.get_by_label("Column shown to workers", exact=True).select_option(label="All columns")
+    page.get_by_label("More columns shown to workers").select_option([])
+    expect(item).to_have_text("text: the note\nsecret_col: internal only")  # all columns but the id column
+    screenshot(page, "job-new-shown-columns")
