@@ -3,6 +3,7 @@ that answer it over real WebSockets (``make run ARGS="--demo-crowd 20"``)."""
 
 import csv
 import random
+import re
 import tempfile
 from datetime import UTC, datetime, timedelta
 
@@ -67,6 +68,8 @@ def demo_setup(items: int = 10_000) -> str:
 
 
 RISKY_MERCHANTS = {"Luxury Watches", "Crypto Exchange", "Gift Cards Direct", "Casino Royale"}
+# Workers see only the job's text column ("123.45 EUR at Merchant (DE) on ..."): simulated ones read it as people do.
+TRANSACTION_TEXT = re.compile(r"^(?P<amount>[\d.]+) EUR at (?P<merchant>.+) \((?P<country>[A-Z]+)\) on ")
 
 
 def demo_workers(count: int) -> list[str]:
@@ -94,6 +97,8 @@ def demo_answer(job: dict, item: dict, accuracy: float, rng: random.Random):
     if not options:
         return ""
     data = item.get("data", {})
+    if "amount" not in data and (found := TRANSACTION_TEXT.match(str(item.get("text", "")))):
+        data = found.groupdict()
     if set(options) == {"yes", "no"} and "amount" in data:
         try:
             amount = float(data["amount"])

@@ -57,13 +57,34 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """Anything but a JSON object is answered with an error; the feed stays open (a bad frame used to drop
+        the socket without a close frame)."""
+        if self.group is None:
+            return  # refused: a message that arrives before the close takes effect gets nothing
+        if text_data is None:
+            await self.send_error("bad_frame", "send text frames holding JSON objects (a binary frame arrived)")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            await self.send_error("bad_json", "messages are JSON objects (this one is not valid JSON)")
+            return
+        if not isinstance(content, dict):
+            await self.send_error("bad_json", "messages are JSON objects, not arrays or plain values")
+            return
+        await self.receive_json(content, **kwargs)
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
+
     async def receive_json(self, content, **kwargs):
         if self.group is None:
             return  # refused: a message that arrives before the close takes effect gets nothing
         if content.get("type") == "job.refresh":
             await self.send_details()
             return
-        await self.send_json({"type": "error", "code": "unknown_type", "message": "this feed only sends"})
+        await self.send_error("unknown_type", "this feed only sends")
 
     async def send_details(self):
         self.details_at = time.monotonic()

@@ -44,6 +44,10 @@ class Job(models.Model):
     question = models.CharField(max_length=500, blank=True, help_text="The question shown above each item.")
     options = models.JSONField(default=list, blank=True, help_text="Answer options for choice questions.")
     text_field = models.CharField(max_length=200, blank=True, help_text="Column shown to workers; blank shows all.")
+    # Workers receive only the columns a job shows (commit.sql filters them before they leave PostgreSQL).
+    shown_fields = models.JSONField(
+        default=list, blank=True, help_text="More columns shown to workers, after the text column."
+    )
     gold_field = models.CharField(max_length=200, default="gold", help_text="Column that holds known answers.")
     id_field = models.CharField(max_length=200, default="id", help_text="Column that identifies an item.")
     columns = models.JSONField(default=list, blank=True, help_text="Columns seen in the uploaded data.")
@@ -265,6 +269,9 @@ class Assignment(models.Model):
     flag = models.CharField(max_length=16, blank=True, default="", db_default="")
     review = models.CharField(max_length=16, choices=Review.choices, default=Review.PENDING)
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # The job's reward when the lease was granted: what accepting this assignment pays, whatever the requester
+    # changes afterwards (the lease statement in commit.sql writes it).
+    reward = models.DecimalField(max_digits=10, decimal_places=4, help_text="Pay on acceptance, fixed at the lease.")
 
     class Meta:
         constraints = [
@@ -280,6 +287,12 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"assignment {self.pk} ({self.status})"
+
+    def save(self, *args, **kwargs) -> None:
+        # The scheduler's SQL records the reward itself; an assignment made here records it the same way.
+        if self.reward is None:
+            self.reward = Job.objects.values_list("reward", flat=True).get(pk=self.job_id)
+        super().save(*args, **kwargs)
 
 
 class Answer(models.Model):

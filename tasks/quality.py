@@ -11,6 +11,7 @@ import logging
 from django.db import connection, transaction
 from django.utils import timezone
 
+from quorum import events
 from quorum.redis import get_redis
 
 from .aggregation.text import normalise_text
@@ -141,7 +142,37 @@ def answers_stop_counting(assignment_ids: list[int]) -> list[tuple[int, int, flo
         if not still_counting:
             return []
         cur.execute(REOPEN_SQL, [still_counting])
-        return cur.fetchall()
+        reopened = cur.fetchall()
+    jobs_reopen_if_done(sorted({job_id for job_id, *_ in reopened}))
+    return reopened
+
+
+def jobs_reopen_if_done(job_ids: list[int]) -> list[int]:
+    """Done jobs whose microtasks re-opened (answers that stopped counting) are open again, so the scheduler
+    asks people to replace those answers. Call inside the transaction that re-opened the microtasks.
+
+    After the commit their Redis windows are rebuilt from PostgreSQL (the re-opened microtasks' seen-sets went
+    with them when they were done) and every process learns the job is open (``job.changed``).
+    """
+    if not job_ids:
+        return []
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE tasks_job SET status = 'open', status_reason = '' WHERE id = ANY(%s) AND status = 'done'"
+            " RETURNING id, priority, required_skill, required_skill_level",
+            [job_ids],
+        )
+        rows = cur.fetchall()
+    for job_id, priority, skill, level in rows:
+        events.job_status(job_id, Job.Status.OPEN)
+
+        def reopen(job_id=job_id, priority=priority, skill=skill, level=level) -> None:
+            pool.pool_invalidate(job_id)
+            pool.job_open_set(job_id, True, priority, skill, level)
+
+        transaction.on_commit(reopen)
+        log.info("job %s re-opened: answers stopped counting", job_id)
+    return [row[0] for row in rows]
 
 
 def pool_return(reopened: list[tuple[int, int, float, int]]) -> None:
@@ -200,11 +231,13 @@ def worker_changed(worker_id: int) -> None:
     pool.publish({"type": "worker.changed", "worker_id": worker_id})
 
 
+# An assignment pays the reward recorded when its lease was granted, not the job's reward now: a requester
+# cannot cut (or raise) the pay of work already under way.
 CREDIT_SQL = """
 INSERT INTO workers_ledgerentry (worker_id, job_id, assignment_id, kind, amount, note, created_at)
-SELECT a.worker_id, a.job_id, a.id, 'reward', j.reward, '', now()
-FROM tasks_assignment a JOIN tasks_job j ON j.id = a.job_id
-WHERE a.id = ANY(%s) AND j.reward > 0
+SELECT a.worker_id, a.job_id, a.id, 'reward', a.reward, '', now()
+FROM tasks_assignment a
+WHERE a.id = ANY(%s) AND a.reward > 0
 ON CONFLICT (assignment_id) DO NOTHING
 """
 
@@ -233,7 +266,7 @@ WITH accepted AS (
   FROM tasks_job j
   WHERE j.id = a.job_id AND a.status = 'submitted' AND a.review = 'pending' AND a.flag = ''
     AND a.submitted_at < now() - make_interval(secs => j.auto_accept_hours * 3600)
-  RETURNING a.id, a.worker_id, a.job_id, j.reward
+  RETURNING a.id, a.worker_id, a.job_id, a.reward
 )
 INSERT INTO workers_ledgerentry (worker_id, job_id, assignment_id, kind, amount, note, created_at)
 SELECT worker_id, job_id, id, 'reward', reward, 'accepted automatically', now() FROM accepted WHERE reward > 0
@@ -249,8 +282,8 @@ def assignments_auto_accept() -> int:
 
 
 COMMITTED_SQL = """
-SELECT j.id, j.budget, j.reward * (
-  SELECT count(*) FROM tasks_assignment a
+SELECT j.id, j.budget, (
+  SELECT coalesce(sum(a.reward), 0) FROM tasks_assignment a
   WHERE a.job_id = j.id AND (a.status = 'leased' OR (a.status = 'submitted' AND a.review <> 'rejected')))
 FROM tasks_job j WHERE j.status = 'open' AND j.budget IS NOT NULL
 """

@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -125,15 +125,15 @@ def job_counts(job: Job) -> dict:
 
 
 def job_costs(jobs: list[Job]) -> dict[int, Decimal]:
-    """Cost so far: the reward of every submitted assignment a requester has not rejected."""
+    """Cost so far: the recorded reward of every submitted assignment a requester has not rejected."""
     paid = dict(
         Assignment.objects.filter(job_id__in=[j.pk for j in jobs], status=Assignment.Status.SUBMITTED)
         .exclude(review=Assignment.Review.REJECTED)
         .values("job_id")
-        .annotate(n=Count("id"))
-        .values_list("job_id", "n")
+        .annotate(total=Sum("reward"))
+        .values_list("job_id", "total")
     )
-    return {job.pk: (job.reward * paid.get(job.pk, 0)).quantize(Decimal("0.01")) for job in jobs}
+    return {job.pk: (paid.get(job.pk) or Decimal("0")).quantize(Decimal("0.01")) for job in jobs}
 
 
 def job_workers(job: Job, limit: int = 100) -> list[dict]:

@@ -11,7 +11,8 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = [
-            "id", "name", "instructions", "question_type", "question", "options", "text_field", "gold_field",
+            "id", "name", "instructions", "question_type", "question", "options", "text_field", "shown_fields",
+            "gold_field",
             "id_field", "columns", "items_per_microtask", "redundancy", "max_answers", "target_confidence",
             "aggregation_method", "priority", "lease_seconds", "reward", "budget", "required_skill",
             "required_skill_level", "block_below_accuracy", "block_min_gold", "min_seconds_per_item",
@@ -58,6 +59,13 @@ class JobSerializer(serializers.ModelSerializer):
         if len(set(options)) != len(options):
             raise serializers.ValidationError("options must be distinct")
         return options
+
+    def validate_shown_fields(self, value):
+        if not isinstance(value, list) or not all(isinstance(name, str) and 0 < len(name) <= 200 for name in value):
+            raise serializers.ValidationError("shown_fields must be a list of column names")
+        if len(value) > 50:
+            raise serializers.ValidationError("shown_fields names at most 50 columns")
+        return list(dict.fromkeys(value))
 
     def validate_items_per_microtask(self, value):
         if not 1 <= value <= 1000:

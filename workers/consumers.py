@@ -1,5 +1,7 @@
 """``/ws/work/``: a worker's live task feed (protocol in docs/PROTOCOL.md). Thin: the scheduler runtime decides."""
 
+import asyncio
+
 import orjson
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -22,6 +24,13 @@ class WorkerTaskConsumer(AsyncWebsocketConsumer):
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        finally:
+            # However the socket ended (a close, a send to a socket already gone, an error while it opened), its
+            # session is closed; close_session does its work once. Shielded: it must finish even when the server
+            # cancels this task.
+            session = getattr(self, "session", None)
+            if session is not None:
+                await asyncio.shield(self.runtime.close_session(session))
 
     async def dispatch(self, message):
         # Channels closes stale ORM connections in a thread before every message; the hot path here does not use

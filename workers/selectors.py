@@ -30,7 +30,7 @@ def worker_stats(user) -> dict:
     )
     # Queried through assignments (indexed by worker); answers have no worker index, to keep submits cheap.
     sums = Assignment.objects.filter(worker=user, status=Assignment.Status.SUBMITTED).aggregate(
-        pending=Sum("job__reward", filter=Q(review=Assignment.Review.PENDING)),
+        pending=Sum("reward", filter=Q(review=Assignment.Review.PENDING)),
         microtasks=Count("id"),
         answers=Sum("microtask__item_count"),
     )
@@ -59,7 +59,7 @@ def worker_history(user, limit: int = 20) -> list[dict]:
             "job": a.job.name,
             "status": a.status,
             "review": a.review,
-            "reward": str(a.job.reward.quantize(Decimal("0.01"))) if a.status == Assignment.Status.SUBMITTED else "",
+            "reward": str(a.reward.quantize(Decimal("0.01"))) if a.status == Assignment.Status.SUBMITTED else "",
             "when": a.submitted_at or a.leased_at,
         }
         for a in rows

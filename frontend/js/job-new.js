@@ -23,8 +23,8 @@ function renderTable() {
     return;
   }
   const gold = $("f-gold-field").value;
-  const shown = $("f-text-field").value;
-  const head = el("tr", {}, ...sample.columns.map((c) => el("th", { scope: "col", class: c === gold ? "col-gold" : c === shown ? "col-shown" : "", text: c })));
+  const shown = new Set([$("f-text-field").value, ...[...$("f-shown-fields").selectedOptions].map((o) => o.value)]);
+  const head = el("tr", {}, ...sample.columns.map((c) => el("th", { scope: "col", class: c === gold ? "col-gold" : shown.has(c) ? "col-shown" : "", text: c })));
   const body = sample.rows.slice(0, 5).map((row) => el("tr", {}, ...sample.columns.map((c) => el("td", { text: row[c] === undefined ? "" : typeof row[c] === "string" ? row[c] : JSON.stringify(row[c]) }))));
   const estimate = sample.estimatedRows === null ? "" : `About ${sample.estimatedRows.toLocaleString()} rows. `;
   box.replaceChildren(
@@ -53,6 +53,7 @@ function payload() {
     question_type: $("f-type").value,
     options: options(),
     text_field: $("f-text-field").value,
+    shown_fields: [...$("f-shown-fields").selectedOptions].map((o) => o.value).filter((c) => c !== $("f-text-field").value),
     // No gold or id column chosen: name one the file does not have, so no column is taken by accident.
     gold_field: gold || (columns.includes("gold") ? "__no_gold__" : "gold"),
     id_field: id || (columns.includes("id") ? "__no_id__" : "id"),
@@ -70,11 +71,19 @@ function payload() {
 function renderPreview() {
   const p = payload();
   const goldField = $("f-gold-field").value;
+  const idField = $("f-id-field").value;
   const work = sample.rows.filter((r) => !goldField || r[goldField] === undefined || r[goldField] === "");
   const items = work.slice(0, Math.max(1, Math.min(p.items_per_microtask || 1, 20))).map((row, i) => {
-    const data = { ...row };
+    // What the server sends workers (docs/PROTOCOL.md): the shown columns only, or every column but the id and
+    // gold ones when the job names none; the text is the text column alone, else "name: value" lines.
+    const shown = [p.text_field, ...p.shown_fields].filter(Boolean);
+    const data = shown.length ? Object.fromEntries(shown.filter((c) => c in row).map((c) => [c, row[c]])) : { ...row };
     if (goldField) delete data[goldField];
-    return { id: i, data, text: p.text_field ? data[p.text_field] ?? "" : "" };
+    if (!shown.length && idField) delete data[idField];
+    const names = Object.keys(data);
+    const only = p.text_field && names.length === 1 && names[0] === p.text_field;
+    const text = only ? data[p.text_field] : names.map((c) => `${c}: ${typeof data[c] === "string" ? data[c] : JSON.stringify(data[c])}`).join("\n");
+    return { id: i, data, text };
   });
   const root = $("worker-preview");
   if (!items.length) {
@@ -111,6 +120,9 @@ async function readChosenFile() {
   fillSelect($("f-text-field"), sample.columns, sample.columns.includes("text") ? "text" : "", "All columns");
   fillSelect($("f-gold-field"), sample.columns, "gold", "None");
   fillSelect($("f-id-field"), sample.columns, "id", "None");
+  const more = $("f-shown-fields");
+  const chosen = new Set([...more.selectedOptions].map((o) => o.value));
+  more.replaceChildren(...sample.columns.map((c) => el("option", { value: c, text: c, selected: chosen.has(c) })));
   if (!$("f-name").value) $("f-name").value = file.name.replace(/\.[^.]+$/, "");
   renderPreview();
 }

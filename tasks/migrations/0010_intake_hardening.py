@@ -31,6 +31,6 @@ def complete_job_columns(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tasks", "0008_submit_refuses_second_answers")]
+    dependencies = [("tasks", "0009_microtask_results_for")]
 
     operations = [migrations.RunPython(complete_job_columns, migrations.RunPython.noop, elidable=True)]

@@ -31,10 +31,11 @@ BEGIN
   IF NOT FOUND THEN
     RETURN '{"s": "rejected"}'::jsonb;
   END IF;
+  -- A lease records the reward it pays; an answer without one (its lease row gone) pays the job's reward now.
   INSERT INTO tasks_assignment (microtask_id, job_id, worker_id, status, leased_at, expires_at, submitted_at,
-                                seconds_taken, idempotency_key, flag, review)
+                                seconds_taken, idempotency_key, flag, review, reward)
   VALUES (mt, m.job_id, w, 'submitted', now(), now(), now(), (op->>'secs')::float8, op->>'key',
-          coalesce(op->>'flag', ''), 'pending')
+          coalesce(op->>'flag', ''), 'pending', (SELECT reward FROM tasks_job WHERE id = m.job_id))
   ON CONFLICT (microtask_id, worker_id) DO UPDATE SET
     status = 'submitted', submitted_at = now(), seconds_taken = EXCLUDED.seconds_taken,
     idempotency_key = EXCLUDED.idempotency_key, flag = EXCLUDED.flag
@@ -47,26 +48,49 @@ BEGIN
                             'a', aid, 'g', m.is_gold);
 END $$;
 
+-- What a worker sees of an item: the job's text column and its other shown columns, nothing else (a column the
+-- job does not show never leaves PostgreSQL). A job that names none shows every column but its id and gold ones.
+CREATE OR REPLACE FUNCTION quorum_shown(data jsonb, text_field text, shown_fields jsonb, id_field text,
+                                        gold_field text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE
+    WHEN text_field = '' AND (shown_fields IS NULL OR shown_fields = '[]'::jsonb) THEN data - id_field - gold_field
+    ELSE coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(data) e
+                   WHERE e.key = text_field OR shown_fields ? e.key), '{}'::jsonb)
+  END
+$$;
+
 CREATE OR REPLACE FUNCTION quorum_lease(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
+  w bigint := (op->>'w')::bigint;
   m record;
+  j record;
   a record;
 BEGIN
   SELECT id, job_id, index, rank, status INTO m FROM tasks_microtask WHERE id = (op->>'mt')::bigint;
   IF NOT FOUND THEN
     RETURN '{"ms": null}'::jsonb;
   END IF;
-  IF m.status = 'open' AND EXISTS (SELECT 1 FROM tasks_job WHERE id = m.job_id AND status = 'open') THEN
-    INSERT INTO tasks_assignment (microtask_id, job_id, worker_id, status, leased_at, expires_at, review)
-    VALUES (m.id, m.job_id, (op->>'w')::bigint, 'leased', now(),
-            now() + make_interval(secs => (op->>'secs')::float8), 'pending')
+  SELECT status, reward, text_field, shown_fields, id_field, gold_field INTO j FROM tasks_job WHERE id = m.job_id;
+  IF m.status = 'open' AND j.status = 'open' THEN
+    -- The worker's lease limit holds across all their sockets and processes: the batch holds the worker's lock
+    -- (quorum_commit_batch), so no other lease of theirs is being granted meanwhile.
+    IF op ? 'max' AND (SELECT count(*) FROM tasks_assignment
+                       WHERE worker_id = w AND status = 'leased' AND expires_at > now()) >= (op->>'max')::int THEN
+      RETURN jsonb_build_object('ms', m.status, 'job', m.job_id, 'rank', m.rank, 'index', m.index, 'full', true);
+    END IF;
+    INSERT INTO tasks_assignment (microtask_id, job_id, worker_id, status, leased_at, expires_at, review, reward)
+    VALUES (m.id, m.job_id, w, 'leased', now(), now() + make_interval(secs => (op->>'secs')::float8), 'pending',
+            j.reward)
     ON CONFLICT (microtask_id, worker_id) DO NOTHING
     RETURNING id, leased_at, expires_at INTO a;
     IF FOUND THEN
       RETURN jsonb_build_object(
         'ms', m.status, 'job', m.job_id, 'rank', m.rank, 'index', m.index,
         'a', a.id, 'la', a.leased_at, 'ea', a.expires_at,
-        'items', (SELECT jsonb_agg(jsonb_build_object('id', i.id, 'data', i.data) ORDER BY i.position)
+        'items', (SELECT jsonb_agg(jsonb_build_object(
+                           'id', i.id, 'data', quorum_shown(i.data, j.text_field, j.shown_fields, j.id_field,
+                                                            j.gold_field))
+                         ORDER BY i.position)
                   FROM tasks_item i WHERE i.job_id = m.job_id AND i.microtask_index = m.index));
     END IF;
   END IF;
@@ -89,6 +113,12 @@ BEGIN
                             'g', r.is_gold, 'ms', r.status);
 END $$;
 
+-- A worker's advisory lock is (this namespace, the worker's key); ids beyond 32 bits share keys, which only
+-- serialises those workers' batches.
+CREATE OR REPLACE FUNCTION quorum_worker_lock_space() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 7301';
+CREATE OR REPLACE FUNCTION quorum_worker_lock_key(w bigint) RETURNS int LANGUAGE sql IMMUTABLE AS
+  'SELECT mod(w, 2147483647)::int';
+
 CREATE OR REPLACE FUNCTION quorum_commit_batch(ops jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   op jsonb;
@@ -99,6 +129,12 @@ BEGIN
   PERFORM 1 FROM tasks_microtask
   WHERE id IN (SELECT (e->>'mt')::bigint FROM jsonb_array_elements(ops) e WHERE e->>'op' = 's')
   ORDER BY id FOR NO KEY UPDATE;
+  -- Then each worker of the batch, in key order: a worker's leases are counted against their limit, and resumed
+  -- or held (leases.py) under this same lock, so neither two batches nor a batch and a reconnect can deadlock
+  -- on one worker's assignments, and no two sockets of a worker can both take their last free lease.
+  PERFORM pg_advisory_xact_lock(quorum_worker_lock_space(), k)
+  FROM (SELECT DISTINCT quorum_worker_lock_key((e->>'w')::bigint) AS k FROM jsonb_array_elements(ops) e
+        ORDER BY 1) workers;
   FOR op IN SELECT value FROM jsonb_array_elements(ops) LOOP
     results := results || CASE op->>'op'
       WHEN 's' THEN quorum_submit(op)

@@ -9,14 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from . import pool
 
+# Rows locked now are being submitted, resumed or held: the next sweep (2 s later) takes them. So expiry never
+# waits on, or deadlocks with, the scheduler's commits.
 EXPIRE_SQL = """
 UPDATE tasks_assignment a SET status = 'expired'
 FROM tasks_microtask m
-WHERE a.status = 'leased' AND a.expires_at < now() AND m.id = a.microtask_id
+WHERE a.id IN (SELECT id FROM tasks_assignment WHERE status = 'leased' AND expires_at < now()
+               ORDER BY id FOR UPDATE SKIP LOCKED)
+  AND a.status = 'leased' AND m.id = a.microtask_id
 RETURNING a.id, a.worker_id, a.job_id, a.microtask_id, m.rank, m.index, m.is_gold, m.status
 """
 
@@ -41,9 +45,19 @@ def reconnect_grace_seconds() -> int:
     return int(getattr(settings, "QUORUM_RECONNECT_GRACE_SECONDS", 30))
 
 
+WORKER_LOCK_SQL = "SELECT pg_advisory_xact_lock(quorum_worker_lock_space(), quorum_worker_lock_key(%s))"
+
+
+def worker_lock(cur, worker_id: int) -> None:
+    """Take the worker's scheduling lock (commit.sql) until the transaction ends: their leases are granted,
+    counted, resumed and held one at a time, whatever the number of sockets and processes."""
+    cur.execute(WORKER_LOCK_SQL, [worker_id])
+
+
 def leases_hold_for_reconnect(worker_id: int) -> int:
-    """The worker's socket closed: keep their leases for the grace period only."""
-    with connection.cursor() as cur:
+    """The worker's last socket closed: keep their leases for the grace period only."""
+    with transaction.atomic(), connection.cursor() as cur:
+        worker_lock(cur, worker_id)
         cur.execute(
             "UPDATE tasks_assignment SET expires_at = LEAST(expires_at, now() + make_interval(secs => %s))"
             " WHERE worker_id = %s AND status = 'leased'",
@@ -72,16 +86,24 @@ WHERE a.worker_id = %s AND a.status = 'leased' AND a.expires_at > now() AND j.id
 RETURNING a.id, a.microtask_id, a.job_id, a.leased_at, a.expires_at
 """
 
+# Only the columns the job shows workers (quorum_shown in commit.sql, as for a new lease).
 ITEMS_SQL = """
-SELECT i.id, i.data FROM tasks_item i JOIN tasks_microtask m ON m.job_id = i.job_id AND m.index = i.microtask_index
+SELECT i.id, quorum_shown(i.data, j.text_field, j.shown_fields, j.id_field, j.gold_field)
+FROM tasks_item i JOIN tasks_microtask m ON m.job_id = i.job_id AND m.index = i.microtask_index
+JOIN tasks_job j ON j.id = m.job_id
 WHERE m.id = %s ORDER BY i.position
 """
 
 
 def leases_resume(worker_id: int) -> list[ActiveLease]:
-    """A worker (re)connected: their live leases get their full time back and are sent again."""
+    """A worker (re)connected: their live leases get their full time back and are sent again.
+
+    Under the worker's lock: sockets of one worker that open together resume one after another instead of
+    locking the same assignment rows in different orders (a deadlock).
+    """
     leases = []
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:
+        worker_lock(cur, worker_id)
         cur.execute(RESUME_SQL, [worker_id])
         rows = cur.fetchall()
         for assignment_id, microtask_id, job_id, leased_at, expires_at in sorted(rows):

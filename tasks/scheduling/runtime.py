@@ -29,7 +29,7 @@ from quorum import events, gc_pacing
 from tasks.aggregation.gold import gold_rate
 
 from . import keys, leases, pool, progress
-from .store import Committer, LeaseOp, ReleaseOp, SubmitOp, SubmitResult
+from .store import Committer, LeaseOp, ReleaseOp, SubmitOp, SubmitResult, Unstorable
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class JobInfo:
     min_seconds_per_item: float = 0.0
     items_per_microtask: int = 1
     status: str = "open"
+    shown_fields: list = field(default_factory=list)
 
     def public(self) -> dict:
         return {
@@ -98,6 +99,10 @@ class WorkerSession:
     # Leases that expired while the socket was open: a late answer to them is still taken if needed.
     late: dict[int, Lease] = field(default_factory=dict)
     closed: bool = False
+    # Registered with the runtime (sessions, the worker's connection count): close_session undoes it once.
+    registered: bool = False
+    # The last lease was refused: the worker holds their limit of leases across all their sockets.
+    full: bool = False
     idle: bool = False
     retry: bool = False
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -123,11 +128,18 @@ def lease_seconds_for(job: JobInfo, item_count: int, speed: float | None) -> int
     return int(min(job.lease_seconds, max(MIN_LEASE_SECONDS, math.ceil(4 * expected))))
 
 
-def item_text(data: dict, text_field: str) -> str:
-    if text_field and text_field in data:
+def item_text(data: dict, text_field: str, shown_fields: list | None = None) -> str:
+    """What a worker reads: the text column alone, or each shown column as "name: value" (text column first).
+
+    ``data`` holds only the shown columns already (commit.sql filters them).
+    """
+    if text_field and text_field in data and len(data) == 1:
         value = data[text_field]
         return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return "\n".join(f"{k}: {v}" for k, v in data.items())
+    order = [text_field, *(shown_fields or [])] if text_field or shown_fields else list(data)
+    names = [name for name in dict.fromkeys(order) if name in data]
+    names += [name for name in data if name not in names]
+    return "\n".join(f"{name}: {data[name]}" for name in names)
 
 
 def normalise_value(job: JobInfo, value):
@@ -135,6 +147,18 @@ def normalise_value(job: JobInfo, value):
     if job.question_type == "multiple_choice":
         return sorted(set(value), key=job.options.index)
     return value
+
+
+MAX_KEY_LENGTH = 64  # tasks_assignment.idempotency_key
+
+
+def key_problem(key: str) -> str:
+    """What is wrong with an idempotency key ("" when nothing): it is stored, so printable and bounded."""
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        return f"key must be 1 to {MAX_KEY_LENGTH} characters long"
+    if not key.isprintable():
+        return "key must be printable characters only (no NUL or other control characters)"
+    return ""
 
 
 def validate_value(job: JobInfo, value) -> bool:
@@ -145,7 +169,8 @@ def validate_value(job: JobInfo, value) -> bool:
         return isinstance(value, list) and all(isinstance(v, str) and v in job.options for v in value)
     if kind == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return isinstance(value, str) and len(value) <= 10_000
+    # PostgreSQL stores no NUL character in text or jsonb.
+    return isinstance(value, str) and len(value) <= 10_000 and "\x00" not in value
 
 
 class Picker:
@@ -291,6 +316,7 @@ class Runtime:
                 job.pk, job.name, job.instructions, job.question, job.question_type, list(job.options or []),
                 job.text_field, job.priority, job.required_skill, job.required_skill_level, job.lease_seconds,
                 job.median_seconds_per_item, job.min_seconds_per_item, job.items_per_microtask, job.status,
+                list(job.shown_fields or []),
             )  # fmt: skip
 
     async def listen_control(self) -> None:
@@ -354,17 +380,27 @@ class Runtime:
     # --- sessions --------------------------------------------------------------------------------------------
 
     async def open_session(self, session: WorkerSession) -> None:
+        """Register a new socket, send ``session.ready`` and the worker's live leases, then fill up.
+
+        Whatever happens here (the socket gone mid-way, an error), the consumer calls ``close_session``: a socket
+        that is gone must never stay registered, or the worker shows online forever and their leases are no
+        longer cut to the reconnect grace when they leave.
+        """
         await self.ensure_started()
         await self.reload_worker(session)
+        if session.closed:
+            return
         self.sessions.setdefault(session.worker_id, set()).add(session)
+        session.registered = True
         await self.redis.incr(keys.connections(session.worker_id))
         await self.redis.zadd(keys.online(), {session.worker_id: time.time()})
-        await session.send(
+        await self.safe_send(
+            session,
             {
                 "type": "session.ready",
                 "worker": {"id": session.worker_id, "username": session.username},
                 "max_leases": session.max_leases,
-            }
+            },
         )
         for active in await in_db_thread(leases.leases_resume)(session.worker_id):
             if active.job_id not in self.jobs:
@@ -378,12 +414,17 @@ class Runtime:
                 active.items,
             )
             session.leases[lease.assignment_id] = lease
-            await session.send(lease.message)
+            await self.safe_send(session, lease.message)
         await self.fill(session)
 
     async def close_session(self, session: WorkerSession) -> None:
+        """The socket is gone: forget it (once, however often this is called) and, when it was the worker's
+        last, hold their leases for the reconnect grace only."""
         session.closed = True
         self.idle.discard(session)
+        if not session.registered:
+            return
+        session.registered = False
         group = self.sessions.get(session.worker_id)
         if group is not None:
             group.discard(session)
@@ -395,7 +436,8 @@ class Runtime:
                 await self.redis.zrem(keys.online(), session.worker_id)
         except Exception:
             remaining = 0
-        if remaining <= 0 and session.leases:
+        if remaining <= 0:
+            # Even when this socket holds none: opening it may have resumed (lengthened) the worker's leases.
             await in_db_thread(leases.leases_hold_for_reconnect)(session.worker_id)
 
     async def reload_worker(self, session: WorkerSession) -> None:
@@ -433,7 +475,10 @@ class Runtime:
                 "lease_seconds": max(0, round((expires_at - leased_at).total_seconds())),
             },
             "job": job.public(),
-            "items": [{"id": i["id"], "data": i["data"], "text": item_text(i["data"], job.text_field)} for i in items],
+            "items": [
+                {"id": i["id"], "data": i["data"], "text": item_text(i["data"], job.text_field, job.shown_fields)}
+                for i in items
+            ],
         }
         return Lease(assignment_id, microtask_id, job_id, leased_at, expires_at, [i["id"] for i in items], message)
 
@@ -497,14 +542,19 @@ class Runtime:
         job = self.jobs[job_id]
         # The microtask's own count is in its row, read by the lease itself; a full one is the most it can be.
         seconds = lease_seconds_for(job, job.items_per_microtask, float(speed) if speed else None)
-        return LeaseOp(session.worker_id, microtask_id, seconds)
+        return LeaseOp(session.worker_id, microtask_id, seconds, session.max_leases)
 
-    async def lease_made(self, picked, result) -> Lease | None:
+    async def lease_made(self, session: WorkerSession, picked, result) -> Lease | None:
         """The committed lease, or None: then the pick's slot goes back if the microtask is still open."""
         kind, job_id, microtask_id = picked
         if isinstance(result, BaseException):
             log.warning("lease failed", exc_info=result)
             result = None
+        if result is not None and result.worker_full:
+            # The worker holds their limit on other sockets: the microtask was never theirs, so they may pick it
+            # again later (the pick had marked it seen).
+            session.full = True
+            await self.redis.srem(keys.seen(microtask_id), session.worker_id)
         if result is None or result.assignment_id is None:
             if kind == "task" and result is not None and result.microtask_status == "open":
                 score = keys.pool_score(result.rank, result.index)
@@ -519,11 +569,12 @@ class Runtime:
     async def lease_for(self, session: WorkerSession, picked) -> Lease | None:
         """Make the picked microtask a durable lease; None (slot given back) if PostgreSQL refuses it."""
         results = await self.committer.run_many([self.lease_op(session, picked)])
-        return await self.lease_made(picked, results[0])
+        return await self.lease_made(session, picked, results[0])
 
     async def next_lease(self, session: WorkerSession, *, capacity: int) -> Lease | None:
+        session.full = False
         for _ in range(4):
-            if len(session.leases) >= capacity or session.closed:
+            if len(session.leases) >= capacity or session.closed or session.full:
                 return None
             picked = await self.pick(session)
             if picked is None:
@@ -568,8 +619,8 @@ class Runtime:
         answers = msg.get("answers")
         if (
             not isinstance(key, str)
-            or not 0 < len(key) <= 64
             or type(assignment_id) is not int  # not true, not 1.0
+            or not 0 < assignment_id < 2**63
             or not isinstance(answers, list)
         ):
             await self.safe_send(
@@ -582,6 +633,10 @@ class Runtime:
             )
             return
         ack = {"type": "answer.ack", "key": key, "assignment_id": assignment_id}
+        if problem := key_problem(key):
+            # Answered under the key it came with, so the client stops resending it.
+            await self.safe_send(session, {**ack, "status": "rejected", "reason": "invalid", "message": problem})
+            return
         lease = session.leases.get(assignment_id) or session.late.get(assignment_id)
         if lease is None:
             found = await in_db_thread(leases.lease_lookup)(session.worker_id, assignment_id)
@@ -626,24 +681,25 @@ class Runtime:
             results = await self.committer.run_many(ops)
             result = results[0]
             if isinstance(result, BaseException):
-                log.warning("submit failed for worker %s", session.worker_id, exc_info=result)
                 if not lease.late:
-                    session.leases[assignment_id] = lease
-                await self.safe_send(
-                    session,
-                    {
+                    session.leases[assignment_id] = lease  # the lease still waits for a good answer
+                if isinstance(result, Unstorable):
+                    reply = {**ack, "status": "rejected", "reason": "invalid", "message": str(result)}
+                else:
+                    log.warning("submit failed for worker %s", session.worker_id, exc_info=result)
+                    reply = {
                         **ack,
                         "status": "rejected",
                         "reason": "retry",
                         "message": "could not store the answer; send it again",
-                    },
-                )
+                    }
+                await self.safe_send(session, reply)
             else:
                 reply = {**ack, "status": result.status}
                 if result.reason:
                     reply["reason"] = result.reason
                 await self.safe_send(session, reply)
-            nxt = await self.lease_made(picked, results[1]) if picked else None
+            nxt = await self.lease_made(session, picked, results[1]) if picked else None
             if nxt is not None:
                 session.leases[nxt.assignment_id] = nxt
                 self.idle.discard(session)

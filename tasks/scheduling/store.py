@@ -14,6 +14,7 @@ microtasks. Submits lock their microtasks first, in id order, so concurrent batc
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,12 @@ from psycopg.types.json import set_json_loads
 log = logging.getLogger(__name__)
 
 BATCH_SQL = "SELECT quorum_commit_batch(%s::jsonb)"
+# "\u0000" as JSON writes it (not a literal backslash before "u0000", which is "\\u0000").
+ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+class Unstorable(ValueError):
+    """An op whose values PostgreSQL cannot store; it is answered on its own, never sent with a batch."""
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -37,15 +44,20 @@ class LeaseOp:
     worker_id: int
     microtask_id: int
     lease_seconds: int
+    # The worker's lease limit, counted in PostgreSQL over all their sockets (None: no limit).
+    max_leases: int | None = None
 
     def payload(self) -> dict:
-        return {"op": "l", "mt": self.microtask_id, "w": self.worker_id, "secs": self.lease_seconds}
+        payload = {"op": "l", "mt": self.microtask_id, "w": self.worker_id, "secs": self.lease_seconds}
+        if self.max_leases is not None:
+            payload["max"] = self.max_leases
+        return payload
 
     @staticmethod
     def parse(r: dict) -> "LeaseResult":
         return LeaseResult(
             r.get("ms"), r.get("job"), r.get("rank"), r.get("index"), r.get("a"),
-            parse_time(r.get("la")), parse_time(r.get("ea")), r.get("items") or [],
+            parse_time(r.get("la")), parse_time(r.get("ea")), r.get("items") or [], bool(r.get("full")),
         )  # fmt: skip
 
 
@@ -59,6 +71,8 @@ class LeaseResult:
     leased_at: datetime | None
     expires_at: datetime | None
     items: list = field(default_factory=list)
+    # Refused: the worker already holds their limit of leases (on this socket or others).
+    worker_full: bool = False
 
 
 @dataclass
@@ -247,11 +261,31 @@ class Committer:
                     log.warning("batch bookkeeping failed", exc_info=True)
 
     async def _execute(self, conn: psycopg.AsyncConnection, ops: list) -> list:
-        """One round trip: the whole batch goes to ``quorum_commit_batch`` (commit.sql) as JSON."""
-        payload = orjson.dumps([op.payload() for op in ops]).decode()
-        cur = await conn.execute(BATCH_SQL, [payload])
-        (results,) = await cur.fetchone()
-        return [op.parse(r) for op, r in zip(ops, results, strict=True)]
+        """One round trip: the whole batch goes to ``quorum_commit_batch`` (commit.sql) as JSON.
+
+        An op PostgreSQL could not even read (a NUL character: jsonb has none) gets an ``Unstorable`` result and
+        stays out of the batch, so it cannot fail everyone else's statements with it.
+        """
+        results: list = [None] * len(ops)
+        sent: list[int] = []
+        parts: list[bytes] = []
+        for at, op in enumerate(ops):
+            try:
+                part = orjson.dumps(op.payload())
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                results[at] = Unstorable(str(exc))
+                continue
+            if b"\\u0000" in part and ESCAPED_NUL.search(part):
+                results[at] = Unstorable("a NUL character (\\u0000) cannot be stored")
+                continue
+            sent.append(at)
+            parts.append(part)
+        if parts:
+            cur = await conn.execute(BATCH_SQL, [(b"[" + b",".join(parts) + b"]").decode()])
+            (rows,) = await cur.fetchone()
+            for at, r in zip(sent, rows, strict=True):
+                results[at] = ops[at].parse(r)
+        return results
 
     async def _execute_each(self, conn: psycopg.AsyncConnection, ops: list) -> list:
         results = []

@@ -227,7 +227,7 @@ def test_choosing_no_gold_and_no_id_column_sticks(new_page, celery_worker_proces
     gold, ident, shown = (
         page.get_by_label("Column with known (gold) answers"),
         page.get_by_label("Column that identifies an item"),
-        page.get_by_label("Column shown to workers"),
+        page.get_by_label("Column shown to workers", exact=True),
     )
     expect(gold).to_have_value("gold")
     page.wait_for_timeout(1000)
@@ -253,3 +253,21 @@ def test_choosing_no_gold_and_no_id_column_sticks(new_page, celery_worker_proces
     assert not Item.objects.filter(job=job, gold__isnull=False).exists()
     assert not Item.objects.filter(job=job, external_id__isnull=False).exists()
     assert Item.objects.get(job=job, position=3).data["gold"] == "banana"
+
+
+def test_the_preview_shows_only_the_columns_workers_get(new_page, tmp_path):
+    factories.make_requester("sasha")
+    page = new_page()
+    sign_in(page, "sasha", factories.PASSWORD)
+    page.goto("/jobs/new/")
+    path = tmp_path / "notes.csv"
+    path.write_bytes(factories.csv_bytes([{"id": "n1", "text": "the note", "secret_col": "internal only"}]))
+    page.get_by_label("Items file").set_input_files(str(path))
+    item = page.locator("#worker-preview .item-text")
+    expect(item).to_have_text("the note")
+    page.get_by_label("More columns shown to workers").select_option(["secret_col"])
+    expect(item).to_have_text("text: the note\nsecret_col: internal only")
+    page.get_by_label("Column shown to workers", exact=True).select_option(label="All columns")
+    page.get_by_label("More columns shown to workers").select_option([])
+    expect(item).to_have_text("text: the note\nsecret_col: internal only")  # all columns but the id column
+    screenshot(page, "job-new-shown-columns")

@@ -128,8 +128,8 @@ def test_rejecting_an_assignment_stops_its_answers_counting_and_is_final(job_wit
 
 def test_accepting_an_assignment_pays_the_worker(job_with_answer):
     job, worker, assignment, item = job_with_answer
-    job.reward = "0.25"
-    job.save()
+    # The reward the lease recorded is what acceptance pays (the job's reward may have changed since).
+    Assignment.objects.filter(pk=assignment.pk).update(reward="0.25")
     response = client_for(job.owner).post(f"/jobs/{job.pk}/assignments/{assignment.pk}/review/", {"decision": "accept"})
     assert response.status_code == 302
     assert Answer.objects.get(assignment=assignment).counts

@@ -373,7 +373,7 @@ def test_gold_answers_never_reach_the_browser(worker, monkeypatch):
     async def body():
         c = await Client.open(worker)
         task = await c.recv_type("task.assigned")
-        assert task["items"][0]["data"] == {"id": "g1", "text": "known item"}
+        assert task["items"][0]["data"] == {"text": "known item"}  # the shown column only
         assert set(task["items"][0]) == {"id", "data", "text"}
         assert "gold" not in json.dumps(task)
         await c.close()
@@ -526,3 +526,38 @@ def test_an_answer_to_a_microtask_skipped_on_another_socket_is_refused(worker):
     ack = run(body)
     assert ack["status"] == "rejected" and ack["reason"] == "skipped"
     assert not Answer.objects.filter(worker=worker).exists()
+
+
+def test_a_value_postgresql_cannot_store_fails_only_its_own_answer(worker):
+    """A NUL in a free-text answer is refused as invalid on its own; the batch it arrived with is not failed
+    (which had re-run every statement of the batch one by one)."""
+    job = open_job(items=2, redundancy=1, question_type="free_text", options=[])
+
+    async def body():
+        c = await Client.open(worker)
+        task = await c.recv_type("task.assigned")
+        ack = await c.submit(task, "nul\u0000inside", key())
+        assert ack["status"] == "rejected" and ack["reason"] == "invalid"
+        assert (await c.submit(task, "fine", key()))["status"] == "accepted"
+        await c.close()
+
+    run(body)
+    mt = Microtask.objects.get(job=job, status="open")
+    item = mt.items.values_list("id", flat=True).get()
+
+    async def batch():
+        from tasks.scheduling.store import Committer, SubmitOp, Unstorable
+
+        committer = Committer(connections=1)
+        committer.start()
+        bad = SubmitOp(worker.pk, job.pk, mt.pk, "k\u0000", [{"item": item, "value": "x"}], 1.0)
+        good = SubmitOp(worker.pk, job.pk, mt.pk, key(), [{"item": item, "value": "y"}], 1.0)
+        results = await committer.run_many([bad, good])
+        assert isinstance(results[0], Unstorable) and results[1].status == "accepted"
+        assert committer.batches == 1
+        for task in committer.tasks:
+            task.cancel()
+        await committer.close()
+
+    run(batch)
+    assert sorted(Answer.objects.filter(job=job).values_list("value", flat=True)) == ["fine", "y"]
