@@ -81,7 +81,7 @@ class CallerLookup:
         self.conn: psycopg.AsyncConnection | None = None
         self.connecting = asyncio.Lock()
         self.token_sql = (
-            f"SELECT u.is_active FROM {Token._meta.db_table} k JOIN {User._meta.db_table} u ON u.id = k.user_id"
+            f"SELECT u.is_active, k.created FROM {Token._meta.db_table} k JOIN {User._meta.db_table} u ON u.id = k.user_id"
             " WHERE k.key = %s"
         )
         self.session_sql = (
@@ -115,8 +115,10 @@ class CallerLookup:
         return None
 
     async def token_is_valid(self, key: str) -> bool:
+        from workers.tokens import token_expired
+
         row = await self._fetchone(self.token_sql, (key,))
-        return bool(row and row[0])
+        return bool(row and row[0] and not token_expired(row[1]))
 
     async def session_is_valid(self, session_key: str) -> bool:
         """The checks of django.contrib.auth.get_user: a live session of an active user whose password has not

@@ -5,11 +5,13 @@ import json
 import secrets
 import socket
 import time
+from datetime import timedelta
 from urllib.parse import urlparse
 
 import httpx
 import pytest
 from django.test import Client
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from tasks.models import Item, Upload
@@ -62,6 +64,13 @@ def test_an_anonymous_upload_is_refused_before_its_body_is_read(server, job_and_
     assert status == 401, body
     status, _ = declare_and_wait(
         server, f"/api/jobs/{job.pk}/uploads/?filename=a.csv", THREE_GB, "Authorization: Token not-a-token\r\n"
+    )
+    assert status == 401
+    # An expired token is no better (QUORUM_TOKEN_TTL_HOURS, 30 days by default).
+    _, key = job_and_token
+    Token.objects.filter(pk=key).update(created=timezone.now() - timedelta(days=31))
+    status, _ = declare_and_wait(
+        server, f"/api/jobs/{job.pk}/uploads/?filename=a.csv", THREE_GB, f"Authorization: Token {key}\r\n"
     )
     assert status == 401
 
