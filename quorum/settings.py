@@ -148,6 +148,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "reconcile-pools": {"task": "tasks.background.reconcile_pools", "schedule": 15.0},
     "refresh-pace": {"task": "tasks.background.refresh_pace", "schedule": 60.0},
     "check-gold-answers": {"task": "tasks.background.check_gold_answers", "schedule": 2.0},
+    # Gold answers from PostgreSQL alone, for when Redis lost the queue or a pass died.
+    "repair-gold-checks": {"task": "tasks.background.repair_gold_checks", "schedule": 30.0},
     "refresh-pending-results": {"task": "tasks.background.refresh_pending_results", "schedule": 2.0},
     "refresh-job-results": {"task": "tasks.background.refresh_job_results", "schedule": 30.0},
     # Results and finished jobs from PostgreSQL alone, for when Redis lost the queue or a pass died.

@@ -42,6 +42,11 @@ def check_gold_answers() -> int:
 
 
 @shared_task(ignore_result=True)
+def repair_gold_checks() -> int:
+    return quality.gold_checks_repair()
+
+
+@shared_task(ignore_result=True)
 def auto_accept_answers() -> int:
     return quality.assignments_auto_accept()
 

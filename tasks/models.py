@@ -225,6 +225,8 @@ class Microtask(models.Model):
             # Holds only the few microtasks between their last answer and their results: the repair pass reads it
             # whole, however many microtasks the jobs have.
             models.Index(fields=["job", "completed_at"], name="microtask_results_due", condition=RESULTS_DUE),
+            # The gold microtasks of a job (a few per job): the gold repair pass starts from them.
+            models.Index(fields=["job"], name="microtask_gold_by_job", condition=Q(is_gold=True)),
         ]
 
     def __str__(self) -> str:
@@ -272,6 +274,9 @@ class Assignment(models.Model):
     # The job's reward when the lease was granted: what accepting this assignment pays, whatever the requester
     # changes afterwards (the lease statement in commit.sql writes it).
     reward = models.DecimalField(max_digits=10, decimal_places=4, help_text="Pay on acceptance, fixed at the lease.")
+    # When this submitted answer to a gold microtask was scored (tasks.quality): set in the scoring transaction,
+    # so each is scored once, whatever Redis lost or a Celery worker left half done.
+    gold_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

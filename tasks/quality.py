@@ -1,5 +1,10 @@
 """Quality control: gold checks, per-job worker records, blocking, review with the ledger, budgets.
 
+Gold checks: the scheduler queues each submitted gold answer (Redis list ``<prefix>:goldcheck``);
+``gold_checks_pending`` (every 2 s) scores them and takes them off the queue only after the commit, and
+``gold_checks_repair`` (every 30 s) finds from PostgreSQL the ones a flush or a dead Celery worker left unscored.
+Each answer is scored once: the scoring transaction marks it (``Assignment.gold_checked_at``).
+
 Writes go through these functions; each runs in one transaction and tells the scheduler afterwards (slots
 back in the pool, sessions to reload). A blocked worker's answers stop counting and the microtasks they
 answered are re-opened, so every microtask still ends with ``answers_wanted`` counting answers.
@@ -7,6 +12,8 @@ answered are re-opened, so every microtask still ends with ``answers_wanted`` co
 
 import json
 import logging
+import uuid
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -16,6 +23,7 @@ from quorum.redis import get_redis
 
 from .aggregation.text import normalise_text
 from .models import Job, JobWorker, QuestionType
+from .results import QUEUE_DONE_LUA
 from .scheduling import keys, pool
 
 log = logging.getLogger(__name__)
@@ -67,32 +75,103 @@ RETURNING gold_total, gold_correct, blocked
 """
 
 
-def queue_take(name: str, limit: int = 5000) -> list[str]:
-    """Take up to ``limit`` entries from a Redis list the scheduler appends to (atomically)."""
-    pipe = get_redis().pipeline(transaction=True)
-    pipe.lrange(name, 0, limit - 1)
-    pipe.ltrim(name, limit, -1)
-    taken, _ = pipe.execute()
-    return taken
+# Queue entries one pass takes; a pass that dies holds the queue until its lock expires (the repair pass scores
+# meanwhile, and scoring is idempotent).
+GOLD_BATCH = 5000
+GOLD_LOCK_SECONDS = 120
+# The repair pass leaves answers submitted this recently to the queue, and takes at most this many a pass.
+GOLD_REPAIR_SETTLE_SECONDS = 10
+GOLD_REPAIR_BATCH = 5000
+
+# Claims the submitted gold answers nobody scored yet, in id order (concurrent passes wait, then skip them).
+GOLD_CLAIM_SQL = """
+UPDATE tasks_assignment SET gold_checked_at = now()
+WHERE id IN (
+  SELECT a.id FROM tasks_assignment a JOIN tasks_microtask m ON m.id = a.microtask_id
+  WHERE a.id = ANY(%s) AND a.status = 'submitted' AND a.gold_checked_at IS NULL AND m.is_gold
+  ORDER BY a.id FOR NO KEY UPDATE OF a
+) AND gold_checked_at IS NULL
+RETURNING id
+"""
+
+# Submitted answers to gold microtasks of live jobs that were never scored: from the few gold microtasks (partial
+# index ``microtask_gold_by_job``) to their assignments (the (microtask, worker) index).
+GOLD_DUE_SQL = """
+WITH gold AS MATERIALIZED (
+  SELECT m.id FROM tasks_job j JOIN tasks_microtask m ON m.job_id = j.id AND m.is_gold
+  WHERE j.status IN ('open', 'paused')
+)
+SELECT due.id FROM gold, LATERAL (
+  SELECT a.id FROM tasks_assignment a
+  WHERE a.microtask_id = gold.id AND a.status = 'submitted' AND a.gold_checked_at IS NULL
+    AND a.submitted_at <= now() - make_interval(secs => %s)
+  OFFSET 0  -- one index lookup per gold microtask, never a scan of every submitted assignment
+) due
+ORDER BY due.id
+LIMIT %s
+"""
+
+
+def _goldcheck_queue() -> str:
+    return f"{keys.prefix()}:goldcheck"
 
 
 def gold_checks_pending() -> int:
-    """Score the gold microtasks answered since the last run (the scheduler queues them)."""
-    ids = [int(x) for x in queue_take(f"{keys.prefix()}:goldcheck")]
-    gold_checks_record(ids)
-    return len(ids)
+    """Score the gold microtasks answered since the last run (the scheduler queues them).
+
+    Entries leave the queue only after their scores are committed; a pass that fails leaves them all for the next
+    one (the scores already committed are not counted twice). Returns the entries handled.
+    """
+    r = get_redis()
+    lock, token = f"{_goldcheck_queue()}:lock", uuid.uuid4().hex
+    if not r.set(lock, token, nx=True, ex=GOLD_LOCK_SECONDS):
+        return 0  # another pass is at work on the same entries
+    entries = r.lrange(_goldcheck_queue(), 0, GOLD_BATCH - 1)
+    try:
+        gold_checks_record([int(x) for x in entries])
+    except Exception:
+        log.exception("gold checks of %s answers failed; they stay queued", len(entries))
+        r.eval(QUEUE_DONE_LUA, 2, lock, _goldcheck_queue(), token, 0)
+        raise
+    r.eval(QUEUE_DONE_LUA, 2, lock, _goldcheck_queue(), token, len(entries))
+    return len(entries)
 
 
-def gold_checks_record(assignment_ids: list[int]) -> list[tuple[int, int]]:
+def gold_checks_due(settle_seconds: float = GOLD_REPAIR_SETTLE_SECONDS, limit: int = GOLD_REPAIR_BATCH) -> list[int]:
+    """Submitted gold answers of open or paused jobs that were never scored (their queue entry lost)."""
+    with connection.cursor() as cur:
+        cur.execute(GOLD_DUE_SQL, [settle_seconds, limit])
+        return [row[0] for row in cur.fetchall()]
+
+
+def gold_checks_repair(settle_seconds: float = GOLD_REPAIR_SETTLE_SECONDS) -> int:
+    """From PostgreSQL alone: score the gold answers a lost queue entry or a failed pass left unscored."""
+    scored = gold_checks_record(gold_checks_due(settle_seconds)).scored
+    if scored:
+        log.warning("scored %s gold answers the queue had lost", scored)
+    return scored
+
+
+class GoldChecks(NamedTuple):
+    scored: int  # assignments scored by this call (none scored twice)
+    blocked: list[tuple[int, int]]  # (job, worker) pairs blocked
+
+
+def gold_checks_record(assignment_ids: list[int]) -> GoldChecks:
     """Score submitted gold microtasks against their known answers; block workers the job's rule says to.
 
-    Returns the (job, worker) pairs that were blocked.
+    Safe to repeat: each assignment is claimed (``gold_checked_at``) in the transaction that scores it, so one
+    already scored, or answered to no gold microtask, is skipped.
     """
     if not assignment_ids:
-        return []
+        return GoldChecks(0, [])
     blocked = []
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(GOLD_SQL, [list(assignment_ids)])
+        cur.execute(GOLD_CLAIM_SQL, [sorted(set(assignment_ids))])
+        claimed = [row[0] for row in cur.fetchall()]
+        if not claimed:
+            return GoldChecks(0, [])
+        cur.execute(GOLD_SQL, [claimed])
         rows = gold_scores(cur.fetchall())
         for job_id, worker_id, total, correct in rows:
             cur.execute(JOBWORKER_GOLD_SQL, [job_id, worker_id, total, correct])
@@ -112,10 +191,9 @@ def gold_checks_record(assignment_ids: list[int]) -> list[tuple[int, int]]:
                 blocked.append((job_id, worker_id, gold_correct, gold_total, job.block_below_accuracy))
     for job_id, worker_id, right, total, threshold in blocked:
         worker_block_for_job(job_id, worker_id, f"gold accuracy {right}/{total} below {threshold:.0%} (automatic)")
-    if rows:
-        for _, worker_id, _, _ in rows:
-            worker_changed(worker_id)
-    return [(j, w) for j, w, *_ in blocked]
+    for _, worker_id, _, _ in rows:
+        worker_changed(worker_id)
+    return GoldChecks(len(claimed), [(j, w) for j, w, *_ in blocked])
 
 
 REOPEN_SQL = """

@@ -216,6 +216,8 @@ class Committer:
         self.conns.clear()
 
     async def _connect(self) -> psycopg.AsyncConnection:
+        # The connections an outage closed go; each loop holds one connection, never one per outage.
+        self.conns = [conn for conn in self.conns if not conn.closed]
         while True:
             try:
                 # Autocommit: the batch is one statement, so it is its own transaction, and the reply comes after
@@ -245,7 +247,7 @@ class Committer:
                 results = await self._execute(conn, ops)
             except Exception:
                 log.warning("batch of %d failed; running its statements one by one", len(ops), exc_info=True)
-                results = await self._execute_each(conn, ops)
+                results, conn = await self._execute_each(conn, ops)
             self.batches += 1
             self.statements += len(ops)
             self.busy_seconds += time.perf_counter() - started
@@ -287,7 +289,8 @@ class Committer:
                 results[at] = ops[at].parse(r)
         return results
 
-    async def _execute_each(self, conn: psycopg.AsyncConnection, ops: list) -> list:
+    async def _execute_each(self, conn: psycopg.AsyncConnection, ops: list) -> tuple[list, psycopg.AsyncConnection]:
+        """Each op on its own; returns the results and the connection to go on with (a new one if it broke)."""
         results = []
         for op in ops:
             try:
@@ -296,4 +299,4 @@ class Committer:
                 results.extend(await self._execute(conn, [op]))
             except Exception as exc:  # autocommit: the failed statement rolled itself back
                 results.append(exc)
-        return results
+        return results, conn
