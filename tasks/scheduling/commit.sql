@@ -87,9 +87,13 @@ BEGIN
       RETURN jsonb_build_object(
         'ms', m.status, 'job', m.job_id, 'rank', m.rank, 'index', m.index,
         'a', a.id, 'la', a.leased_at, 'ea', a.expires_at,
+        -- The common job shows one text column: built in place, not through quorum_shown's walk of every key.
         'items', (SELECT jsonb_agg(jsonb_build_object(
-                           'id', i.id, 'data', quorum_shown(i.data, j.text_field, j.shown_fields, j.id_field,
-                                                            j.gold_field))
+                           'id', i.id, 'data',
+                           CASE WHEN j.text_field <> '' AND j.shown_fields = '[]'::jsonb AND i.data ? j.text_field
+                                THEN jsonb_build_object(j.text_field, i.data -> j.text_field)
+                                ELSE quorum_shown(i.data, j.text_field, j.shown_fields, j.id_field, j.gold_field)
+                           END)
                          ORDER BY i.position)
                   FROM tasks_item i WHERE i.job_id = m.job_id AND i.microtask_index = m.index));
     END IF;
