@@ -147,9 +147,16 @@ def service_name(handle) -> str:
 
 
 def service_alive(handle) -> bool:
+    """Whether an embedded service still runs; never raises (the launcher's watch loop calls it)."""
     if isinstance(handle, subprocess.Popen):
         return handle.poll() is None
-    return handle.get_postmaster_info().process.is_running()
+    import psutil
+
+    try:
+        process = handle.get_postmaster_info().process
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except Exception:
+        return False
 
 
 def service_restart(handle, var_dir: Path):

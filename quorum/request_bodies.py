@@ -19,6 +19,7 @@ Refusals close the connection: the client may still be sending a body nobody wil
 import asyncio
 import json
 import logging
+import re
 import tempfile
 from collections.abc import Awaitable, Callable
 
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 64 * 1024
 UPLOAD_ROUTE = "job-uploads"
 CHUNK = 64 * 1024
+# What a session key can look like; anything else (a NUL, say) is no key, and is never sent to PostgreSQL.
+SESSION_KEY_FORM = re.compile(r"[a-z0-9]{1,40}")
 
 Scope = dict
 Receive = Callable[[], Awaitable[dict]]
@@ -45,17 +48,28 @@ def upload_body_limit() -> int:
     return settings.QUORUM_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD
 
 
-def is_upload(scope: Scope) -> bool:
+def upload_job_id(scope: Scope) -> int | None:
+    """The job a ``POST /api/jobs/<id>/uploads/`` sends its file to; None for any other request."""
     if scope["method"] != "POST":
-        return False
+        return None
     path = scope["path"]
     root = scope.get("root_path", "")
     if root and path.startswith(root):
         path = path[len(root) :]
     try:
-        return resolve(path).url_name == UPLOAD_ROUTE
+        match = resolve(path)
     except Resolver404:
-        return False
+        return None
+    if match.url_name != UPLOAD_ROUTE:
+        return None
+    try:
+        return int(match.kwargs.get("pk"))
+    except (TypeError, ValueError):
+        return 0  # the upload route, for no job that can exist: refused like any other
+
+
+def is_upload(scope: Scope) -> bool:
+    return upload_job_id(scope) is not None
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:
@@ -75,14 +89,20 @@ class CallerLookup:
         from django.contrib.sessions.models import Session
         from rest_framework.authtoken.models import Token
 
+        from tasks.models import Job
         from workers.models import User
 
         self.loop = loop
         self.conn: psycopg.AsyncConnection | None = None
         self.connecting = asyncio.Lock()
         self.token_sql = (
-            f"SELECT u.is_active, k.created FROM {Token._meta.db_table} k JOIN {User._meta.db_table} u ON u.id = k.user_id"
-            " WHERE k.key = %s"
+            f"SELECT u.id, u.is_active, k.created FROM {Token._meta.db_table} k"
+            f" JOIN {User._meta.db_table} u ON u.id = k.user_id WHERE k.key = %s"
+        )
+        # What the view will require (IsRequester, jobs_visible_to): a requester's own job, or any job for staff.
+        self.job_sql = (
+            f"SELECT 1 FROM {Job._meta.db_table} j JOIN {User._meta.db_table} u ON u.id = %s"
+            f" WHERE j.id = %s AND u.is_active AND (u.is_staff OR (u.role = %s AND j.owner_id = u.id))"
         )
         self.session_sql = (
             f"SELECT session_data FROM {Session._meta.db_table} WHERE session_key = %s AND expire_date > now()"
@@ -114,48 +134,62 @@ class CallerLookup:
                     raise
         return None
 
-    async def token_is_valid(self, key: str) -> bool:
-        from workers.tokens import token_expired
+    async def token_user(self, key: str) -> int | None:
+        """The active user who holds this unexpired API token."""
+        from workers.tokens import TOKEN_KEY, token_expired
 
+        if not TOKEN_KEY.fullmatch(key):
+            return None
         row = await self._fetchone(self.token_sql, (key,))
-        return bool(row and row[0] and not token_expired(row[1]))
+        return row[0] if row and row[1] and not token_expired(row[2]) else None
 
-    async def session_is_valid(self, session_key: str) -> bool:
+    async def may_upload_to(self, user_id: int, job_id: int) -> bool:
+        from workers.models import User
+
+        return await self._fetchone(self.job_sql, (user_id, job_id, User.Role.REQUESTER)) is not None
+
+    async def session_user(self, session_key: str) -> int | None:
         """The checks of django.contrib.auth.get_user: a live session of an active user whose password has not
-        changed since they logged in."""
+        changed since they logged in; that user."""
         from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
         from django.contrib.sessions.backends.db import SessionStore
 
         from workers.models import User
 
+        if not SESSION_KEY_FORM.fullmatch(session_key):
+            return None
         row = await self._fetchone(self.session_sql, (session_key,))
         if row is None:
-            return False
+            return None
         data = SessionStore().decode(row[0])
         try:
             user_id = int(data.get(SESSION_KEY))
         except (TypeError, ValueError):
-            return False
+            return None
         user_row = await self._fetchone(self.user_sql, (user_id,))
         if user_row is None or not user_row[1]:
-            return False
+            return None
         user = User(pk=user_id, password=user_row[0])
         given = data.get(HASH_SESSION_KEY) or ""
         hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
-        return any(constant_time_compare(given, h) for h in hashes)
+        return user_id if any(constant_time_compare(given, h) for h in hashes) else None
 
 
-async def caller_is_authenticated(scope: Scope) -> bool:
-    """A valid ``Authorization: Token`` header, or a valid session cookie (database sessions)."""
+async def caller_may_upload(scope: Scope) -> bool:
+    """A valid ``Authorization: Token`` header or session cookie (database sessions) of the job's requester, or
+    of staff: anyone else (a worker who signed up a minute ago included) never gets to send a large body."""
     lookup = CallerLookup.get()
     authorization = header(scope, b"authorization") or b""
+    user_id = None
     if authorization.lower().startswith(b"token "):
-        return await lookup.token_is_valid(authorization[6:].decode("latin-1").strip())
-    cookie = header(scope, b"cookie")
-    if cookie is None or settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
-        return False
-    session_key = parse_cookie(cookie.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
-    return bool(session_key) and await lookup.session_is_valid(session_key)
+        user_id = await lookup.token_user(authorization[6:].decode("latin-1").strip())
+    else:
+        cookie = header(scope, b"cookie")
+        if cookie is not None and settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+            session_key = parse_cookie(cookie.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
+            if session_key:
+                user_id = await lookup.session_user(session_key)
+    return user_id is not None and await lookup.may_upload_to(user_id, upload_job_id(scope))
 
 
 async def refuse(send: Send, status: int, body: dict, extra_headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -240,11 +274,13 @@ def body_checked(app):
             return await app(scope, receive, send)
         upload = is_upload(scope)
         limit = upload_body_limit() if upload else settings.QUORUM_MAX_REQUEST_BYTES
-        if upload and not await caller_is_authenticated(scope):
+        if upload and not await caller_may_upload(scope):
             return await refuse(
                 send,
                 401,
-                {"detail": "log in, or send an API token (Authorization: Token <key>), to upload"},
+                {
+                    "detail": "log in as the job's requester, or send their API token (Authorization: Token <key>), to upload"
+                },
                 [(b"www-authenticate", b"Token")],
             )
         declared = header(scope, b"content-length")

@@ -219,6 +219,12 @@ QUORUM_SIGNUPS_PER_ADDRESS_PER_HOUR = env_int("QUORUM_SIGNUPS_PER_ADDRESS_PER_HO
 # --- API --------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header.
+    # JSON nested too deeply is a 400, not a 500 (quorum/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "quorum.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "workers.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

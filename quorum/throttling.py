@@ -16,6 +16,12 @@ class CurrentRates:
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
+    def get_ident(self, request) -> str:
+        # The address the sign-in lockout counts too: IPv4, or the IPv6 /64 one host usually holds.
+        from workers.auth_limits import client_address
+
+        return client_address(request)
+
 
 class AnonymousRateThrottle(CurrentRates, throttling.AnonRateThrottle):
     """Anonymous calls, per client address (scope ``anon``)."""

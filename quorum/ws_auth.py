@@ -10,8 +10,8 @@ def token_key(scope) -> str | None:
     """The API token a connection carries, from its Authorization header or its query string."""
     for name, value in scope.get("headers", []):
         if name == b"authorization" and value.lower().startswith(b"token "):
-            return value[6:].decode().strip()
-    return (parse_qs(scope.get("query_string", b"").decode()).get("token") or [None])[0]
+            return value[6:].decode("latin-1").strip()
+    return (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token") or [None])[0]
 
 
 def auth_stack(inner):

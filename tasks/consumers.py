@@ -67,7 +67,7 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             content = await self.decode_json(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             await self.send_error("bad_json", "messages are JSON objects (this one is not valid JSON)")
             return
         if not isinstance(content, dict):

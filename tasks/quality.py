@@ -24,7 +24,7 @@ from quorum.redis import get_redis
 from .aggregation.text import normalise_text
 from .models import Job, JobWorker, QuestionType
 from .results import QUEUE_DONE_LUA
-from .scheduling import keys, pool
+from .scheduling import keys, leases, pool
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,13 @@ def answers_stop_counting(assignment_ids: list[int]) -> list[tuple[int, int, flo
         still_counting = sorted({row[0] for row in cur.fetchall()})
         if not still_counting:
             return []
+        # Their jobs' row locks first (results.job_complete_if_finished takes the same one before it looks), so no
+        # job is marked done on the strength of microtasks this transaction is re-opening.
+        cur.execute(
+            "SELECT id FROM tasks_job WHERE id IN (SELECT job_id FROM tasks_assignment WHERE id = ANY(%s))"
+            " ORDER BY id FOR NO KEY UPDATE",
+            [still_counting],
+        )
         cur.execute(REOPEN_SQL, [still_counting])
         reopened = cur.fetchall()
     jobs_reopen_if_done(sorted({job_id for job_id, *_ in reopened}))
@@ -273,6 +280,16 @@ def worker_block_for_job(job_id: int, worker_id: int, reason: str) -> int:
         record.blocked, record.blocked_reason, record.blocked_at = True, reason[:200], timezone.now()
         record.save(update_fields=["blocked", "blocked_reason", "blocked_at", "updated_at"])
         with connection.cursor() as cur:
+            # The scheduler's order: the microtasks (in id order), then the worker's lock, then assignments. A
+            # block that took the worker's assignment rows first deadlocked with a batch holding one of those
+            # microtasks and waiting for the worker's row (the worker answering as they were blocked).
+            cur.execute(
+                "SELECT 1 FROM tasks_microtask WHERE id IN (SELECT microtask_id FROM tasks_assignment"
+                " WHERE job_id = %s AND worker_id = %s AND status IN ('submitted', 'leased')) ORDER BY id"
+                " FOR NO KEY UPDATE",
+                [job_id, worker_id],
+            )
+            leases.worker_lock(cur, worker_id)
             cur.execute(
                 "UPDATE tasks_assignment SET review = 'rejected', reviewed_at = now()"
                 " WHERE job_id = %s AND worker_id = %s AND status = 'submitted' AND review = 'pending'",
@@ -323,6 +340,13 @@ ON CONFLICT (assignment_id) DO NOTHING
 def assignments_review(assignment_ids: list[int], accepted: bool) -> int:
     """Accept (pay the reward) or reject (answers stop counting, microtasks re-open) submitted assignments."""
     with transaction.atomic(), connection.cursor() as cur:
+        if not accepted:
+            # Microtasks first, in id order, as the scheduler's batches take them (see worker_block_for_job).
+            cur.execute(
+                "SELECT 1 FROM tasks_microtask WHERE id IN (SELECT microtask_id FROM tasks_assignment"
+                " WHERE id = ANY(%s)) ORDER BY id FOR NO KEY UPDATE",
+                [list(assignment_ids)],
+            )
         cur.execute(
             "UPDATE tasks_assignment SET review = %s, reviewed_at = now()"
             " WHERE id = ANY(%s) AND status = 'submitted' AND review = 'pending' RETURNING id",

@@ -189,7 +189,13 @@ def microtasks_reopen_uncertain(job: Job, microtask_ids: list[int]) -> list[tupl
 def job_complete_if_finished(job: Job) -> bool:
     """An open job whose ordinary microtasks are all done (and none re-opened) and whose results are all written
     is done; its workers' records get a last whole-job pass."""
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:
+        # The job's row lock first, as answers that stop counting take it before they re-open microtasks
+        # (quality.answers_stop_counting): the check below then sees their commit, so a job is never marked done
+        # by a look at microtasks that were being re-opened.
+        cur.execute("SELECT 1 FROM tasks_job WHERE id = %s AND status = 'open' FOR NO KEY UPDATE", [job.pk])
+        if cur.fetchone() is None:
+            return False
         due = Microtask.objects.filter(RESULTS_DUE, job_id=job.pk).values("id")
         due_sql, due_params = due.query.sql_with_params()
         cur.execute(
@@ -251,9 +257,35 @@ def results_repair(settle_seconds: float = REPAIR_SETTLE_SECONDS) -> Repair:
         cur.execute(FINISHED_JOBS_SQL)
         candidates = [row[0] for row in cur.fetchall()]
     done += [job.pk for job in Job.objects.filter(pk__in=candidates).order_by("pk") if job_complete_if_finished(job)]
+    jobs_reopen_unfinished()
     if error is not None:
         raise error
     return Repair(repaired, done)
+
+
+# Done jobs with an ordinary microtask open again: answers stopped counting, and the job must be served again.
+UNFINISHED_DONE_JOBS_SQL = """
+SELECT j.id FROM tasks_job j WHERE j.status = 'done'
+  AND EXISTS (SELECT 1 FROM tasks_microtask m WHERE m.job_id = j.id AND m.status = 'open' AND NOT m.is_gold)
+ORDER BY j.id
+"""
+
+
+def jobs_reopen_unfinished() -> list[int]:
+    """From PostgreSQL: re-open done jobs that have open microtasks (their re-opening was lost), so people are
+    asked for the answers they still need."""
+    from .quality import jobs_reopen_if_done
+
+    with connection.cursor() as cur:
+        cur.execute(UNFINISHED_DONE_JOBS_SQL)
+        job_ids = [row[0] for row in cur.fetchall()]
+    if not job_ids:
+        return []
+    with transaction.atomic():
+        reopened = jobs_reopen_if_done(job_ids)
+    if reopened:
+        log.warning("done jobs %s had open microtasks; re-opened", reopened)
+    return reopened
 
 
 JOBWORKER_SQL = """

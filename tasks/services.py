@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 from psycopg.errors import LockNotAvailable
 
@@ -233,8 +233,17 @@ def upload_ingest(upload_id: int) -> Upload | None:
         upload_files_delete([str(path)])
         return None
     finally:
-        if settings.QUORUM_UPLOAD_RETENTION_HOURS <= 0:
+        if settings.QUORUM_UPLOAD_RETENTION_HOURS <= 0 and upload_finished(upload_id):
             upload_file_delete(upload)
+
+
+def upload_finished(upload_id: int) -> bool:
+    """Whether the upload's end (done or failed) is recorded. Not when PostgreSQL could not be reached: its file
+    then stays, so the upload can still be ingested again rather than be left running with nothing to read."""
+    try:
+        return Upload.objects.filter(pk=upload_id, status__in=[Upload.Status.DONE, Upload.Status.FAILED]).exists()
+    except DatabaseError:
+        return False
 
 
 def _upload_ingest_claimed(upload: Upload, path: Path) -> Upload:

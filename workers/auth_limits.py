@@ -69,15 +69,6 @@ def _wait_if_over(keys_and_limits: list[tuple[str, int]]) -> int:
     return wait
 
 
-def _count(names: list[str], window_seconds: int) -> None:
-    """One more in each count; a count starts its window with its first increment."""
-    pipe = get_redis().pipeline(transaction=True)
-    for name in names:
-        pipe.set(name, 0, ex=window_seconds, nx=True)
-        pipe.incr(name)
-    pipe.execute()
-
-
 def signin_locked_for(username: str, address: str) -> int:
     """Seconds until this username may try to sign in from this address again; 0: it may now."""
     return _wait_if_over(
@@ -88,12 +79,50 @@ def signin_locked_for(username: str, address: str) -> int:
     )
 
 
-def signin_failed(username: str, address: str) -> None:
-    _count([_username_key(username), _address_key(address)], settings.QUORUM_SIGNIN_WINDOW_MINUTES * 60)
+def _take(keys_and_limits: list[tuple[str, int]], window_seconds: int) -> int:
+    """Count one more attempt in each count, first (so that a burst of parallel attempts cannot all pass a check
+    made before any of them was counted); if that takes a count past its limit, the attempt is given back and
+    refused: the seconds to wait. 0: go ahead."""
+    pipe = get_redis().pipeline(transaction=True)
+    for name, _ in keys_and_limits:
+        pipe.set(name, 0, ex=window_seconds, nx=True)
+        pipe.incr(name)
+        pipe.ttl(name)
+    replies = pipe.execute()
+    wait = 0
+    for (_, limit), count, ttl in zip(keys_and_limits, replies[1::3], replies[2::3], strict=True):
+        if count > limit:
+            wait = max(wait, ttl if ttl > 0 else 1)
+    if wait:
+        _give_back([name for name, _ in keys_and_limits])
+    return wait
 
 
-def signin_succeeded(username: str) -> None:
-    get_redis().delete(_username_key(username))
+def _give_back(names: list[str]) -> None:
+    pipe = get_redis().pipeline(transaction=True)
+    for name in names:
+        pipe.decr(name)
+    pipe.execute()
+
+
+def signin_attempt(username: str, address: str) -> int:
+    """Count a sign-in attempt before its password is checked; seconds to wait if the username or the address is
+    locked (then the password is not checked). A failed attempt stays counted."""
+    return _take(
+        [
+            (_username_key(username), settings.QUORUM_SIGNIN_FAILURES_PER_USERNAME),
+            (_address_key(address), settings.QUORUM_SIGNIN_FAILURES_PER_ADDRESS),
+        ],
+        settings.QUORUM_SIGNIN_WINDOW_MINUTES * 60,
+    )
+
+
+def signin_succeeded(username: str, address: str) -> None:
+    """A good sign-in clears the username's count and is not held against the address."""
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.delete(_username_key(username))
+    pipe.decr(_address_key(address))
+    pipe.execute()
 
 
 def signup_blocked_for(address: str) -> int:
@@ -101,8 +130,14 @@ def signup_blocked_for(address: str) -> int:
     return _wait_if_over([(_signup_key(address), settings.QUORUM_SIGNUPS_PER_ADDRESS_PER_HOUR)])
 
 
-def signup_counted(address: str) -> None:
-    _count([_signup_key(address)], 3600)
+def signup_reserve(address: str) -> int:
+    """Take one of this address's sign-ups for the hour before the account is made; seconds to wait if none is
+    left. Give it back with ``signup_release`` when no account was made."""
+    return _take([(_signup_key(address), settings.QUORUM_SIGNUPS_PER_ADDRESS_PER_HOUR)], 3600)
+
+
+def signup_release(address: str) -> None:
+    _give_back([_signup_key(address)])
 
 
 def minutes_text(seconds: int) -> str:

@@ -8,7 +8,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from . import auth_limits
-from .tokens import token_expired
+from .tokens import TOKEN_KEY, token_expired
 
 
 class LockoutModelBackend(ModelBackend):
@@ -23,14 +23,13 @@ class LockoutModelBackend(ModelBackend):
         if request is None or username is None or password is None:
             return super().authenticate(request, username, password, **kwargs)
         address = auth_limits.client_address(request)
-        wait = auth_limits.signin_locked_for(username, address)
+        wait = auth_limits.signin_attempt(username, address)  # counted before the password is checked
         if wait:
+            request.signin_locked_for = wait  # the view answers 429 with it (authenticate() says only None)
             raise PermissionDenied(auth_limits.signin_locked_message(wait))
         user = super().authenticate(request, username, password, **kwargs)
-        if user is None:
-            auth_limits.signin_failed(username, address)
-        else:
-            auth_limits.signin_succeeded(username)
+        if user is not None:
+            auth_limits.signin_succeeded(username, address)
         return user
 
 
@@ -38,6 +37,8 @@ class ExpiringTokenAuthentication(TokenAuthentication):
     """DRF's token authentication, refusing a token older than QUORUM_TOKEN_TTL_HOURS."""
 
     def authenticate_credentials(self, key):
+        if not TOKEN_KEY.fullmatch(key):
+            raise AuthenticationFailed("Invalid token.")  # never sent to PostgreSQL (a NUL there is a 500)
         user, token = super().authenticate_credentials(key)
         if token_expired(token.created):
             raise AuthenticationFailed(

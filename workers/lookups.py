@@ -100,8 +100,10 @@ class Lookups:
     async def user_for_token(self, key: str):
         """The active user who holds this API token, or None (also when the token has expired)."""
         from workers.models import User
-        from workers.tokens import token_expired
+        from workers.tokens import TOKEN_KEY, token_expired
 
+        if not TOKEN_KEY.fullmatch(key):
+            return None  # not a key at all (a NUL in it, say): never sent to PostgreSQL
         row = await self._fetchone(self.user_sql, (key,))
         if row is None or not row["is_active"] or token_expired(row.pop("token_created")):
             return None

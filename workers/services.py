@@ -2,16 +2,29 @@
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 
 from .models import WorkerProfile
+from .usernames import TAKEN_MESSAGE, username_skeleton, username_taken
 
 User = get_user_model()
 
 
+class UsernameTaken(ValueError):
+    """The name, or one that looks like it, was taken meanwhile (by a sign-up running at the same moment)."""
+
+
 @transaction.atomic
 def user_create(*, username: str, password: str | None, role: str, email: str = "") -> User:
-    """A new user; a worker also gets a profile. No password (None) means token or admin-set login only."""
+    """A new user; a worker also gets a profile. No password (None) means token or admin-set login only.
+
+    Sign-ups of names with one skeleton take turns (a transaction lock on the skeleton) and look again, so two
+    look-alikes sent at the same moment cannot both be made; the second raises UsernameTaken.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(7302, hashtext(%s))", [username_skeleton(username)])
+    if username_taken(username):
+        raise UsernameTaken(TAKEN_MESSAGE)
     user = User.objects.create_user(username=username, password=password, email=email, role=role)
     if role == User.Role.WORKER:
         WorkerProfile.objects.create(user=user)

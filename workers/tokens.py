@@ -7,11 +7,15 @@ the user's password changes (``User.save``), when they sign out (``workers.apps`
 open until it closes; the next connect is refused.
 """
 
+import re
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
+
+# What DRF makes a key look like (40 hex digits): anything else is no key, and is never looked up.
+TOKEN_KEY = re.compile(r"[0-9a-f]{40}")
 
 
 def token_ttl() -> timedelta | None:

@@ -2,7 +2,7 @@ from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,7 +11,7 @@ from quorum.throttling import AddressRateThrottle
 
 from . import auth_limits
 from .serializers import MeSerializer, SigninSerializer, SignupSerializer, TokenSerializer
-from .services import signup_roles, user_create
+from .services import UsernameTaken, signup_roles, user_create
 from .tokens import token_expires_at, token_for_signin, token_revoke_all
 
 
@@ -26,13 +26,19 @@ def signup(request):
     if not signup_roles():
         return Response({"detail": "sign-up is closed on this server; ask its staff"}, status=status.HTTP_403_FORBIDDEN)
     address = auth_limits.client_address(request)
-    wait = auth_limits.signup_blocked_for(address)
+    wait = auth_limits.signup_reserve(address)
     if wait:
         raise Throttled(wait=wait, detail=auth_limits.signup_blocked_message(wait))
-    serializer = SignupSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    user = user_create(**serializer.validated_data)
-    auth_limits.signup_counted(address)
+    try:
+        serializer = SignupSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_create(**serializer.validated_data)
+    except UsernameTaken as exc:
+        auth_limits.signup_release(address)
+        raise ValidationError({"username": [str(exc)]}) from None
+    except BaseException:
+        auth_limits.signup_release(address)  # no account was made: the sign-up is not used up
+        raise
     token = token_for_signin(user)
     return Response({**MeSerializer(user).data, **_token_body(token)}, status=status.HTTP_201_CREATED)
 
@@ -59,6 +65,9 @@ class TokenView(APIView):
         if wait:
             raise Throttled(wait=wait, detail=auth_limits.signin_locked_message(wait))
         user = authenticate(request._request, username=username, password=password)
+        wait = getattr(request._request, "signin_locked_for", 0)  # locked by attempts sent at the same moment
+        if wait:
+            raise Throttled(wait=wait, detail=auth_limits.signin_locked_message(wait))
         if user is None:
             return Response(
                 {"non_field_errors": ["Unable to log in with provided credentials."]},

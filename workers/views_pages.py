@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
 from . import auth_limits, selectors
-from .services import signup_roles, user_create
+from .services import UsernameTaken, signup_roles, user_create
 from .usernames import username_errors
 
 User = get_user_model()
@@ -51,7 +51,7 @@ def signup(request):
             request, "registration/signup.html", {"closed": True}, status=403 if request.method == "POST" else 200
         )
     address = auth_limits.client_address(request)
-    wait = auth_limits.signup_blocked_for(address) if request.method == "POST" else 0
+    wait = auth_limits.signup_reserve(address) if request.method == "POST" else 0
     form = SignupForm(request.POST if request.method == "POST" and not wait else None)
     context = {"form": form, "password_help": password_validators_help_texts()}
     if wait:
@@ -59,11 +59,18 @@ def signup(request):
         response = render(request, "registration/signup.html", context, status=429)
         response["Retry-After"] = str(wait)
         return response
-    if request.method == "POST" and form.is_valid():
-        user = user_create(**form.cleaned_data)
-        auth_limits.signup_counted(address)
-        login(request, user, backend="workers.authentication.LockoutModelBackend")
-        return redirect("work" if user.is_worker else "dashboard")
+    if request.method == "POST":
+        try:
+            if form.is_valid():
+                user = user_create(**form.cleaned_data)
+                login(request, user, backend="workers.authentication.LockoutModelBackend")
+                return redirect("work" if user.is_worker else "dashboard")
+        except UsernameTaken as exc:
+            form.add_error("username", str(exc))
+        except BaseException:
+            auth_limits.signup_release(address)
+            raise
+        auth_limits.signup_release(address)  # no account was made: the sign-up is not used up
     return render(request, "registration/signup.html", context)
 
 
@@ -96,7 +103,15 @@ class SigninView(auth_views.LoginView):
             response = self.render_to_response(context, status=429)
             response["Retry-After"] = str(wait)
             return response
-        return super().post(request, *args, **kwargs)
+        response = super().post(request, *args, **kwargs)
+        wait = getattr(request, "signin_locked_for", 0)  # locked by attempts sent at the same moment
+        if wait:
+            context = self.get_context_data(
+                form=self.form_class(request), refused=auth_limits.signin_locked_message(wait)
+            )
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(wait)
+        return response
 
 
 @login_required

@@ -7,8 +7,9 @@ from pathlib import PurePosixPath
 # A name longer than a file system allows (255 bytes) is cut; the extension says the format, so it stays.
 MAX_FILENAME_BYTES = 255
 MAX_EXTENSION_BYTES = 16
-# Control characters (NUL cannot be stored in PostgreSQL or a path), halves of surrogate pairs, line separators.
-DROPPED_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
+# Control characters (NUL cannot be stored in PostgreSQL or a path), halves of surrogate pairs, line and paragraph
+# separators, and format characters (U+202E would turn a name around on screen).
+DROPPED_CATEGORIES = {"Cc", "Cs", "Zl", "Zp", "Cf"}
 DISK_SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
 
 

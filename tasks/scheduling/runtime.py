@@ -435,8 +435,11 @@ class Runtime:
             if remaining <= 0:
                 await self.redis.zrem(keys.online(), session.worker_id)
         except Exception:
-            remaining = 0
-        if remaining <= 0:
+            # Redis cannot say whether other sockets of the worker are open elsewhere: keep their leases (they
+            # expire on their own time), rather than cut the leases of someone still at work.
+            log.warning("could not count the sockets of worker %s", session.worker_id, exc_info=True)
+            return
+        if remaining <= 0 and session.worker_id not in self.sessions:
             # Even when this socket holds none: opening it may have resumed (lengthened) the worker's leases.
             await in_db_thread(leases.leases_hold_for_reconnect)(session.worker_id)
 

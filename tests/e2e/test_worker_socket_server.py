@@ -200,7 +200,7 @@ def test_the_job_feed_answers_bad_frames_with_an_error_and_stays_open(ws_server)
     async def scenario():
         async with websockets.connect(url) as ws:
             await recv_type(ws, "job.snapshot")
-            for frame in ("not json", "[1, 2]", '"text"', b"\x00\x01binary"):
+            for frame in ("not json", "[1, 2]", '"text"', b"\x00\x01binary", "[" * 100_000):
                 await ws.send(frame)
                 error = await recv_type(ws, "error", "job.details")
                 assert error["type"] == "error" and error["code"] in ("bad_json", "bad_frame"), frame

@@ -152,3 +152,43 @@ def test_a_chunked_upload_over_the_limit_is_refused(server, job_and_token):
     assert response.status_code == 413, response.text
     assert response.json()["error"]["message"] == f"the file is larger than the limit of {UPLOAD_LIMIT} bytes"
     assert Upload.objects.filter(job=job).count() == 0
+
+
+def test_only_the_jobs_requester_may_send_an_upload_body(server, job_and_token):
+    job, _ = job_and_token
+    path = f"/api/jobs/{job.pk}/uploads/?filename=a.csv"
+    worker_key = Token.objects.create(user=factories.make_worker()).key  # anyone may sign up as a worker
+    other_key = Token.objects.create(user=factories.make_requester()).key
+    for key in (worker_key, other_key):
+        status, _ = declare_and_wait(server, path, THREE_GB, f"Authorization: Token {key}\r\n")
+        assert status == 401
+    status, _ = declare_and_wait(server, "/api/jobs/999999/uploads/?filename=a.csv", THREE_GB,
+                                 f"Authorization: Token {job_and_token[1]}\r\n")  # fmt: skip
+    assert status == 401
+
+
+def test_hostile_keys_and_json_get_clear_refusals_not_server_errors(server, job_and_token):
+    job, _ = job_and_token
+    status, _ = declare_and_wait(
+        server, f"/api/jobs/{job.pk}/uploads/?filename=a.csv", 100, 'Cookie: sessionid="a\\000b"\r\n'
+    )
+    assert status == 401
+    assert socket_close_code(server, "/ws/work/?token=%00") == 4401  # was an HTTP 500 at the handshake
+    deep = httpx.post(f"{server}/api/auth/token/", content=b"[" * 200_000, headers={"Content-Type": "application/json"})
+    assert deep.status_code == 400 and "nested too deeply" in deep.json()["detail"]
+
+
+def socket_close_code(server: str, path: str) -> int:
+    import asyncio
+
+    import websockets
+
+    async def connect() -> int:
+        async with websockets.connect(server.replace("http", "ws", 1) + path) as ws:
+            try:
+                await asyncio.wait_for(ws.recv(), 5)
+            except websockets.ConnectionClosed as closed:
+                return closed.rcvd.code
+        return 0
+
+    return asyncio.run(connect())

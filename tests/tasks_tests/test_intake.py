@@ -427,8 +427,9 @@ def test_file_over_the_upload_limit_is_refused_and_not_stored(settings, requeste
         ("x" * 400, "x" * 255),
         ("../../etc/passwd", "passwd"),
         ("\x01\x02", "upload"),
+        ("invoice\u202efdp.csv", "invoicefdp.csv"),
     ],
-    ids=["NUL", "control characters", "400 bytes", "no extension", "a path", "nothing left"],
+    ids=["NUL", "control characters", "400 bytes", "no extension", "a path", "nothing left", "right-to-left override"],
 )
 def test_a_file_name_is_cleaned_before_it_is_stored(requester_api, sent, kept):
     job = requester_api.post("/api/jobs/", {**API_JOB}, format="json").json()

@@ -103,3 +103,77 @@ def test_rejecting_answers_on_a_finished_job_reopens_it(worker):
     assert job.status == Job.Status.OPEN
     assert get_redis().hexists(keys.jobs(), job.pk)
     assert Microtask.objects.filter(job=job, status="open").count() == 1
+
+
+def answered_but_unfinished(job: Job, worker) -> list[int]:
+    """Every microtask answered and its results written, the job still open (as just before a results pass
+    marks it done)."""
+
+    async def body():
+        c = await Client.open(worker)
+        answered = []
+        for _ in range(job.microtask_count):
+            task = await c.recv_type("task.assigned")
+            assert (await c.submit(task, "apple", key()))["status"] == "accepted"
+            answered.append(task["assignment"]["id"])
+        await c.close()
+        return answered
+
+    answered = run(body)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.PAUSED)  # no pass may finish it yet
+    results.results_pending()
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.OPEN)
+    return answered
+
+
+def test_a_job_is_not_marked_done_while_answers_are_being_taken_back(worker):
+    """A results pass that looks while a reject is re-opening a microtask waits for it, and leaves the job open."""
+    import threading
+
+    from django.db import connection, transaction
+
+    job = open_job(items=2, redundancy=1)
+    answered = answered_but_unfinished(job, worker)
+    reopened, release, outcome = threading.Event(), threading.Event(), {}
+
+    def reject_slowly():
+        try:
+            with transaction.atomic():
+                outcome["reopened"] = quality.answers_stop_counting(answered[:1])
+                reopened.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def finish():
+        try:
+            outcome["done"] = results.job_complete_if_finished(Job.objects.get(pk=job.pk))
+        finally:
+            connection.close()
+
+    rejecting = threading.Thread(target=reject_slowly)
+    rejecting.start()
+    assert reopened.wait(10)
+    finishing = threading.Thread(target=finish)
+    finishing.start()
+    finishing.join(1)
+    assert finishing.is_alive()  # it waits for the job's row, which the reject holds
+    release.set()
+    rejecting.join(10)
+    finishing.join(10)
+    assert outcome["reopened"] and outcome["done"] is False
+    job.refresh_from_db()
+    assert job.status == Job.Status.OPEN
+    assert Microtask.objects.filter(job=job, status="open").count() == 1
+
+
+def test_a_done_job_with_an_open_microtask_is_reopened_by_the_repair_pass(worker):
+    job = open_job(items=2, redundancy=1)
+    finish_job(job, worker)
+    Microtask.objects.filter(job=job).filter(pk=Microtask.objects.filter(job=job).order_by("pk")[0].pk).update(
+        status="open", answer_count=0, completed_at=None
+    )  # what a lost re-opening leaves
+    results.results_repair()
+    job.refresh_from_db()
+    assert job.status == Job.Status.OPEN
+    assert get_redis().hexists(keys.jobs(), job.pk)

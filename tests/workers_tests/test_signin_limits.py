@@ -99,3 +99,70 @@ def test_sign_ups_are_limited_per_address_on_the_api_and_the_page():
         "/api/auth/signup/", {"username": "crowd-z", "password": factories.PASSWORD, "role": "worker"}
     )
     assert other.status_code == 201
+
+
+def at_once(calls: list) -> list:
+    """Run the calls in threads released together, as a burst of parallel requests would arrive."""
+    import threading
+
+    from django.db import connection
+
+    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(at, call):
+        try:
+            barrier.wait(10)
+            results[at] = call()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(at, call)) for at, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_parallel_guesses_checks_no_more_passwords_than_the_limit():
+    user = factories.make_requester()
+    guesses = [lambda n=n: api_sign_in(user.username, f"wrong-guess-{n}") for n in range(11)]
+    codes = [r.status_code for r in at_once([*guesses, lambda: api_sign_in(user.username, factories.PASSWORD)])]
+    # Only the first 3 attempts (the username's limit) get their password checked; the others are refused.
+    assert sum(code in (200, 400) for code in codes) <= 3, codes
+    assert codes.count(429) >= 9, codes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_sign_ups_make_no_more_accounts_than_the_limit_nor_two_look_alikes():
+    names = ["burst.a", "burst_a", "BURSTA", "burst-b", "burst_b"]
+
+    def sign_up(name):
+        return lambda: APIClient(REMOTE_ADDR="203.0.113.50").post(
+            "/api/auth/signup/", {"username": name, "password": "Zx9!qwLmpo77", "role": "worker"}, format="json"
+        )
+
+    codes = [r.status_code for r in at_once([sign_up(name) for name in names])]
+    assert codes.count(201) <= 2, codes  # QUORUM_SIGNUPS_PER_ADDRESS_PER_HOUR
+    made = list(User.objects.filter(username__in=names).values_list("username_skeleton", flat=True))
+    assert len(made) == len(set(made)) == codes.count(201)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_look_alike_names_sent_at_the_same_moment_make_one_account(settings):
+    settings.QUORUM_SIGNUPS_PER_ADDRESS_PER_HOUR = 10
+    names = ["twin.a", "twin_a", "TWINA", "tw1na"]
+    codes = [
+        r.status_code
+        for r in at_once(
+            [
+                lambda name=name: APIClient(REMOTE_ADDR="203.0.113.51").post(
+                    "/api/auth/signup/", {"username": name, "password": "Zx9!qwLmpo77", "role": "worker"}, format="json"
+                )
+                for name in names
+            ]
+        )
+    ]
+    assert sorted(codes) == [201, 400, 400, 400], codes
+    assert User.objects.filter(username_skeleton="twlna").count() == 1
