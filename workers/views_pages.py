@@ -96,21 +96,16 @@ class SigninView(auth_views.LoginView):
         username = request.POST.get("username", "")[: auth_limits.USERNAME_MAX_LENGTH]
         wait = auth_limits.signin_locked_for(username, auth_limits.client_address(request))
         if wait:
-            # An unbound form: a bound one would check the password as soon as the template asks for errors.
-            context = self.get_context_data(
-                form=self.form_class(request), refused=auth_limits.signin_locked_message(wait)
-            )
-            response = self.render_to_response(context, status=429)
-            response["Retry-After"] = str(wait)
-            return response
+            return self.locked(request, wait)
         response = super().post(request, *args, **kwargs)
         wait = getattr(request, "signin_locked_for", 0)  # locked by attempts sent at the same moment
-        if wait:
-            context = self.get_context_data(
-                form=self.form_class(request), refused=auth_limits.signin_locked_message(wait)
-            )
-            response = self.render_to_response(context, status=429)
-            response["Retry-After"] = str(wait)
+        return self.locked(request, wait) if wait else response
+
+    def locked(self, request, wait: int):
+        # An unbound form: a bound one would check the password as soon as the template asks for errors.
+        context = self.get_context_data(form=self.form_class(request), refused=auth_limits.signin_locked_message(wait))
+        response = self.render_to_response(context, status=429)
+        response["Retry-After"] = str(wait)
         return response
 
 

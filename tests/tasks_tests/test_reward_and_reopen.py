@@ -54,7 +54,9 @@ def test_cutting_the_reward_after_a_lease_does_not_cut_that_leases_pay(worker):
     assert Assignment.objects.get(pk=leased_later).reward == Decimal("0")
 
 
-def finish_job(job: Job, worker) -> list[int]:
+def answer_every_microtask(job: Job, worker) -> list[int]:
+    """One worker answers every microtask of the job over a real socket; the assignments they answered."""
+
     async def body():
         c = await Client.open(worker)
         answered = []
@@ -62,11 +64,14 @@ def finish_job(job: Job, worker) -> list[int]:
             task = await c.recv_type("task.assigned")
             assert (await c.submit(task, "apple", key()))["status"] == "accepted"
             answered.append(task["assignment"]["id"])
-        await c.recv_type("task.none")
         await c.close()
         return answered
 
-    answered = run(body)
+    return run(body)
+
+
+def finish_job(job: Job, worker) -> list[int]:
+    answered = answer_every_microtask(job, worker)
     results.results_pending()  # the results are written, and with the last of them the job is done
     job.refresh_from_db()
     assert job.status == Job.Status.DONE
@@ -108,18 +113,7 @@ def test_rejecting_answers_on_a_finished_job_reopens_it(worker):
 def answered_but_unfinished(job: Job, worker) -> list[int]:
     """Every microtask answered and its results written, the job still open (as just before a results pass
     marks it done)."""
-
-    async def body():
-        c = await Client.open(worker)
-        answered = []
-        for _ in range(job.microtask_count):
-            task = await c.recv_type("task.assigned")
-            assert (await c.submit(task, "apple", key()))["status"] == "accepted"
-            answered.append(task["assignment"]["id"])
-        await c.close()
-        return answered
-
-    answered = run(body)
+    answered = answer_every_microtask(job, worker)
     Job.objects.filter(pk=job.pk).update(status=Job.Status.PAUSED)  # no pass may finish it yet
     results.results_pending()
     Job.objects.filter(pk=job.pk).update(status=Job.Status.OPEN)
