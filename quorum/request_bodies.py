@@ -7,7 +7,7 @@ app instead:
 
 - every route takes at most ``QUORUM_MAX_REQUEST_BYTES``; ``POST /api/jobs/<id>/uploads/`` takes up to
   ``QUORUM_MAX_UPLOAD_BYTES`` plus room for multipart framing, and only from a caller with a valid API token or
-  session (one SQL round trip on the event loop, on a connection of this module's own): anyone else gets 401;
+  session (one SQL round trip on the event loop, as a socket's handshake does: ``workers.lookups``): anyone else gets 401;
 - a declared ``Content-Length`` over the limit gets 413 at once, before a byte of the body is read;
 - a chunked body (no ``Content-Length``) is counted as it arrives and cut with 413 at the limit; one within the
   limit is spooled and handed to Django with its ``Content-Length``, since Django reads a body without one as
@@ -16,18 +16,14 @@ app instead:
 Refusals close the connection: the client may still be sending a body nobody will read.
 """
 
-import asyncio
 import json
 import logging
-import re
 import tempfile
 from collections.abc import Awaitable, Callable
 
-import psycopg
 from django.conf import settings
 from django.http import parse_cookie
 from django.urls import Resolver404, resolve
-from django.utils.crypto import constant_time_compare
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +31,6 @@ log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 64 * 1024
 UPLOAD_ROUTE = "job-uploads"
 CHUNK = 64 * 1024
-# What a session key can look like; anything else (a NUL, say) is no key, and is never sent to PostgreSQL.
-SESSION_KEY_FORM = re.compile(r"[a-z0-9]{1,40}")
 
 Scope = dict
 Receive = Callable[[], Awaitable[dict]]
@@ -79,117 +73,25 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-class CallerLookup:
-    """Does this request carry a valid API token or login session? One per event loop, with one connection,
-    opened at the first upload."""
-
-    _instances: dict[int, "CallerLookup"] = {}
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        from django.contrib.sessions.models import Session
-        from rest_framework.authtoken.models import Token
-
-        from tasks.models import Job
-        from workers.models import User
-
-        self.loop = loop
-        self.conn: psycopg.AsyncConnection | None = None
-        self.connecting = asyncio.Lock()
-        self.token_sql = (
-            f"SELECT u.id, u.is_active, k.created FROM {Token._meta.db_table} k"
-            f" JOIN {User._meta.db_table} u ON u.id = k.user_id WHERE k.key = %s"
-        )
-        # What the view will require (IsRequester, jobs_visible_to): a requester's own job, or any job for staff.
-        self.job_sql = (
-            f"SELECT 1 FROM {Job._meta.db_table} j JOIN {User._meta.db_table} u ON u.id = %s"
-            f" WHERE j.id = %s AND u.is_active AND (u.is_staff OR (u.role = %s AND j.owner_id = u.id))"
-        )
-        self.session_sql = (
-            f"SELECT session_data FROM {Session._meta.db_table} WHERE session_key = %s AND expire_date > now()"
-        )
-        self.user_sql = f"SELECT password, is_active FROM {User._meta.db_table} WHERE id = %s"
-
-    @classmethod
-    def get(cls) -> "CallerLookup":
-        loop = asyncio.get_running_loop()
-        found = cls._instances.get(id(loop))
-        if found is None or found.loop is not loop:
-            found = cls._instances[id(loop)] = cls(loop)
-        return found
-
-    async def _fetchone(self, sql: str, params) -> tuple | None:
-        from tasks.scheduling.store import conninfo
-
-        for attempt in (1, 2):
-            async with self.connecting:
-                if self.conn is None or self.conn.closed:
-                    self.conn = await psycopg.AsyncConnection.connect(conninfo(), autocommit=True)
-                conn = self.conn
-            try:
-                return await (await conn.execute(sql, params)).fetchone()
-            except psycopg.OperationalError:
-                # PostgreSQL may have restarted since the last connect: one more try on a fresh connection.
-                await conn.close()
-                if attempt == 2:
-                    raise
-        return None
-
-    async def token_user(self, key: str) -> int | None:
-        """The active user who holds this unexpired API token."""
-        from workers.tokens import TOKEN_KEY, token_expired
-
-        if not TOKEN_KEY.fullmatch(key):
-            return None
-        row = await self._fetchone(self.token_sql, (key,))
-        return row[0] if row and row[1] and not token_expired(row[2]) else None
-
-    async def may_upload_to(self, user_id: int, job_id: int) -> bool:
-        from workers.models import User
-
-        return await self._fetchone(self.job_sql, (user_id, job_id, User.Role.REQUESTER)) is not None
-
-    async def session_user(self, session_key: str) -> int | None:
-        """The checks of django.contrib.auth.get_user: a live session of an active user whose password has not
-        changed since they logged in; that user."""
-        from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
-        from django.contrib.sessions.backends.db import SessionStore
-
-        from workers.models import User
-
-        if not SESSION_KEY_FORM.fullmatch(session_key):
-            return None
-        row = await self._fetchone(self.session_sql, (session_key,))
-        if row is None:
-            return None
-        data = SessionStore().decode(row[0])
-        try:
-            user_id = int(data.get(SESSION_KEY))
-        except (TypeError, ValueError):
-            return None
-        user_row = await self._fetchone(self.user_sql, (user_id,))
-        if user_row is None or not user_row[1]:
-            return None
-        user = User(pk=user_id, password=user_row[0])
-        given = data.get(HASH_SESSION_KEY) or ""
-        hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
-        return user_id if any(constant_time_compare(given, h) for h in hashes) else None
-
-
 async def caller_may_upload(scope: Scope) -> bool:
     """A valid ``Authorization: Token`` header or session cookie (database sessions) of the job's requester, or
-    of staff: anyone else (a worker who signed up a minute ago included) never gets to send a large body."""
-    lookup = CallerLookup.get()
+    of staff: anyone else (a worker who signed up a minute ago included) never gets to send a large body. The
+    reads are the socket handshake's (``workers.lookups``): one round trip each, on the event loop."""
+    from workers.lookups import Lookups
+
+    lookups = Lookups.get()
     authorization = header(scope, b"authorization") or b""
     user_id = None
     if authorization.lower().startswith(b"token "):
-        user_id = await lookup.token_user(authorization[6:].decode("latin-1").strip())
+        user = await lookups.user_for_token(authorization[6:].decode("latin-1").strip())
+        user_id = user.pk if user is not None else None
     else:
         cookie = header(scope, b"cookie")
         if cookie is not None and settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
             session_key = parse_cookie(cookie.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
             if session_key:
-                user_id = await lookup.session_user(session_key)
-    return user_id is not None and await lookup.may_upload_to(user_id, upload_job_id(scope))
+                user_id = await lookups.user_for_session(session_key)
+    return user_id is not None and await lookups.may_upload_to(user_id, upload_job_id(scope))
 
 
 async def refuse(send: Send, status: int, body: dict, extra_headers: list[tuple[bytes, bytes]] = ()) -> None:

@@ -1,4 +1,5 @@
-"""The reads a WebSocket connect needs (who holds this token, what this worker may do), on the event loop.
+"""The reads a WebSocket connect needs (who holds this token, what this worker may do), and those of the upload
+gate before a body is read (whose session this is, may they upload to this job), on the event loop.
 
 A crowd connects in bursts: after a deploy or a network blip thousands of sockets arrive within seconds. Each
 read here is one SQL round trip on a connection of the ASGI process's own, awaited on the loop, instead of ORM
@@ -8,12 +9,15 @@ connections were dropped.
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg.rows import dict_row
 
 log = logging.getLogger(__name__)
+# What a Django session key looks like; anything else (a NUL, say) is no key.
+SESSION_KEY_FORM = re.compile(r"[a-z0-9]{1,40}")
 
 
 @dataclass
@@ -30,12 +34,15 @@ class WorkerState:
 
 
 def _tables() -> dict[str, str]:
+    from django.contrib.sessions.models import Session
     from rest_framework.authtoken.models import Token
 
-    from tasks.models import JobWorker
+    from tasks.models import Job, JobWorker
     from workers.models import User, WorkerProfile, WorkerSkill
 
     return {
+        "job": Job._meta.db_table,
+        "session": Session._meta.db_table,
         "token": Token._meta.db_table,
         "user": User._meta.db_table,
         "profile": WorkerProfile._meta.db_table,
@@ -64,6 +71,13 @@ class Lookups:
             f" '{{}}') AS skills,"
             f" ARRAY(SELECT j.job_id FROM {t['jobworker']} j WHERE j.worker_id = u.id AND j.blocked) AS blocked_jobs"
             f" FROM {t['user']} u LEFT JOIN {t['profile']} p ON p.user_id = u.id WHERE u.id = %s"
+        )
+        self.session_sql = f"SELECT session_data FROM {t['session']} WHERE session_key = %s AND expire_date > now()"
+        self.password_sql = f"SELECT password, is_active FROM {t['user']} WHERE id = %s"
+        # What the upload view will require (IsRequester, jobs_visible_to): a requester's own job, or any for staff.
+        self.upload_sql = (
+            f"SELECT 1 FROM {t['job']} j JOIN {t['user']} u ON u.id = %s"
+            f" WHERE j.id = %s AND u.is_active AND (u.is_staff OR (u.role = %s AND j.owner_id = u.id))"
         )
 
     @classmethod
@@ -108,6 +122,39 @@ class Lookups:
         if row is None or not row["is_active"] or token_expired(row.pop("token_created")):
             return None
         return User(**row)
+
+    async def user_for_session(self, session_key: str) -> int | None:
+        """The user of a live session, by django.contrib.auth.get_user's checks (an active user whose password has
+        not changed since they signed in); None otherwise."""
+        from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+        from django.contrib.sessions.backends.db import SessionStore
+        from django.utils.crypto import constant_time_compare
+
+        from workers.models import User
+
+        if not SESSION_KEY_FORM.fullmatch(session_key):
+            return None  # not a key at all: never sent to PostgreSQL
+        row = await self._fetchone(self.session_sql, (session_key,))
+        if row is None:
+            return None
+        data = SessionStore().decode(row["session_data"])
+        try:
+            user_id = int(data.get(SESSION_KEY))
+        except (TypeError, ValueError):
+            return None
+        found = await self._fetchone(self.password_sql, (user_id,))
+        if found is None or not found["is_active"]:
+            return None
+        user = User(pk=user_id, password=found["password"])
+        hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+        given = data.get(HASH_SESSION_KEY) or ""
+        return user_id if any(constant_time_compare(given, h) for h in hashes) else None
+
+    async def may_upload_to(self, user_id: int, job_id: int) -> bool:
+        """Whether this user may send a file to this job: its requester, or staff."""
+        from workers.models import User
+
+        return await self._fetchone(self.upload_sql, (user_id, job_id, User.Role.REQUESTER)) is not None
 
     async def worker_state(self, worker_id: int) -> WorkerState:
         row = await self._fetchone(self.worker_sql, (worker_id,))
