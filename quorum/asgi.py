@@ -10,13 +10,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from quorum.media_serving import media_served  # noqa: E402
 from quorum.request_bodies import body_checked  # noqa: E402
 from quorum.routing import websocket_urlpatterns  # noqa: E402
 from quorum.ws_auth import auth_stack, origin_checked  # noqa: E402  (needs the app registry loaded above)
 
 application = ProtocolTypeRouter(
     {
-        "http": body_checked(django_asgi_app),
+        # Media files are answered before any body check or Django (quorum/media_serving.py).
+        "http": media_served(body_checked(django_asgi_app)),
         "websocket": origin_checked(auth_stack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -5,9 +5,10 @@ Django's ASGIHandler reads a whole request body into a temporary file before any
 limit checked in a view came after gigabytes had reached the disk, from anyone, on any URL. This wraps the HTTP
 app instead:
 
-- every route takes at most ``QUORUM_MAX_REQUEST_BYTES``; ``POST /api/jobs/<id>/uploads/`` takes up to
-  ``QUORUM_MAX_UPLOAD_BYTES`` plus room for multipart framing, and only from a caller with a valid API token or
-  session (one SQL round trip on the event loop, as a socket's handshake does: ``workers.lookups``): anyone else gets 401;
+- every route takes at most ``QUORUM_MAX_REQUEST_BYTES``; ``POST /api/jobs/<id>/uploads/`` and
+  ``POST /api/jobs/<id>/media/`` take up to ``QUORUM_MAX_UPLOAD_BYTES`` plus room for multipart framing, and only
+  from the job's requester or staff, by a valid API token or session (one SQL round trip on the event loop, as a
+  socket's handshake does: ``workers.lookups``): anyone else gets 401;
 - a declared ``Content-Length`` over the limit gets 413 at once, before a byte of the body is read;
 - a chunked body (no ``Content-Length``) is counted as it arrives and cut with 413 at the limit; one within the
   limit is spooled and handed to Django with its ``Content-Length``, since Django reads a body without one as
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 # Room for multipart boundaries and part headers when a request's size is compared with the file limit.
 MULTIPART_OVERHEAD = 64 * 1024
-UPLOAD_ROUTE = "job-uploads"
+# Routes that take files: the data (and archives), and media files.
+UPLOAD_ROUTES = ("job-uploads", "job-media")
 CHUNK = 64 * 1024
 
 Scope = dict
@@ -43,7 +45,7 @@ def upload_body_limit() -> int:
 
 
 def upload_job_id(scope: Scope) -> int | None:
-    """The job a ``POST /api/jobs/<id>/uploads/`` sends its file to; None for any other request."""
+    """The job a ``POST /api/jobs/<id>/uploads/`` (or ``/media/``) sends its files to; None for any other request."""
     if scope["method"] != "POST":
         return None
     path = scope["path"]
@@ -54,7 +56,7 @@ def upload_job_id(scope: Scope) -> int | None:
         match = resolve(path)
     except Resolver404:
         return None
-    if match.url_name != UPLOAD_ROUTE:
+    if match.url_name not in UPLOAD_ROUTES:
         return None
     try:
         return int(match.kwargs.get("pk"))

@@ -247,6 +247,8 @@ REST_FRAMEWORK = {
         # per user: POST /api/jobs/, POST /api/jobs/<id>/uploads/, POST /api/jobs/<id>/automation/
         "job_create": os.environ.get("QUORUM_RATE_JOB_CREATE", "600/hour"),
         "upload": os.environ.get("QUORUM_RATE_UPLOAD", "600/hour"),
+        # per user: POST /api/jobs/<id>/media/ (one request may carry many files)
+        "media_upload": os.environ.get("QUORUM_RATE_MEDIA_UPLOAD", "6000/hour"),
         "automation_run": os.environ.get("QUORUM_RATE_AUTOMATION_RUN", "120/hour"),
     },
 }
@@ -281,6 +283,24 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 # Every request body but an upload's: bigger ones get 413 before a byte is read (quorum/request_bodies.py).
 QUORUM_MAX_REQUEST_BYTES = env_int("QUORUM_MAX_REQUEST_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+# --- media (tasks/media.py) ---------------------------------------------------------------------------------------
+# A job's images, audio and video, sent in a zip archive with the data or to POST /api/jobs/<id>/media/, are kept
+# through Django's storage API (STORAGES["default"]: files under MEDIA_ROOT unless configured otherwise).
+# An archive: at most this many bytes once unpacked (all its files together, as its directory declares them and as
+# they are counted while unpacked), this many files, and no file larger than 1 MiB that unpacks to more than this
+# many times its packed size (a zip bomb).
+QUORUM_MAX_MEDIA_BYTES = env_int("QUORUM_MAX_MEDIA_BYTES", 4 * 1024**3)
+QUORUM_MAX_MEDIA_FILES = env_int("QUORUM_MAX_MEDIA_FILES", 100_000)
+QUORUM_MAX_MEDIA_RATIO = env_int("QUORUM_MAX_MEDIA_RATIO", 100)
+# One media file (in an archive or sent alone).
+QUORUM_MAX_MEDIA_FILE_BYTES = env_int("QUORUM_MAX_MEDIA_FILE_BYTES", 256 * 1024**2)
+# Origins ("https://host[:port]") whose http(s) URLs any job's media columns may name, besides a job's own
+# ``media_origins``; browsers are allowed to load media from them (Content-Security-Policy img-src/media-src).
+QUORUM_MEDIA_ORIGINS = [o.strip() for o in os.environ.get("QUORUM_MEDIA_ORIGINS", "").split(",") if o.strip()]
+# Signed media URLs: a worker's lives as long as their lease, and at most this long; a requester's this long.
+QUORUM_MEDIA_WORKER_URL_SECONDS = env_int("QUORUM_MEDIA_WORKER_URL_SECONDS", 900)
+QUORUM_MEDIA_VIEWER_URL_SECONDS = env_int("QUORUM_MEDIA_VIEWER_URL_SECONDS", 3600)
 
 LOGGING = {
     "version": 1,

@@ -148,6 +148,36 @@ class Upload(models.Model):
         return self.filename
 
 
+class MediaFile(models.Model):
+    """An image, audio or video file of a job, kept through Django's storage API (tasks/media.py).
+
+    Items name it in a media column by ``name``; browsers get it only through signed URLs (quorum/media_serving.py).
+    """
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        AUDIO = "audio", "Audio"
+        VIDEO = "video", "Video"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="media_files", db_index=False)
+    # The path as the requester gave it (in the archive, or with the file), normalised: what item data names.
+    name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    content_type = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    # Where the storage keeps it: a random name, never one the requester chose.
+    storage_name = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # Also the index of the serving lookup (job, name).
+        constraints = [models.UniqueConstraint(fields=["job", "name"], name="media_file_job_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Item(models.Model):
     class Source(models.TextChoices):
         HUMAN = "human", "Human"

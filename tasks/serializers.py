@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from .automation.selectors import automation_summary
-from .models import Job, QuestionType, Upload
+from .models import Job, MediaFile, QuestionType, Upload
 from .services import upload_rows_done
 
 
@@ -151,3 +151,17 @@ class ItemResultSerializer(serializers.Serializer):
     result_method = serializers.CharField()
     answer_count = serializers.IntegerField()
     agreement = serializers.FloatField(allow_null=True)
+
+
+class MediaFileSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(help_text="A signed URL for the requester, valid for an hour")
+
+    class Meta:
+        model = MediaFile
+        fields = ["name", "kind", "content_type", "size_bytes", "sha256", "created_at", "url"]
+        read_only_fields = fields
+
+    def get_url(self, record) -> str:
+        from .media import viewer_url
+
+        return viewer_url(record.job_id, record.name)

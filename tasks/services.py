@@ -14,6 +14,7 @@ from psycopg.errors import LockNotAvailable
 from quorum import events
 from quorum.redis import get_redis, key
 
+from . import media
 from .intake import IntakeError, UploadTooLarge
 from .intake.filenames import clean_filename, disk_suffix
 from .intake.loading import IngestResult, ingest_file
@@ -99,8 +100,10 @@ def job_delete(job: Job) -> None:
             if locked is None:
                 return  # deleted already
             paths = [p for p in locked.uploads.values_list("path", flat=True) if p]
+            stored = list(locked.media_files.values_list("storage_name", flat=True))
             locked.delete()
             transaction.on_commit(lambda: upload_files_delete(paths))
+            transaction.on_commit(lambda: media.stored_files_delete(stored))
     except OperationalError as exc:
         if isinstance(exc.__cause__, LockNotAvailable):
             raise JobStateError("the job is ingesting an upload; delete it again when the upload has ended") from None
@@ -152,6 +155,9 @@ def upload_create(*, job: Job, filename: str, source, in_background: bool = True
                     if size > limit:
                         raise too_large
                     out.write(chunk)
+        if media.is_archive(dest, safe_name):
+            # Its directory is read now, so an unsafe or oversized archive is refused while the client waits.
+            media.archive_check(dest, safe_name)
         upload = Upload.objects.create(job=job, filename=safe_name, path=str(dest), size_bytes=dest.stat().st_size)
     except BaseException:
         # Refused, cut off while it was sent, or not recorded: no part of the file stays behind.
@@ -265,9 +271,16 @@ def _upload_ingest_claimed(upload: Upload, path: Path) -> Upload:
         )
 
     try:
-        upload.rows_total = max(0, count_lines(path) - (1 if path.suffix.lower() == ".csv" else 0))
-        Upload.objects.filter(pk=upload.pk).update(rows_total=upload.rows_total)
-        result = ingest_file(job_id, path, upload.filename, on_progress=on_progress, on_done=on_done)
+        if media.is_archive(path, upload.filename):
+            # Media and data together or neither: the media are recorded in the ingest's transaction and their
+            # files deleted again unless it commits.
+            with media.archive_unpacked(job_id, path, upload.filename, upload_dir()) as unpacked:
+                result = _ingest_rows(
+                    upload, unpacked.data_path, unpacked.data_name, on_progress, on_done, unpacked.record
+                )
+                unpacked.keep()
+        else:
+            result = _ingest_rows(upload, path, upload.filename, on_progress, on_done)
     except IntakeError as exc:
         upload_fail(upload, exc)
         events.job_ingest(job_id, upload.pk, "failed", 0, upload.rows_total, exc.as_dict())
@@ -289,6 +302,12 @@ def _upload_ingest_claimed(upload: Upload, path: Path) -> Upload:
     pool.job_microtasks_added(job_id)
     events.job_ingest(job_id, upload.pk, "done", result.rows, result.rows)
     return upload
+
+
+def _ingest_rows(upload: Upload, path: Path, filename: str, on_progress, on_done, before_rows=None) -> IngestResult:
+    upload.rows_total = max(0, count_lines(path) - (1 if path.suffix.lower() == ".csv" else 0))
+    Upload.objects.filter(pk=upload.pk).update(rows_total=upload.rows_total)
+    return ingest_file(upload.job_id, path, filename, on_progress=on_progress, on_done=on_done, before_rows=before_rows)
 
 
 def upload_rows_done(upload: Upload) -> int:

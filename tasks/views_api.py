@@ -15,14 +15,14 @@ from rest_framework.response import Response
 from quorum.request_bodies import MULTIPART_OVERHEAD
 from quorum.throttling import ActionRateThrottle
 
-from . import exports, selectors, services
+from . import exports, media, selectors, services
 from .automation.background import automation_run_job
 from .automation.selectors import automation_summary
 from .intake import IntakeError, UploadTooLarge
 from .intake.filenames import clean_filename
-from .models import AutomationStatus, Item, Job, Upload
+from .models import AutomationStatus, Item, Job, MediaFile, Upload
 from .permissions import IsRequester
-from .serializers import ItemResultSerializer, JobSerializer, UploadSerializer
+from .serializers import ItemResultSerializer, JobSerializer, MediaFileSerializer, UploadSerializer
 
 
 class RawFileParser(FileUploadParser):
@@ -39,7 +39,12 @@ class JobViewSet(viewsets.ModelViewSet):
     serializer_class = JobSerializer
     permission_classes = [IsRequester]
     throttle_classes = [*viewsets.ModelViewSet.throttle_classes, ActionRateThrottle]
-    throttle_scopes = {"create": "job_create", "uploads": "upload", "automation": "automation_run"}
+    throttle_scopes = {
+        "create": "job_create",
+        "uploads": "upload",
+        "media": "media_upload",
+        "automation": "automation_run",
+    }
 
     def get_queryset(self):
         # A requester sees only their own jobs; another requester's job is a 404, not a 403. Staff may open any
@@ -155,6 +160,55 @@ class JobViewSet(viewsets.ModelViewSet):
         except services.JobStateError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(UploadSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    "name": {"type": "string", "description": "The path items name the file by (one file only)"},
+                },
+            }
+        },
+        responses={201: MediaFileSerializer(many=True), 200: MediaFileSerializer(many=True)},
+        parameters=[OpenApiParameter("name", str, description="The path items name a raw-body file by")],
+    )
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, RawFileParser])
+    def media(self, request, pk=None):
+        """GET: the job's media files, a page at a time. POST: keep media files (images, audio, video) that the
+        data will name: the request body with ``?name=images/cat.png``, or multipart fields ``file`` (the part's
+        file name, or one ``name`` field for one file). All of them are kept, or none."""
+        job = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(MediaFile.objects.filter(job=job).order_by("name"))
+            return self.get_paginated_response(MediaFileSerializer(page, many=True).data)
+        name = request.query_params.get("name") or request.query_params.get("filename")
+        if not request.content_type.startswith("multipart/"):
+            if not name:
+                raise ValidationError({"name": "name the file: ?name=<path that the data uses>"})
+            files = [(name, request.stream or io.BytesIO())]
+        else:
+            parts = request.FILES.getlist("file")
+            if not parts:
+                raise ValidationError({"file": "send the files as multipart fields 'file' or one file as the body"})
+            given = request.data.get("name")
+            if given and len(parts) > 1:
+                raise ValidationError({"name": "a name goes with one file only; several take their own names"})
+            files = [(given or part.name, part) for part in parts]
+        try:
+            stored = media.media_store(job, files)
+        except UploadTooLarge as exc:
+            return Response(
+                {"detail": str(exc), "error": exc.as_dict()}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+            )
+        except IntakeError as exc:
+            return Response({"detail": str(exc), "error": exc.as_dict()}, status=status.HTTP_400_BAD_REQUEST)
+        new = any(is_new for _, is_new in stored)
+        return Response(
+            MediaFileSerializer([record for record, _ in stored], many=True).data,
+            status=status.HTTP_201_CREATED if new else status.HTTP_200_OK,
+        )
 
     @extend_schema(responses=ItemResultSerializer(many=True))
     @action(detail=True, methods=["get"])

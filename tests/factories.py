@@ -61,3 +61,25 @@ def ingest_now(job: Job, data: bytes, filename: str = "items.csv", tmp_path: Pat
     """Store and ingest a file in this process (no Celery); returns the refreshed Upload."""
     upload = services.upload_create(job=job, filename=filename, source=io.BytesIO(data), in_background=False)
     return services.upload_ingest(upload.pk)
+
+
+def png_bytes(width: int = 16, height: int = 16, seed: int = 0) -> bytes:
+    """A valid PNG of random pixels (noise does not compress: 128x128 is about 50 KB)."""
+    import random
+    import struct
+    import zlib
+
+    noise = random.Random(seed).randbytes(width * height * 3)
+    rows = b"".join(b"\x00" + noise[y * width * 3 : (y + 1) * width * 3] for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b"")
+
+
+# The first bytes of other media files: enough for Quorum to tell what they are.
+MP3_BYTES = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64
+WAV_BYTES = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 64
+SVG_BYTES = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'

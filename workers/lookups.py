@@ -1,5 +1,6 @@
-"""The reads a WebSocket connect needs (who holds this token, what this worker may do), and those of the upload
-gate before a body is read (whose session this is, may they upload to this job), on the event loop.
+"""The reads a WebSocket connect needs (who holds this token, what this worker may do), those of the upload
+gate before a body is read (whose session this is, may they upload to this job), and those of the media endpoint
+(quorum/media_serving.py: where this file is, may this caller see it), on the event loop.
 
 A crowd connects in bursts: after a deploy or a network blip thousands of sockets arrive within seconds. Each
 read here is one SQL round trip on a connection of the ASGI process's own, awaited on the loop, instead of ORM
@@ -37,11 +38,13 @@ def _tables() -> dict[str, str]:
     from django.contrib.sessions.models import Session
     from rest_framework.authtoken.models import Token
 
-    from tasks.models import Job, JobWorker
+    from tasks.models import Assignment, Job, JobWorker, MediaFile
     from workers.models import User, WorkerProfile, WorkerSkill
 
     return {
         "job": Job._meta.db_table,
+        "media": MediaFile._meta.db_table,
+        "assignment": Assignment._meta.db_table,
         "session": Session._meta.db_table,
         "token": Token._meta.db_table,
         "user": User._meta.db_table,
@@ -78,6 +81,17 @@ class Lookups:
         self.upload_sql = (
             f"SELECT 1 FROM {t['job']} j JOIN {t['user']} u ON u.id = %s"
             f" WHERE j.id = %s AND u.is_active AND (u.is_staff OR (u.role = %s AND j.owner_id = u.id))"
+        )
+
+        # A media file, and whether this user may have it: the job's requester, staff, or the worker the URL was
+        # signed for while they hold a live lease on its microtask.
+        self.media_sql = (
+            f"SELECT m.storage_name, m.content_type, m.size_bytes,"
+            f" (u.is_staff OR j.owner_id = u.id OR (u.id = %(worker)s AND EXISTS (SELECT 1 FROM {t['assignment']} a"
+            f" WHERE a.microtask_id = %(microtask)s AND a.worker_id = u.id AND a.job_id = m.job_id"
+            f" AND a.status = 'leased' AND a.expires_at > now()))) AS allowed"
+            f" FROM {t['media']} m JOIN {t['job']} j ON j.id = m.job_id JOIN {t['user']} u ON u.id = %(user)s"
+            f" WHERE m.job_id = %(job)s AND m.name = %(name)s AND u.is_active"
         )
 
     @classmethod
@@ -155,6 +169,14 @@ class Lookups:
         from workers.models import User
 
         return await self._fetchone(self.upload_sql, (user_id, job_id, User.Role.REQUESTER)) is not None
+
+    async def media_for(
+        self, user_id: int, job_id: int, name: str, worker_id: int | None, microtask_id: int | None
+    ) -> dict | None:
+        """{storage_name, content_type, size_bytes, allowed} of a job's media file for this user; None if no such
+        file (or no such active user)."""
+        params = {"user": user_id, "job": job_id, "name": name, "worker": worker_id, "microtask": microtask_id}
+        return await self._fetchone(self.media_sql, params)
 
     async def worker_state(self, worker_id: int) -> WorkerState:
         row = await self._fetchone(self.worker_sql, (worker_id,))

@@ -221,24 +221,26 @@ def ingest_file(
     *,
     on_progress: Callable[[int], None] = lambda rows: None,
     on_done: Callable[[IngestResult], None] = lambda result: None,
+    before_rows: Callable[[Job], None] | None = None,
 ) -> IngestResult:
     """Parse, validate and store every row of ``path`` for the job, or raise IntakeError and store nothing.
 
     Runs its own transaction (a savepoint inside a caller's) and takes the job's row lock, so two uploads to one
     job are written one after the other. ``on_done`` runs inside the transaction, to record the outcome
-    atomically with the rows.
+    atomically with the rows; ``before_rows`` too, under the lock before any row is read (an archive's media
+    files are recorded there, so the rows' checks see them and they stay only if the rows do).
     """
     from .fast_csv import GiveUp, copy_fast_csv
 
     if FAST_PATH and path.stat().st_size > 0 and detect_format(path, filename) == "csv":
         try:
-            return _ingest(job_id, path, filename, copy_fast_csv, on_progress, on_done)
+            return _ingest(job_id, path, filename, copy_fast_csv, on_progress, on_done, before_rows)
         except GiveUp:
             pass  # rolled back; the careful path finds and reports what is wrong, or stores the file row by row
-    return _ingest(job_id, path, filename, copy_careful, on_progress, on_done)
+    return _ingest(job_id, path, filename, copy_careful, on_progress, on_done, before_rows)
 
 
-def _ingest(job_id, path, filename, copy_rows, on_progress, on_done) -> IngestResult:
+def _ingest(job_id, path, filename, copy_rows, on_progress, on_done, before_rows=None) -> IngestResult:
     started = time.perf_counter()
     with transaction.atomic(), tempfile.TemporaryFile("w+", encoding="utf-8") as mt_lines:
         # The job's row lock: uploads to one job go one after the other, and a delete or a cancel (which take it
@@ -248,6 +250,8 @@ def _ingest(job_id, path, filename, copy_rows, on_progress, on_done) -> IngestRe
             # Accepted before the job ended: its microtasks would be open work on a job nobody may work on.
             ended = "was cancelled" if job.status == Job.Status.CANCELLED else "is done"
             raise IntakeError(f"the job {ended}; it takes no more data", file=filename)
+        if before_rows is not None:
+            before_rows(job)
         load = Load(job, path, filename, Slicer(job, mt_lines), on_progress)
         with connection.cursor() as cursor:
             pg = cursor.cursor  # the psycopg cursor underneath Django's wrapper

@@ -1,0 +1,200 @@
+"""``GET /media/<job id>/<name>?a=..&e=..&s=..``: a job's media files, served before Django sees the request.
+
+A worker's browser fetches an item's image as it shows the task, so this is on the answer path's heels: a
+thousand fetches a second beside the answers. It runs at the ASGI level (quorum/asgi.py) with no Django request,
+middleware or thread: the signature (tasks/media.py) is checked in memory, the caller is identified by their API
+token or session (``workers.lookups``, one round trip; a session two), and one more round trip finds the file and
+says whether the caller may have it:
+
+- a URL whose signature is wrong (or names a file that does not exist) is 404, the same answer either way, so
+  nothing can be found by trying names; an expired one is 403;
+- no token or session: 401;
+- the job's requester and staff may use any URL of the job; a worker's URL serves only the worker it was signed
+  for, while they hold a live lease on its microtask; anyone else: 403.
+
+The file is streamed from storage a chunk at a time (``Range`` requests are answered, for audio and video seeking)
+with its stored content type, ``X-Content-Type-Options: nosniff`` and ``Cache-Control: private``.
+"""
+
+import asyncio
+import json
+import re
+import time
+from urllib.parse import parse_qs
+
+from django.conf import settings
+from django.http import parse_cookie
+
+CHUNK = 256 * 1024
+RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# Even someone who opens a media URL as a page gets no script run and no frame.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"default-src 'none'; sandbox"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+def is_media_request(scope) -> bool:
+    return scope["type"] == "http" and scope["path"].startswith("/media/")
+
+
+async def answer(send, status: int, detail: str, extra: list = ()) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *SECURITY_HEADERS,
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def not_found(send):
+    return answer(send, 404, "no such media file")
+
+
+async def caller_id(scope, lookups) -> int | None:
+    """The user of an ``Authorization: Token`` header, else of the session cookie; None if neither is valid."""
+    authorization = b""
+    cookie = None
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            authorization = value
+        elif key == b"cookie":
+            cookie = value
+    if authorization[:6].lower() == b"token ":
+        user = await lookups.user_for_token(authorization[6:].decode("latin-1").strip())
+        return user.pk if user is not None else None
+    if cookie is not None and settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+        session_key = parse_cookie(cookie.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
+        if session_key:
+            return await lookups.user_for_session(session_key)
+    return None
+
+
+def byte_range(scope, size: int) -> tuple[int, int] | None | bool:
+    """(first, last) of a single satisfiable ``Range: bytes=`` request; None when there is none (or it is not one
+    this answers: several ranges, another unit), False when it cannot be satisfied."""
+    header = next((v for k, v in scope["headers"] if k == b"range"), None)
+    if header is None:
+        return None
+    match = RANGE.fullmatch(header.decode("latin-1").strip())
+    if match is None or (not match.group(1) and not match.group(2)):
+        return None
+    first, last = match.group(1), match.group(2)
+    if not first:  # the last n bytes
+        n = int(last)
+        if n == 0:
+            return False
+        return max(0, size - n), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        return False
+    return start, end
+
+
+async def stream(send, scope, found: dict, max_age: int) -> None:
+    from tasks.media import storage
+
+    store = storage()
+    size = found["size_bytes"]
+    headers = [
+        (b"content-type", found["content_type"].encode()),
+        (b"accept-ranges", b"bytes"),
+        (b"cache-control", f"private, max-age={max_age}".encode()),
+        *SECURITY_HEADERS,
+    ]
+    status, first, last = 200, 0, size - 1
+    wanted = byte_range(scope, size)
+    if wanted is False:
+        return await answer(
+            send, 416, "the range is outside the file", [(b"content-range", f"bytes */{size}".encode())]
+        )
+    if wanted:
+        status, (first, last) = 206, wanted
+        headers.append((b"content-range", f"bytes {first}-{last}/{size}".encode()))
+    length = last - first + 1 if size else 0
+    headers.append((b"content-length", str(length).encode()))
+    try:
+        path = store.path(found["storage_name"])
+    except NotImplementedError:
+        path = None
+    try:
+        # A local file is read on the loop: a page-cache read of a chunk is microseconds, a thread hop is more.
+        handle = open(path, "rb") if path else await asyncio.to_thread(store.open, found["storage_name"], "rb")
+    except FileNotFoundError:
+        return await not_found(send)
+    with handle:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if scope["method"] == "HEAD" or not length:
+            return await send({"type": "http.response.body", "body": b""})
+        if first:
+            handle.seek(first) if path else await asyncio.to_thread(handle.seek, first)
+        left = length
+        while left > 0:
+            want = min(CHUNK, left)
+            chunk = handle.read(want) if path else await asyncio.to_thread(handle.read, want)
+            if not chunk:
+                break  # the file shrank under us: end here (the client sees a short body)
+            left -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+        if left > 0:
+            await send({"type": "http.response.body", "body": b""})
+
+
+async def serve_media(scope, receive, send) -> None:
+    from tasks import media
+    from workers.lookups import Lookups
+
+    if scope["method"] not in ("GET", "HEAD"):
+        # A body it may carry is never read: the connection cannot carry another request.
+        return await answer(send, 405, "use GET", [(b"allow", b"GET, HEAD"), (b"connection", b"close")])
+    path = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    job_part, _, name = path[len(media.URL_PREFIX) :].partition("/")
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    try:
+        job_id = int(job_part)
+        audience, expires, sig = query["a"][0], query["e"][0], query["s"][0]
+    except (KeyError, ValueError):
+        return await not_found(send)
+    grant = media.verify(job_id, name, audience, expires, sig)
+    if grant is None:
+        return await not_found(send)
+    now = time.time()
+    if grant.expires <= now:
+        return await answer(send, 403, "this media link has expired; reload the page for a fresh one")
+    lookups = Lookups.get()
+    user_id = await caller_id(scope, lookups)
+    if user_id is None:
+        return await answer(
+            send,
+            401,
+            "sign in, or send your API token (Authorization: Token <key>), to fetch media",
+            [(b"www-authenticate", b"Token")],
+        )
+    found = await lookups.media_for(user_id, job_id, grant.name, grant.worker_id, grant.microtask_id)
+    if found is None:
+        return await not_found(send)
+    if not found["allowed"]:
+        detail = "this media file is for the worker who holds its task" if grant.worker_id else "not your job's file"
+        return await answer(send, 403, detail)
+    await stream(send, scope, found, max(0, min(int(grant.expires - now), 3600)))
+
+
+def media_served(app):
+    """Wrap the HTTP app: ``/media/...`` is answered here, everything else goes on to ``app``."""
+
+    async def served(scope, receive, send) -> None:
+        if is_media_request(scope):
+            return await serve_media(scope, receive, send)
+        return await app(scope, receive, send)
+
+    return served
