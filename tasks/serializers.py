@@ -219,9 +219,7 @@ class JobSerializer(serializers.ModelSerializer):
                 field = error.field.rsplit(".", 1)[-1]
                 field = {"type": "question_type", "prompt": "question"}.get(field, field)
                 raise serializers.ValidationError({field: error.message}) from None
-        if "display" in attrs:
-            # The columns workers receive are filtered inside PostgreSQL by shown_fields (commit.sql).
-            attrs["shown_fields"] = list(dict.fromkeys(b["column"] for b in attrs["display"]))
+
 
 
 class UploadSerializer(serializers.ModelSerializer):
