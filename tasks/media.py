@@ -546,11 +546,9 @@ def job_origins_open(limit: int) -> tuple[str, ...]:
     return tuple(normal_origins(o for origins in rows for o in origins or [])[:limit])
 
 
-def media_columns(job) -> dict[str, str]:
-    """{column: kind} of the job's media blocks."""
-    from .forms import Form
-
-    return {block["column"]: block["type"] for block in Form.for_job(job).media_blocks()}
+def media_columns_of(form) -> dict[str, str]:
+    """{column: kind} of a form's media blocks."""
+    return {block["column"]: block["type"] for block in form.media_blocks()}
 
 
 def is_url(value: str) -> bool:
@@ -566,8 +564,9 @@ class MediaRules:
     origins: frozenset[str]
 
     @classmethod
-    def for_job(cls, job) -> MediaRules | None:
-        columns = media_columns(job)
+    def for_job(cls, job, form) -> MediaRules | None:
+        """None when the form shows no media (nothing to check, nothing loaded)."""
+        columns = media_columns_of(form)
         if not columns:
             return None
         kinds = {
@@ -700,8 +699,15 @@ def item_media(columns: dict[str, str], data: dict, make_url) -> dict[str, str]:
     return out
 
 
+def no_media(data: dict) -> dict:
+    return {}
+
+
 def lease_media(job_id: int, columns: dict[str, str], worker_id: int, microtask_id: int, lease_expires: float):
-    """A function of an item's data giving its ``media`` for a worker's ``task.assigned``."""
+    """A function of an item's data giving its ``media`` for a worker's ``task.assigned`` (on the answer path:
+    nothing to do for a job without media blocks)."""
+    if not columns:
+        return no_media
     return lambda data: item_media(
         columns, data, lambda name: worker_url(job_id, name, worker_id, microtask_id, lease_expires)
     )

@@ -221,7 +221,6 @@ class JobSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError({field: error.message}) from None
 
 
-
 class UploadSerializer(serializers.ModelSerializer):
     rows_done = serializers.SerializerMethodField()
 

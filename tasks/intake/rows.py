@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass
 
 from tasks.forms import Form
+from tasks.media import MediaRules
+from tasks.media import row_problem as media_problem
 
 from .errors import IntakeError
 
@@ -20,6 +22,8 @@ class RowRules:
     text_field: str
     # Columns the display blocks name: each row must have them.
     display_columns: tuple[str, ...] = ()
+    # What the media columns may hold (tasks/media.py); None when the form shows no media.
+    media: MediaRules | None = None
 
     @classmethod
     def for_job(cls, job, filename: str) -> "RowRules":
@@ -31,6 +35,7 @@ class RowRules:
             id_field=job.id_field,
             text_field=job.text_field,
             display_columns=tuple(form.shown_columns()) if job.display else (),
+            media=MediaRules.for_job(job, form),
         )
 
     @property
@@ -55,6 +60,8 @@ def split_row(rules: RowRules, line: int, row: dict) -> tuple[str | None, dict, 
     for column in rules.display_columns:
         if column not in row:
             raise rules.error(f"the column '{column}' that the display shows is missing", line, column)
+    if rules.media is not None and (wrong := media_problem(rules.media, row)):
+        raise rules.error(wrong[1], line, wrong[0])
     external_id = row.get(rules.id_field)
     if external_id is not None:
         # A JSON id that is not a string keeps its JSON spelling: true, 1.0, {"k":1} (not Python's True, {'k': 1}).

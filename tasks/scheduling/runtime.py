@@ -28,6 +28,7 @@ from django.conf import settings
 from quorum import events, gc_pacing
 from tasks.aggregation.gold import gold_rate
 from tasks.forms import Form
+from tasks.media import lease_media, media_columns_of
 
 from . import keys, leases, pool, progress
 from .store import Committer, LeaseOp, ReleaseOp, SubmitOp, SubmitResult, Unstorable
@@ -62,6 +63,12 @@ class JobInfo:
     status: str = "open"
     shown_fields: list = field(default_factory=list)
     form: Form | None = None
+    # {column: kind} of the form's media blocks: each item of a lease gets a URL per column (tasks/media.py).
+    media_columns: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.form is not None:
+            self.media_columns = media_columns_of(self.form)
 
     def public(self) -> dict:
         return {
@@ -399,6 +406,7 @@ class Runtime:
                 active.leased_at,
                 active.expires_at,
                 active.items,
+                session.worker_id,
             )
             session.leases[lease.assignment_id] = lease
             await self.safe_send(session, lease.message)
@@ -452,10 +460,11 @@ class Runtime:
 
     # --- leasing ---------------------------------------------------------------------------------------------
 
-    def make_lease(self, assignment_id, microtask_id, job_id, leased_at, expires_at, items) -> Lease:
+    def make_lease(self, assignment_id, microtask_id, job_id, leased_at, expires_at, items, worker_id: int) -> Lease:
         job = self.jobs[job_id]
         if isinstance(leased_at, str):
             leased_at = datetime.fromisoformat(leased_at)
+        media = lease_media(job_id, job.media_columns, worker_id, microtask_id, expires_at.timestamp())
         message = {
             "type": "task.assigned",
             "assignment": {
@@ -466,7 +475,12 @@ class Runtime:
             },
             "job": job.public(),
             "items": [
-                {"id": i["id"], "data": i["data"], "text": item_text(i["data"], job.text_field, job.shown_fields)}
+                {
+                    "id": i["id"],
+                    "data": i["data"],
+                    "text": item_text(i["data"], job.text_field, job.shown_fields),
+                    "media": media(i["data"]),
+                }
                 for i in items
             ],
         }
@@ -553,7 +567,13 @@ class Runtime:
                 await self.redis.zrem(keys.pool(job_id), microtask_id)
             return None
         return self.make_lease(
-            result.assignment_id, microtask_id, job_id, result.leased_at, result.expires_at, result.items
+            result.assignment_id,
+            microtask_id,
+            job_id,
+            result.leased_at,
+            result.expires_at,
+            result.items,
+            session.worker_id,
         )
 
     async def lease_for(self, session: WorkerSession, picked) -> Lease | None:
@@ -639,7 +659,13 @@ class Runtime:
             if found.job_id not in self.jobs:
                 await self.load_jobs([found.job_id])
             lease = self.make_lease(
-                found.assignment_id, found.microtask_id, found.job_id, found.leased_at, found.expires_at, found.items
+                found.assignment_id,
+                found.microtask_id,
+                found.job_id,
+                found.leased_at,
+                found.expires_at,
+                found.items,
+                session.worker_id,
             )
             lease.late = True
         if session.blocked or lease.job_id in session.blocked_jobs:

@@ -264,3 +264,95 @@ def test_signed_urls_bind_every_part():
     long = media.worker_url(5, "a.png", 7, 9, lease_expires=time.time() + 3600)
     expires = int(long.split("e=")[1].split("&")[0])
     assert expires <= time.time() + settings.QUORUM_MEDIA_WORKER_URL_SECONDS + 2
+
+
+# --- rows that name media ---------------------------------------------------------------------------------------
+
+DISPLAY = [{"type": "image", "column": "photo", "label": "Photo"}, {"type": "text", "column": "text", "label": ""}]
+
+
+def media_job(owner=None, **fields):
+    defaults = {"display": DISPLAY, "media_origins": ["https://img.example.org"]}
+    return factories.make_job(owner=owner, **{**defaults, **fields})
+
+
+def assert_nothing_stored(job):
+    job.refresh_from_db()
+    assert job.item_count == 0
+    assert not Item.objects.filter(job=job).exists()
+    assert not MediaFile.objects.filter(job=job).exists()
+    assert not stored_files(job.pk)
+
+
+def test_a_zip_of_images_and_rows_that_name_them_or_allowed_urls_is_ingested(requester):
+    job = media_job(requester)
+    rows = [
+        {"id": "1", "text": "one", "photo": "img/a.png"},
+        {"id": "2", "text": "two", "photo": "https://img.example.org/b.jpg"},
+        {"id": "3", "text": "three", "photo": "./img/a.png"},
+        {"id": "4", "text": "four", "photo": ""},
+    ]
+    archive = zip_bytes({"img/a.png": PNG, "data/items.csv": factories.csv_bytes(rows)})
+    upload = factories.ingest_now(job, archive, filename="bundle.zip")
+    assert upload.status == Upload.Status.DONE, upload.error
+    assert upload.items_created == 4
+    assert MediaFile.objects.get(job=job).name == "img/a.png"
+
+
+@pytest.mark.parametrize(
+    "files, photo, line_message",
+    [
+        ({"img/a.png": PNG}, "img/missing.png", "the file 'img/missing.png' is not stored for this job"),
+        ({"img/a.png": PNG, "clip.mp3": factories.MP3_BYTES}, "clip.mp3", "'clip.mp3' is not an image (audio file)"),
+        ({"img/a.png": PNG}, "https://evil.example.com/x.png", "origin https://evil.example.com is not allowed"),
+        ({"img/a.png": PNG}, "https://user:pw@img.example.org/x.png", "is not a valid http(s) URL"),
+        ({"img/a.png": PNG}, "javascript:alert(1)", "is not stored for this job"),
+    ],
+)
+def test_a_row_naming_media_it_may_not_is_refused_naming_file_line_and_column(requester, files, photo, line_message):
+    job = media_job(requester)
+    rows = [{"id": "1", "text": "one", "photo": "img/a.png"}, {"id": "2", "text": "two", "photo": photo}]
+    archive = zip_bytes({**files, "items.csv": factories.csv_bytes(rows)})
+    upload = factories.ingest_now(job, archive, filename="bundle.zip")
+    assert upload.status == Upload.Status.FAILED
+    assert (upload.error["file"], upload.error["line"], upload.error["field"]) == ("items.csv", 3, "photo")
+    assert line_message in upload.error["message"], upload.error
+    assert_nothing_stored(job)
+
+
+def test_media_sent_first_are_found_by_a_later_data_file_and_json_rows_are_checked_too(requester, settings):
+    job = media_job(requester, media_origins=[])
+    media.media_store(job, [("a.png", io.BytesIO(PNG))])
+    settings.QUORUM_MEDIA_ORIGINS = ["https://cdn.example.net:8443"]
+    lines = [
+        '{"id": "1", "text": "one", "photo": "a.png"}',
+        '{"id": "2", "text": "two", "photo": "https://cdn.example.net:8443/p/2.png"}',
+    ]
+    upload = factories.ingest_now(job, "\n".join(lines).encode(), filename="items.jsonl")
+    assert upload.status == Upload.Status.DONE, upload.error
+    bad = factories.ingest_now(job, b'{"id": "3", "text": "x", "photo": 7}\n', filename="more.jsonl")
+    assert bad.status == Upload.Status.FAILED
+    assert (bad.error["line"], bad.error["field"]) == (1, "photo")
+    assert "file name or an http(s) URL" in bad.error["message"]
+    job.refresh_from_db()
+    assert job.item_count == 2
+
+
+def test_a_failed_data_file_takes_its_archives_media_with_it_but_not_media_stored_before(requester):
+    job = media_job(requester)
+    media.media_store(job, [("kept.png", io.BytesIO(PNG))])
+    rows = [{"id": "1", "text": "one", "photo": "kept.png"}, {"id": "2", "text": "two", "photo": "new.png"}]
+    bad_rows = rows + [{"id": "3", "text": "three", "photo": "nowhere.png"}]
+    archive = zip_bytes({"new.png": factories.png_bytes(seed=9), "items.csv": factories.csv_bytes(bad_rows)})
+    upload = factories.ingest_now(job, archive, filename="bundle.zip")
+    assert upload.status == Upload.Status.FAILED and upload.error["line"] == 4
+    assert list(MediaFile.objects.filter(job=job).values_list("name", flat=True)) == ["kept.png"]
+    assert len(stored_files(job.pk)) == 1
+    # The same archive made right: both files are there, once each.
+    archive = zip_bytes(
+        {"new.png": factories.png_bytes(seed=9), "kept.png": PNG, "items.csv": factories.csv_bytes(rows)}
+    )
+    upload = factories.ingest_now(job, archive, filename="bundle.zip")
+    assert upload.status == Upload.Status.DONE, upload.error
+    assert sorted(MediaFile.objects.filter(job=job).values_list("name", flat=True)) == ["kept.png", "new.png"]
+    assert len(stored_files(job.pk)) == 2
