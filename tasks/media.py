@@ -711,3 +711,13 @@ def lease_media(job_id: int, columns: dict[str, str], worker_id: int, microtask_
     return lambda data: item_media(
         columns, data, lambda name: worker_url(job_id, name, worker_id, microtask_id, lease_expires)
     )
+
+
+def viewer_media(job):
+    """A function of an item's data giving its ``media`` for the job's requester (results pages, the items API)."""
+    from .forms import Form
+
+    columns = media_columns_of(Form.for_job(job))
+    if not columns:
+        return no_media
+    return lambda data: item_media(columns, data, lambda name: viewer_url(job.pk, name))

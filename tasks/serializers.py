@@ -48,8 +48,16 @@ def _origin(value) -> str:
 
     if not isinstance(value, str) or len(value) > 200:
         raise serializers.ValidationError("each origin is text of at most 200 characters, like https://img.example.org")
+    from .media import origin_of
+
     parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or origin_of(value.strip()) is None  # a host that is not a DNS name or address (it goes into CSP headers)
+    ):
         raise serializers.ValidationError(f"'{value[:80]}' is not an origin like https://img.example.org[:port]")
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
@@ -247,6 +255,11 @@ class ItemResultSerializer(serializers.Serializer):
     result_method = serializers.CharField()
     answer_count = serializers.IntegerField()
     agreement = serializers.FloatField(allow_null=True)
+    media = serializers.SerializerMethodField(help_text="{column: signed URL} of the item's media, for an hour")
+
+    def get_media(self, item) -> dict:
+        media_of = self.context.get("media")
+        return media_of(item.data) if media_of else {}
 
 
 class MediaFileSerializer(serializers.ModelSerializer):

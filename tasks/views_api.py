@@ -216,7 +216,8 @@ class JobViewSet(viewsets.ModelViewSet):
         job = self.get_object()
         queryset = Item.objects.filter(job=job).order_by("position")
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(ItemResultSerializer(page, many=True).data)
+        serializer = ItemResultSerializer(page, many=True, context={"media": media.viewer_media(job)})
+        return self.get_paginated_response(serializer.data)
 
     @extend_schema(
         parameters=[

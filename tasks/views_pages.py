@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from workers.tokens import token_expired, token_expires_at, token_replace, token_revoke_all
 
-from . import quality, selectors, services
+from . import media, quality, selectors, services
 from .models import QUESTION_TYPE_CHOICES, Assignment, Item, Job
 
 RESULTS_PAGE_SIZE = 50
@@ -106,8 +106,10 @@ def job_results(request, job_id: int):
     items = selectors.item_list(job, **filters)
     page = Paginator(items, RESULTS_PAGE_SIZE).get_page(request.GET.get("page"))
     counts = selectors.item_answer_counts([item.pk for item in page])
+    media_of = media.viewer_media(job)
     for item in page:
         item.answers_given = counts.get(item.pk, 0)
+        item.media = media_of(item.data)  # {column: signed URL} for the media blocks
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -130,7 +132,13 @@ def item_detail(request, job_id: int, item_id: int):
     return render(
         request,
         "requester/item.html",
-        {"job": job, "item": item, "answers": selectors.item_answers(item), "text": item.data.get(job.text_field)},
+        {
+            "job": job,
+            "item": item,
+            "answers": selectors.item_answers(item),
+            "text": item.data.get(job.text_field),
+            "media": media.viewer_media(job)(item.data),
+        },
     )
 
 

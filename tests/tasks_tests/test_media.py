@@ -356,3 +356,35 @@ def test_a_failed_data_file_takes_its_archives_media_with_it_but_not_media_store
     assert upload.status == Upload.Status.DONE, upload.error
     assert sorted(MediaFile.objects.filter(job=job).values_list("name", flat=True)) == ["kept.png", "new.png"]
     assert len(stored_files(job.pk)) == 2
+
+
+def test_the_items_api_gives_the_requester_signed_urls(requester_api):
+    job = media_job(requester_api.user)
+    rows = [
+        {"id": "1", "text": "one", "photo": "a.png"},
+        {"id": "2", "text": "two", "photo": "https://img.example.org/b"},
+    ]
+    factories.ingest_now(job, zip_bytes({"a.png": PNG, "items.csv": factories.csv_bytes(rows)}), filename="b.zip")
+    items = requester_api.get(f"/api/jobs/{job.pk}/items/").json()["results"]
+    first, second = (item["media"]["photo"] for item in items)
+    assert first.startswith(f"/media/{job.pk}/a.png?a=v&e=")
+    assert second == "https://img.example.org/b"
+
+
+def test_pages_that_show_items_allow_media_from_the_jobs_origins(client, settings):
+    from quorum import middleware
+
+    settings.QUORUM_MEDIA_ORIGINS = ["https://cdn.example.net"]
+    middleware._open_origins = (0.0, ())
+    requester = factories.make_requester()
+    job = media_job(requester, media_origins=["https://img.example.org", "https://a;b.example.org"])
+    type(job).objects.filter(pk=job.pk).update(status="open")  # opened directly: its items do not matter here
+    client.force_login(factories.make_worker())
+    policy = client.get("/work/")["Content-Security-Policy"]
+    assert "img-src 'self' data: https://cdn.example.net https://img.example.org;" in policy
+    assert "media-src 'self' https://cdn.example.net https://img.example.org;" in policy
+    assert "a;b" not in policy  # what is not an origin never reaches the header
+    client.force_login(requester)
+    assert "https://img.example.org" in client.get(f"/jobs/{job.pk}/")["Content-Security-Policy"]
+    # Other pages allow the deployment's origins only.
+    assert "img.example.org" not in client.get("/account/tokens/")["Content-Security-Policy"]
