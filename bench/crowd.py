@@ -4,6 +4,7 @@
     python bench/crowd.py --workers 1000 --seconds 30                 # saturation
     python bench/crowd.py --workers 2000 --offered 1000 --seconds 30  # human-like load
     python bench/crowd.py --workers 0 --idle 10000                    # idle connections and memory
+    python bench/crowd.py --workers 2000 --offered 1000 --media image # each task shows an uploaded image
 
 It starts the platform itself (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set) unless --url
 names a running one (then DATABASE_URL/REDIS_URL must reach that platform's database, for set-up and checks).
@@ -11,6 +12,10 @@ It creates a job of --items items (1 item per microtask, redundancy 3), workers 
 measures a bare Channels echo round trip on the same server, and checks the scheduler's invariants in
 PostgreSQL. Ends with:
     crowd cycles_per_s=<n> p50_ms=<n> p99_ms=<n> echo_ratio=<x> violations=<n>
+With --media image each item shows one of --media-files uploaded images of about 50 KB (sent in a zip archive with
+the data, through the platform's own upload path), and every simulated worker fetches its task's image by the
+signed URL, with its API token, before it answers (as a browser does when it shows the task); the line then ends
+with ``media_p99_ms=<n> media_fetched=<n> media_failed=<n>``.
 """
 
 import argparse
@@ -31,6 +36,7 @@ from bench.common import Platform, django_setup, raise_open_files_limit, rss_mb 
 
 TARGET_CYCLES = 2000
 TARGET_P99_MS = 50
+TARGET_MEDIA_P99_MS = 100
 
 
 # --- set-up through the platform's own services --------------------------------------------------------------
@@ -57,6 +63,33 @@ def make_job(items: int, redundancy: int):
     return job
 
 
+def make_media_job(items: int, redundancy: int, files: int):
+    """A job whose items each show one of ``files`` images (128x128 noise PNGs, about 50 KB), uploaded as one zip
+    archive of the images and the CSV that names them."""
+    import tempfile
+
+    from tasks import media, services
+    from tests.factories import make_requester, png_bytes
+
+    owner = make_requester(f"bench-{uuid.uuid4().hex[:8]}")
+    job = services.job_create(
+        owner=owner, name="bench crowd media", question="Pick one", question_type="single_choice",
+        options=["a", "b", "c"], text_field="text", items_per_microtask=1, redundancy=redundancy, lease_seconds=120,
+        display=[{"type": "image", "column": "photo", "label": "Photo"}, {"type": "text", "column": "text", "label": ""}],
+    )  # fmt: skip
+    rows = "".join(f"{i},item {i} with some text to read,img/{i % files}.png\n" for i in range(items))
+    archive = {f"img/{n}.png": png_bytes(128, 128, seed=n) for n in range(files)}
+    archive["items.csv"] = ("id,text,photo\n" + rows).encode()
+    with tempfile.NamedTemporaryFile("wb", suffix=".zip", delete=False) as f:
+        f.write(media.zip_bytes(archive))
+    upload = services.upload_create(job=job, filename="bench.zip", source=f.name, in_background=False)
+    upload = services.upload_ingest(upload.pk)
+    if upload.status != "done":
+        raise RuntimeError(f"the media upload failed: {upload.error}")
+    job.refresh_from_db()
+    return job
+
+
 def make_workers(count: int) -> list[str]:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
@@ -77,14 +110,73 @@ def make_workers(count: int) -> list[str]:
 # --- the simulated workers -------------------------------------------------------------------------------------
 
 
-async def worker_loop(ws_url, token, start_at, stop_at, think_mean, stats):
+class MediaFetcher:
+    """One worker's HTTP/1.1 keep-alive connection for media, as a browser holds one: a few lines of asyncio
+    streams, so the client's own CPU (on the same cores as the server) stays small next to what it measures."""
+
+    def __init__(self, base_url: str, token: str):
+        where = base_url.split("://", 1)[1]
+        self.host, _, port = where.partition(":")
+        self.port = int(port or 80)
+        self.request_head = f"Host: {where}\r\nAuthorization: Token {token}\r\n\r\n".encode()
+        self.reader = self.writer = None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        for attempt in (0, 1):
+            if self.writer is None or self.reader.at_eof() or self.writer.is_closing():
+                self.close()
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            try:
+                self.writer.write(f"GET {path} HTTP/1.1\r\n".encode() + self.request_head)
+                head = await self.reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                status = int(lines[0].split(" ", 2)[1])
+                headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+                body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+                if headers.get("connection") == "close":
+                    self.close()
+                return status, body
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # The server closed an idle keep-alive connection as this request went out: once more, afresh.
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+async def fetch_media(fetcher: MediaFetcher, msg: dict, stats: dict) -> None:
+    """Fetch every media URL of a task, as the worker's browser would; latency and failures go to ``stats``."""
+    for item in msg["items"]:
+        for url in item.get("media", {}).values():
+            started = time.time()
+            try:
+                status, body = await fetcher.get(url)
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                status, body = type(exc).__name__, b""
+            stats["media_fetched"] += 1
+            if status != 200 or not body.startswith(b"\x89PNG"):
+                stats["media_failed"] += 1
+                kind = f"media {status}"
+                stats["error_kinds"][kind] = stats["error_kinds"].get(kind, 0) + 1
+            else:
+                stats["media"].append((started, time.time() - started))
+
+
+async def worker_loop(ws_url, token, start_at, stop_at, think_mean, stats, media=False):
     """Connect, hold the first task until the measured window opens, then answer until it closes.
 
-    Only answers acknowledged inside the window count, so connecting a thousand sockets is not measured.
+    Only answers acknowledged inside the window count, so connecting a thousand sockets is not measured. With
+    ``media`` each task's media are fetched as it arrives, before the think time.
     """
     import websockets
 
     acked = []
+    fetcher = MediaFetcher(ws_url.replace("ws", "http", 1), token) if media else None
     try:
         async with websockets.connect(f"{ws_url}/ws/work/?token={token}", max_size=2**22, open_timeout=120) as ws:
             stats["connected"] += 1
@@ -104,6 +196,8 @@ async def worker_loop(ws_url, token, start_at, stop_at, think_mean, stats):
                     if submitted_at is not None:
                         stats["latency"].append((submitted_at, now - submitted_at))
                         submitted_at = None
+                    if fetcher is not None:
+                        await fetch_media(fetcher, msg, stats)
                     if now < start_at:
                         # The first answer too comes after a think time, so the window opens on a steady flow.
                         first = random.expovariate(1 / think_mean) if think_mean else random.random() * 0.05
@@ -134,12 +228,19 @@ async def worker_loop(ws_url, token, start_at, stop_at, think_mean, stats):
     except Exception as exc:  # a refused or dropped connection is counted, not fatal
         stats["errors"] += 1
         stats["error_kinds"][type(exc).__name__] = stats["error_kinds"].get(type(exc).__name__, 0) + 1
+    if fetcher is not None:
+        fetcher.close()
     stats["all_acked"].extend(a for _, a in acked)
     stats["acked"].extend(a for t, a in acked if start_at <= t < stop_at)
 
 
+def new_stats() -> dict:
+    return {"latency": [], "acked": [], "all_acked": [], "not_accepted": 0, "none": 0, "errors": 0,
+            "connected": 0, "error_kinds": {}, "media": [], "media_fetched": 0, "media_failed": 0}  # fmt: skip
+
+
 def run_workers(args) -> dict:
-    ws_url, tokens, seconds, think_mean, start_at = args
+    ws_url, tokens, seconds, think_mean, start_at, media = args
     # The client's own garbage-collector pauses would be counted as server latency.
     gc.disable()
     try:
@@ -148,19 +249,19 @@ def run_workers(args) -> dict:
         uvloop.install()
     except ImportError:
         pass
-    stats = {"latency": [], "acked": [], "all_acked": [], "not_accepted": 0, "none": 0, "errors": 0,
-             "connected": 0, "error_kinds": {}}  # fmt: skip
+    stats = new_stats()
 
     async def main():
         stop_at = start_at + seconds
         tasks = []
         for n, t in enumerate(tokens):
-            tasks.append(asyncio.create_task(worker_loop(ws_url, t, start_at, stop_at, think_mean, stats)))
+            tasks.append(asyncio.create_task(worker_loop(ws_url, t, start_at, stop_at, think_mean, stats, media)))
             if n % 50 == 49:
                 await asyncio.sleep(0.05)  # connect in waves, as a crowd arrives
         await asyncio.gather(*tasks)
         # Latencies of the window only.
         stats["latency"] = [(t, dt) for t, dt in stats["latency"] if start_at <= t < stop_at]
+        stats["media"] = [(t, dt) for t, dt in stats["media"] if start_at <= t < stop_at]
 
     asyncio.run(main())
     return stats
@@ -171,17 +272,19 @@ def window_start(workers: int) -> float:
     return time.time() + 5 + workers / 80
 
 
-def run_crowd(ws_url: str, tokens: list[str], seconds: float, think_mean: float, clients: int, start_at: float) -> dict:
+def run_crowd(
+    ws_url: str, tokens: list[str], seconds: float, think_mean: float, clients: int, start_at: float, media=False
+) -> dict:
     chunks = [tokens[i::clients] for i in range(clients)]
     with multiprocessing.get_context("fork").Pool(clients) as p:
-        parts = p.map(run_workers, [(ws_url, chunk, seconds, think_mean, start_at) for chunk in chunks])
-    merged = {"latency": [], "acked": [], "all_acked": [], "not_accepted": 0, "none": 0, "errors": 0,
-              "connected": 0, "error_kinds": {}}  # fmt: skip
+        parts = p.map(run_workers, [(ws_url, chunk, seconds, think_mean, start_at, media) for chunk in chunks])
+    merged = new_stats()
     for part in parts:
         merged["latency"] += part["latency"]
         merged["acked"] += part["acked"]
         merged["all_acked"] += part["all_acked"]
-        for k in ("not_accepted", "none", "errors", "connected"):
+        merged["media"] += part["media"]
+        for k in ("not_accepted", "none", "errors", "connected", "media_fetched", "media_failed"):
             merged[k] += part[k]
         for k, v in part["error_kinds"].items():
             merged["error_kinds"][k] = merged["error_kinds"].get(k, 0) + v
@@ -345,6 +448,8 @@ def main() -> int:
     parser.add_argument("--web-processes", type=int, default=1)
     parser.add_argument("--url", help="a running platform (its database must be DATABASE_URL)")
     parser.add_argument("--timeline", help="write each measured answer's submit time and latency to this CSV file")
+    parser.add_argument("--media", choices=["image"], help="each item shows an uploaded image that workers fetch")
+    parser.add_argument("--media-files", type=int, default=1000, help="distinct images for --media (items share)")
     args = parser.parse_args()
 
     raise_open_files_limit()
@@ -359,7 +464,10 @@ def main() -> int:
     try:
         from tasks import services
 
-        job = make_job(args.items, args.redundancy)
+        if args.media:
+            job = make_media_job(args.items, args.redundancy, args.media_files)
+        else:
+            job = make_job(args.items, args.redundancy)
         tokens = make_workers(max(args.workers, args.idle))
         services.job_publish(job)
         print(f"job {job.pk}: {job.item_count} items, {args.workers} workers, platform {base}", flush=True)
@@ -367,8 +475,7 @@ def main() -> int:
         echo_rate = run_echo(ws_url, args.echo_connections, args.echo_seconds, args.clients)
         print(f"echo: {echo_rate:.0f} round trips/s with {args.echo_connections} connections", flush=True)
 
-        result = {"latency": [], "acked": [], "all_acked": [], "not_accepted": 0, "none": 0, "errors": 0,
-                  "connected": 0, "error_kinds": {}}  # fmt: skip
+        result = new_stats()
         cycles = 0.0
         if args.workers:
             think = args.workers / args.offered if args.offered else 0.0
@@ -385,7 +492,9 @@ def main() -> int:
             ]
             for thread in samplers:
                 thread.start()
-            result = run_crowd(ws_url, tokens[: args.workers], args.seconds, think, args.clients, start_at)
+            result = run_crowd(
+                ws_url, tokens[: args.workers], args.seconds, think, args.clients, start_at, bool(args.media)
+            )
             for thread in samplers:
                 thread.join()
             cpu_used = {k: cpu["stop"][k] - v for k, v in cpu["start"].items()}
@@ -447,9 +556,24 @@ def main() -> int:
         ratio = cycles / echo_rate if echo_rate else 0
         print(f"targets: saturation >= {TARGET_CYCLES} cycles/s; human-like p99 < {TARGET_P99_MS} ms; violations = 0")
         print(f"submit->next task latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(latencies)} cycles")
+        media_fields = ""
+        if args.media:
+            media_latencies = [dt for _, dt in result["media"]]
+            media_p50 = percentile(media_latencies, 0.50) * 1000
+            media_p99 = percentile(media_latencies, 0.99) * 1000
+            print(f"media targets: p99 < {TARGET_MEDIA_P99_MS} ms, every fetch succeeds")
+            print(
+                f"media fetch (signed URL, token, ~50 KB PNG): p50 {media_p50:.1f} ms, p99 {media_p99:.1f} ms over "
+                f"{len(media_latencies)} fetches in the window ({len(media_latencies) / args.seconds:.0f}/s); "
+                f"{result['media_fetched']} fetched in all, {result['media_failed']} failed"
+            )
+            media_fields = (
+                f" media_p99_ms={media_p99:.1f} media_fetched={result['media_fetched']}"
+                f" media_failed={result['media_failed']}"
+            )
         print(
             f"crowd cycles_per_s={cycles:.0f} p50_ms={p50:.1f} p99_ms={p99:.1f} echo_ratio={ratio:.2f} "
-            f"violations={total_violations}"
+            f"violations={total_violations}{media_fields}"
         )
         return 0
     finally:
