@@ -2,9 +2,9 @@
 
 A worker's browser fetches an item's image as it shows the task, so this is on the answer path's heels: a
 thousand fetches a second beside the answers. It runs at the ASGI level (quorum/asgi.py) with no Django request,
-middleware or thread: the signature (tasks/media.py) is checked in memory, the caller is identified by their API
-token or session (``workers.lookups``, one round trip; a session two), and one more round trip finds the file and
-says whether the caller may have it:
+middleware or thread: the signature (tasks/media.py) is checked in memory, then one SQL round trip
+(``workers.lookups``, on connections of its own) identifies the caller by their API token and in the same row finds
+the file and says whether the caller may have it (a browser's session takes one more, to read the session):
 
 - a URL whose signature is wrong (or names a file that does not exist) is 404, the same answer either way, so
   nothing can be found by trying names; an expired one is 403;
@@ -57,8 +57,9 @@ def not_found(send):
     return answer(send, 404, "no such media file")
 
 
-async def caller_id(scope, lookups) -> int | None:
-    """The user of an ``Authorization: Token`` header, else of the session cookie; None if neither is valid."""
+async def media_lookup(scope, lookups, grant) -> dict | None:
+    """By the ``Authorization: Token`` header, else the session cookie: None if neither is a valid one; else the
+    caller with the file (``storage_name`` None if there is none) and whether they may have it."""
     authorization = b""
     cookie = None
     for key, value in scope["headers"]:
@@ -66,13 +67,13 @@ async def caller_id(scope, lookups) -> int | None:
             authorization = value
         elif key == b"cookie":
             cookie = value
+    where = (grant.job_id, grant.name, grant.worker_id, grant.microtask_id)
     if authorization[:6].lower() == b"token ":
-        user = await lookups.user_for_token(authorization[6:].decode("latin-1").strip())
-        return user.pk if user is not None else None
+        return await lookups.media_for_token(authorization[6:].decode("latin-1").strip(), *where)
     if cookie is not None and settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
         session_key = parse_cookie(cookie.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
         if session_key:
-            return await lookups.user_for_session(session_key)
+            return await lookups.media_for_session(session_key, *where)
     return None
 
 
@@ -171,17 +172,15 @@ async def serve_media(scope, receive, send) -> None:
     now = time.time()
     if grant.expires <= now:
         return await answer(send, 403, "this media link has expired; reload the page for a fresh one")
-    lookups = Lookups.get()
-    user_id = await caller_id(scope, lookups)
-    if user_id is None:
+    found = await media_lookup(scope, Lookups.get(), grant)
+    if found is None:
         return await answer(
             send,
             401,
             "sign in, or send your API token (Authorization: Token <key>), to fetch media",
             [(b"www-authenticate", b"Token")],
         )
-    found = await lookups.media_for(user_id, job_id, grant.name, grant.worker_id, grant.microtask_id)
-    if found is None:
+    if found["storage_name"] is None:
         return await not_found(send)
     if not found["allowed"]:
         detail = "this media file is for the worker who holds its task" if grant.worker_id else "not your job's file"

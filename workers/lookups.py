@@ -83,16 +83,28 @@ class Lookups:
             f" WHERE j.id = %s AND u.is_active AND (u.is_staff OR (u.role = %s AND j.owner_id = u.id))"
         )
 
-        # A media file, and whether this user may have it: the job's requester, staff, or the worker the URL was
-        # signed for while they hold a live lease on its microtask.
-        self.media_sql = (
-            f"SELECT m.storage_name, m.content_type, m.size_bytes,"
+        # The media endpoint: the caller (by API token, or by user id once a session is read) with, in the same
+        # row, the file if it exists and whether this caller may have it: the job's requester, staff, or the
+        # worker the URL was signed for while they hold a live lease on its microtask.
+        media_select = (
+            f"SELECT u.id AS user_id, m.storage_name, m.content_type, m.size_bytes,"
             f" (u.is_staff OR j.owner_id = u.id OR (u.id = %(worker)s AND EXISTS (SELECT 1 FROM {t['assignment']} a"
             f" WHERE a.microtask_id = %(microtask)s AND a.worker_id = u.id AND a.job_id = m.job_id"
             f" AND a.status = 'leased' AND a.expires_at > now()))) AS allowed"
-            f" FROM {t['media']} m JOIN {t['job']} j ON j.id = m.job_id JOIN {t['user']} u ON u.id = %(user)s"
-            f" WHERE m.job_id = %(job)s AND m.name = %(name)s AND u.is_active"
         )
+        media_joins = (
+            f" LEFT JOIN {t['media']} m ON m.job_id = %(job)s AND m.name = %(name)s"
+            f" LEFT JOIN {t['job']} j ON j.id = m.job_id"
+        )
+        self.media_token_sql = (
+            f"{media_select}, k.created AS token_created FROM {t['token']} k JOIN {t['user']} u ON u.id = k.user_id"
+            f"{media_joins} WHERE k.key = %(key)s AND u.is_active"
+        )
+        self.media_user_sql = (
+            f"{media_select}, u.password FROM {t['user']} u{media_joins} WHERE u.id = %(user)s AND u.is_active"
+        )
+        self.media_conns: list[psycopg.AsyncConnection | None] = []
+        self.media_free: asyncio.Queue | None = None
 
     @classmethod
     def get(cls) -> "Lookups":
@@ -140,43 +152,97 @@ class Lookups:
     async def user_for_session(self, session_key: str) -> int | None:
         """The user of a live session, by django.contrib.auth.get_user's checks (an active user whose password has
         not changed since they signed in); None otherwise."""
+        claim = await self._session_claim(session_key, self._fetchone)
+        if claim is None:
+            return None
+        user_id, given_hash = claim
+        found = await self._fetchone(self.password_sql, (user_id,))
+        if found is None or not found["is_active"]:
+            return None
+        return user_id if session_hash_ok(user_id, found["password"], given_hash) else None
+
+    async def _session_claim(self, session_key: str, fetchone) -> tuple[int, str] | None:
+        """(user id, password hash) that a live session's data names, not yet checked against the user."""
         from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
         from django.contrib.sessions.backends.db import SessionStore
-        from django.utils.crypto import constant_time_compare
-
-        from workers.models import User
 
         if not SESSION_KEY_FORM.fullmatch(session_key):
             return None  # not a key at all: never sent to PostgreSQL
-        row = await self._fetchone(self.session_sql, (session_key,))
+        row = await fetchone(self.session_sql, (session_key,))
         if row is None:
             return None
         data = SessionStore().decode(row["session_data"])
         try:
-            user_id = int(data.get(SESSION_KEY))
+            return int(data.get(SESSION_KEY)), data.get(HASH_SESSION_KEY) or ""
         except (TypeError, ValueError):
             return None
-        found = await self._fetchone(self.password_sql, (user_id,))
-        if found is None or not found["is_active"]:
+
+    async def media_for_token(
+        self, key: str, job_id: int, name: str, worker_id: int | None, microtask_id: int | None
+    ) -> dict | None:
+        """The media endpoint's one round trip for an API token: None if the token is not a valid one; else
+        {user_id, storage_name, content_type, size_bytes, allowed}, storage_name None when there is no such file."""
+        from workers.tokens import TOKEN_KEY, token_expired
+
+        if not TOKEN_KEY.fullmatch(key):
             return None
-        user = User(pk=user_id, password=found["password"])
-        hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
-        given = data.get(HASH_SESSION_KEY) or ""
-        return user_id if any(constant_time_compare(given, h) for h in hashes) else None
+        params = {"key": key, "job": job_id, "name": name, "worker": worker_id, "microtask": microtask_id}
+        row = await self._media_fetchone(self.media_token_sql, params)
+        if row is None or token_expired(row.pop("token_created")):
+            return None
+        return row
+
+    async def media_for_session(
+        self, session_key: str, job_id: int, name: str, worker_id: int | None, microtask_id: int | None
+    ) -> dict | None:
+        """As media_for_token, for a browser's session (two round trips: the session, then the rest)."""
+        claim = await self._session_claim(session_key, self._media_fetchone)
+        if claim is None:
+            return None
+        user_id, given_hash = claim
+        params = {"user": user_id, "job": job_id, "name": name, "worker": worker_id, "microtask": microtask_id}
+        row = await self._media_fetchone(self.media_user_sql, params)
+        if row is None or not session_hash_ok(user_id, row.pop("password"), given_hash):
+            return None
+        return row
+
+    async def _media_fetchone(self, sql: str, params) -> dict | None:
+        """One query on one of the media endpoint's own connections (QUORUM_MEDIA_LOOKUP_CONNECTIONS): a thousand
+        fetches a second would queue behind one another on a single connection."""
+        from django.conf import settings
+
+        from tasks.scheduling.store import conninfo
+
+        if self.media_free is None:
+            self.media_conns = [None] * max(1, settings.QUORUM_MEDIA_LOOKUP_CONNECTIONS)
+            self.media_free = asyncio.Queue()
+            for n in range(len(self.media_conns)):
+                self.media_free.put_nowait(n)
+        n = await self.media_free.get()
+        try:
+            for attempt in (0, 1):
+                conn = self.media_conns[n]
+                if conn is None or conn.closed:
+                    conn = self.media_conns[n] = await psycopg.AsyncConnection.connect(
+                        conninfo(), autocommit=True, row_factory=dict_row
+                    )
+                try:
+                    return await (await conn.execute(sql, params)).fetchone()
+                except psycopg.OperationalError:
+                    # PostgreSQL may have restarted since the last connect: one more try on a fresh connection.
+                    log.warning("media lookup connection lost; reconnecting", exc_info=True)
+                    await conn.close()
+                    if attempt:
+                        raise
+            return None
+        finally:
+            self.media_free.put_nowait(n)
 
     async def may_upload_to(self, user_id: int, job_id: int) -> bool:
         """Whether this user may send a file to this job: its requester, or staff."""
         from workers.models import User
 
         return await self._fetchone(self.upload_sql, (user_id, job_id, User.Role.REQUESTER)) is not None
-
-    async def media_for(
-        self, user_id: int, job_id: int, name: str, worker_id: int | None, microtask_id: int | None
-    ) -> dict | None:
-        """{storage_name, content_type, size_bytes, allowed} of a job's media file for this user; None if no such
-        file (or no such active user)."""
-        params = {"user": user_id, "job": job_id, "name": name, "worker": worker_id, "microtask": microtask_id}
-        return await self._fetchone(self.media_sql, params)
 
     async def worker_state(self, worker_id: int) -> WorkerState:
         row = await self._fetchone(self.worker_sql, (worker_id,))
@@ -191,7 +257,20 @@ class Lookups:
 
     @classmethod
     async def close_current(cls) -> None:
-        """Close this loop's connection (tests; a server process simply exits)."""
+        """Close this loop's connections (tests; a server process simply exits)."""
         found = cls._instances.pop(id(asyncio.get_running_loop()), None)
-        if found is not None and found.conn is not None:
-            await found.conn.close()
+        if found is not None:
+            for conn in [found.conn, *found.media_conns]:
+                if conn is not None:
+                    await conn.close()
+
+
+def session_hash_ok(user_id: int, password: str, given: str) -> bool:
+    """Whether a session's password hash is the user's (their password has not changed since they signed in)."""
+    from django.utils.crypto import constant_time_compare
+
+    from workers.models import User
+
+    user = User(pk=user_id, password=password)
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    return any(constant_time_compare(given, h) for h in hashes)
