@@ -301,8 +301,9 @@ QUORUM_MEDIA_ORIGINS = [o.strip() for o in os.environ.get("QUORUM_MEDIA_ORIGINS"
 # Signed media URLs: a worker's lives as long as their lease, and at most this long; a requester's this long.
 QUORUM_MEDIA_WORKER_URL_SECONDS = env_int("QUORUM_MEDIA_WORKER_URL_SECONDS", 900)
 QUORUM_MEDIA_VIEWER_URL_SECONDS = env_int("QUORUM_MEDIA_VIEWER_URL_SECONDS", 3600)
-# PostgreSQL connections per ASGI process for the media endpoint's lookups (quorum/media_serving.py).
-QUORUM_MEDIA_LOOKUP_CONNECTIONS = env_int("QUORUM_MEDIA_LOOKUP_CONNECTIONS", 4)
+# PostgreSQL connections per ASGI process for the media endpoint's lookups (quorum/media_serving.py), each running
+# one batch of lookups at a time.
+QUORUM_MEDIA_LOOKUP_CONNECTIONS = env_int("QUORUM_MEDIA_LOOKUP_CONNECTIONS", 2)
 
 LOGGING = {
     "version": 1,

@@ -19,6 +19,8 @@ from psycopg.rows import dict_row
 log = logging.getLogger(__name__)
 # What a Django session key looks like; anything else (a NUL, say) is no key.
 SESSION_KEY_FORM = re.compile(r"[a-z0-9]{1,40}")
+# Media lookups in one query at most.
+MEDIA_BATCH = 500
 
 
 @dataclass
@@ -83,28 +85,28 @@ class Lookups:
             f" WHERE j.id = %s AND u.is_active AND (u.is_staff OR (u.role = %s AND j.owner_id = u.id))"
         )
 
-        # The media endpoint: the caller (by API token, or by user id once a session is read) with, in the same
-        # row, the file if it exists and whether this caller may have it: the job's requester, staff, or the
-        # worker the URL was signed for while they hold a live lease on its microtask.
-        media_select = (
-            f"SELECT u.id AS user_id, m.storage_name, m.content_type, m.size_bytes,"
-            f" (u.is_staff OR j.owner_id = u.id OR (u.id = %(worker)s AND EXISTS (SELECT 1 FROM {t['assignment']} a"
-            f" WHERE a.microtask_id = %(microtask)s AND a.worker_id = u.id AND a.job_id = m.job_id"
+        # The media endpoint, for a batch of requests at once (one row per request that names a valid caller): the
+        # caller (by API token, or by user id once a session is read), the file if it exists, and whether this
+        # caller may have it: the job's requester, staff, or the worker the URL was signed for while they hold a
+        # live lease on its microtask.
+        self.media_sql = (
+            f"SELECT q.n, u.id AS user_id, m.storage_name, m.content_type, m.size_bytes,"
+            f" CASE WHEN q.key IS NOT NULL THEN k.created END AS token_created,"
+            f" CASE WHEN q.key IS NULL THEN u.password END AS password,"
+            f" (u.is_staff OR j.owner_id = u.id OR (u.id = q.worker AND EXISTS (SELECT 1 FROM {t['assignment']} a"
+            f" WHERE a.microtask_id = q.microtask AND a.worker_id = u.id AND a.job_id = m.job_id"
             f" AND a.status = 'leased' AND a.expires_at > now()))) AS allowed"
-        )
-        media_joins = (
-            f" LEFT JOIN {t['media']} m ON m.job_id = %(job)s AND m.name = %(name)s"
+            f" FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::bigint[])"
+            f" WITH ORDINALITY AS q(key, user_id, job, name, worker, microtask, n)"
+            f" LEFT JOIN {t['token']} k ON k.key = q.key"
+            f" JOIN {t['user']} u ON u.id = COALESCE(k.user_id, q.user_id) AND u.is_active"
+            f" LEFT JOIN {t['media']} m ON m.job_id = q.job AND m.name = q.name"
             f" LEFT JOIN {t['job']} j ON j.id = m.job_id"
         )
-        self.media_token_sql = (
-            f"{media_select}, k.created AS token_created FROM {t['token']} k JOIN {t['user']} u ON u.id = k.user_id"
-            f"{media_joins} WHERE k.key = %(key)s AND u.is_active"
-        )
-        self.media_user_sql = (
-            f"{media_select}, u.password FROM {t['user']} u{media_joins} WHERE u.id = %(user)s AND u.is_active"
-        )
-        self.media_conns: list[psycopg.AsyncConnection | None] = []
-        self.media_free: asyncio.Queue | None = None
+        self.media_pending: list[tuple[tuple, asyncio.Future]] = []
+        self.media_wake = asyncio.Event()
+        self.media_runners: list[asyncio.Task] = []
+        self.media_conns: list[psycopg.AsyncConnection] = []
 
     @classmethod
     def get(cls) -> "Lookups":
@@ -180,63 +182,85 @@ class Lookups:
     async def media_for_token(
         self, key: str, job_id: int, name: str, worker_id: int | None, microtask_id: int | None
     ) -> dict | None:
-        """The media endpoint's one round trip for an API token: None if the token is not a valid one; else
-        {user_id, storage_name, content_type, size_bytes, allowed}, storage_name None when there is no such file."""
+        """For the media endpoint, by an API token: None if the token is not a valid one; else {user_id,
+        storage_name, content_type, size_bytes, allowed}, storage_name None when there is no such file."""
         from workers.tokens import TOKEN_KEY, token_expired
 
         if not TOKEN_KEY.fullmatch(key):
             return None
-        params = {"key": key, "job": job_id, "name": name, "worker": worker_id, "microtask": microtask_id}
-        row = await self._media_fetchone(self.media_token_sql, params)
+        row = await self._media_lookup((key, None, job_id, name, worker_id, microtask_id))
         if row is None or token_expired(row.pop("token_created")):
             return None
+        row.pop("password")
         return row
 
     async def media_for_session(
         self, session_key: str, job_id: int, name: str, worker_id: int | None, microtask_id: int | None
     ) -> dict | None:
-        """As media_for_token, for a browser's session (two round trips: the session, then the rest)."""
-        claim = await self._session_claim(session_key, self._media_fetchone)
+        """As media_for_token, for a browser's session (one more round trip first, to read the session)."""
+        claim = await self._session_claim(session_key, self._fetchone)
         if claim is None:
             return None
         user_id, given_hash = claim
-        params = {"user": user_id, "job": job_id, "name": name, "worker": worker_id, "microtask": microtask_id}
-        row = await self._media_fetchone(self.media_user_sql, params)
+        row = await self._media_lookup((None, user_id, job_id, name, worker_id, microtask_id))
         if row is None or not session_hash_ok(user_id, row.pop("password"), given_hash):
             return None
+        row.pop("token_created")
         return row
 
-    async def _media_fetchone(self, sql: str, params) -> dict | None:
-        """One query on one of the media endpoint's own connections (QUORUM_MEDIA_LOOKUP_CONNECTIONS): a thousand
-        fetches a second would queue behind one another on a single connection."""
-        from django.conf import settings
+    async def _media_lookup(self, request: tuple) -> dict | None:
+        """Queue one media lookup for the next batch. A thousand fetches a second, one query each, cost the ASGI
+        process more in its database driver than in serving the files: lookups that arrive while a batch is in
+        flight go together in the next (as answers go to the group committer)."""
+        if not self.media_runners:
+            from django.conf import settings
 
+            count = max(1, settings.QUORUM_MEDIA_LOOKUP_CONNECTIONS)
+            self.media_runners = [asyncio.create_task(self._media_runner()) for _ in range(count)]
+        future = self.loop.create_future()
+        self.media_pending.append((request, future))
+        self.media_wake.set()
+        return await future
+
+    async def _media_runner(self) -> None:
+        """Runs batches of media lookups on a connection of its own, one batch at a time."""
         from tasks.scheduling.store import conninfo
 
-        if self.media_free is None:
-            self.media_conns = [None] * max(1, settings.QUORUM_MEDIA_LOOKUP_CONNECTIONS)
-            self.media_free = asyncio.Queue()
-            for n in range(len(self.media_conns)):
-                self.media_free.put_nowait(n)
-        n = await self.media_free.get()
-        try:
+        conn: psycopg.AsyncConnection | None = None
+        while True:
+            while not self.media_pending:
+                self.media_wake.clear()
+                await self.media_wake.wait()
+            batch = self.media_pending[:MEDIA_BATCH]
+            del self.media_pending[:MEDIA_BATCH]
+            columns = list(zip(*(request for request, _ in batch), strict=True))
+            rows = None
             for attempt in (0, 1):
-                conn = self.media_conns[n]
-                if conn is None or conn.closed:
-                    conn = self.media_conns[n] = await psycopg.AsyncConnection.connect(
-                        conninfo(), autocommit=True, row_factory=dict_row
-                    )
                 try:
-                    return await (await conn.execute(sql, params)).fetchone()
-                except psycopg.OperationalError:
+                    if conn is None or conn.closed:
+                        conn = await psycopg.AsyncConnection.connect(conninfo(), autocommit=True, row_factory=dict_row)
+                        self.media_conns = [c for c in self.media_conns if not c.closed] + [conn]
+                    rows = await (await conn.execute(self.media_sql, [list(c) for c in columns])).fetchall()
+                    break
+                except psycopg.OperationalError as exc:
                     # PostgreSQL may have restarted since the last connect: one more try on a fresh connection.
                     log.warning("media lookup connection lost; reconnecting", exc_info=True)
-                    await conn.close()
+                    if conn is not None:
+                        await conn.close()
                     if attempt:
-                        raise
-            return None
-        finally:
-            self.media_free.put_nowait(n)
+                        rows = exc
+                except Exception as exc:  # noqa: BLE001 - every request of the batch gets the error
+                    rows = exc
+                    break
+            if isinstance(rows, BaseException):
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(rows)
+                continue
+            found = {row.pop("n"): row for row in rows}
+            for n, (_, future) in enumerate(batch, start=1):
+                if not future.done():  # its request may have been given up meanwhile
+                    future.set_result(found.get(n))
 
     async def may_upload_to(self, user_id: int, job_id: int) -> bool:
         """Whether this user may send a file to this job: its requester, or staff."""
@@ -260,6 +284,8 @@ class Lookups:
         """Close this loop's connections (tests; a server process simply exits)."""
         found = cls._instances.pop(id(asyncio.get_running_loop()), None)
         if found is not None:
+            for runner in found.media_runners:
+                runner.cancel()
             for conn in [found.conn, *found.media_conns]:
                 if conn is not None:
                     await conn.close()
