@@ -1,0 +1,25 @@
+// free_text: a text answer of at most `max_length` characters (surrounding spaces dropped).
+
+import { el } from "../dom.js";
+
+const DEFAULT_MAX_LENGTH = 10000;
+
+export function render(container, question, { idPrefix, label, promptHidden, onChange }) {
+  const id = `${idPrefix}-text`;
+  const labelText = question.required === false ? `${label} (optional)` : label;
+  const input = el("textarea", { id, rows: 2, maxlength: question.max_length || DEFAULT_MAX_LENGTH, oninput: onChange });
+  const element = el("div", { class: "question-field" }, el("label", { for: id, class: promptHidden ? "sr-only" : "question-prompt", text: labelText }), input);
+  container.append(element);
+  return {
+    element,
+    pickable: false,
+    completesOnPick: false,
+    value() {
+      const text = input.value.trim();
+      return text ? text : undefined;
+    },
+    problem: () => "",
+    focus: () => input.focus(),
+    pick: () => false,
+  };
+}

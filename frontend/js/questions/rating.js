@@ -1,0 +1,33 @@
+// rating: a point on a scale of 1..`scale` (2-10), shown as one row; the end `labels` name its first and last point.
+
+import { focusGroup, optionGroup } from "./choices.js";
+
+export function render(container, question, context) {
+  const scale = Math.max(2, Math.min(10, Number(question.scale) || 5));
+  const [low, high] = question.labels || [];
+  const options = Array.from({ length: scale }, (_, i) => {
+    const point = i + 1;
+    const hint = point === 1 ? low : point === scale ? high : "";
+    return { value: String(point), text: String(point), hint: hint || "" };
+  });
+  const { element, inputs } = optionGroup(question, context, { kind: "radio", options, className: "options rating", showKeys: false });
+  container.append(element);
+  return {
+    element,
+    pickable: true,
+    completesOnPick: true,
+    value() {
+      const checked = inputs.find((i) => i.checked);
+      return checked ? Number(checked.value) : undefined;
+    },
+    problem: () => "",
+    focus: () => focusGroup(inputs),
+    pick(n) {
+      const input = inputs[n - 1];
+      if (!input) return false;
+      input.checked = true;
+      context.onChange();
+      return true;
+    },
+  };
+}
