@@ -12,10 +12,12 @@ function asText(value) {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-function mediaURL(item, column) {
+function mediaURL(item, column, type) {
   const url = item.media && item.media[column];
   if (typeof url !== "string" || !url) return null;
-  // Signed URLs of this server are relative or same-origin; others must be http(s). Never javascript: or data:.
+  // An image may come inline (the New job page's preview of an archive); <img> runs no script from it.
+  if (type === "image" && url.startsWith("data:image/")) return url;
+  // Signed URLs of this server are relative or same-origin; others must be http(s). Never javascript:.
   return safeHref(new URL(url, location.href).href);
 }
 
@@ -23,15 +25,15 @@ const RENDERERS = {
   text: (value) => el("p", { class: "item-text", text: asText(value) }),
   markdown: (value) => el("div", { class: "item-markdown" }, renderMarkdown(asText(value))),
   image: (value, item, block) => {
-    const src = mediaURL(item, block.column);
+    const src = mediaURL(item, block.column, block.type);
     return src ? el("img", { class: "item-media", src, alt: block.label || block.column, decoding: "async" }) : null;
   },
   audio: (value, item, block) => {
-    const src = mediaURL(item, block.column);
+    const src = mediaURL(item, block.column, block.type);
     return src ? el("audio", { class: "item-media", src, controls: true, preload: "auto", "aria-label": block.label || block.column }) : null;
   },
   video: (value, item, block) => {
-    const src = mediaURL(item, block.column);
+    const src = mediaURL(item, block.column, block.type);
     return src ? el("video", { class: "item-media", src, controls: true, preload: "auto", playsinline: true, "aria-label": block.label || block.column }) : null;
   },
   link: (value, item, block) => {
@@ -71,7 +73,7 @@ export function preloadMedia(blocks, items) {
   for (const block of blocks || []) {
     if (!MEDIA_TYPES.has(block.type)) continue;
     for (const item of items || []) {
-      const src = mediaURL(item, block.column);
+      const src = mediaURL(item, block.column, block.type);
       if (!src) continue;
       if (block.type === "image") {
         const image = new Image();

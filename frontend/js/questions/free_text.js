@@ -1,6 +1,7 @@
 // free_text: a text answer of at most `max_length` characters (surrounding spaces dropped).
 
 import { el } from "../dom.js";
+import { labelled, numberOrNull } from "./editing.js";
 
 const DEFAULT_MAX_LENGTH = 10000;
 
@@ -23,3 +24,12 @@ export function render(container, question, { idPrefix, label, promptHidden, onC
     pick: () => false,
   };
 }
+
+export function edit(container, definition, { idPrefix }) {
+  const maxLength = el("input", { type: "number", min: 1, max: DEFAULT_MAX_LENGTH, placeholder: String(DEFAULT_MAX_LENGTH) });
+  if (definition.max_length) maxLength.value = definition.max_length;
+  container.append(labelled(`${idPrefix}-max-length`, "Longest answer (characters)", maxLength));
+  return () => (numberOrNull(maxLength) === null ? {} : { max_length: numberOrNull(maxLength) });
+}
+
+export const conditionValues = () => null;

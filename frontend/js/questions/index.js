@@ -5,6 +5,9 @@
 //   problem()  "" or why the typed answer is not acceptable (shown to the worker, blocks the submit);
 //   pick(n)    number key n chose something (true) or means nothing here (false);
 //   pickable   number keys act on it; completesOnPick: one pick answers it.
+// For the New job page's builder it also has edit(container, definition, {idPrefix}) drawing the type's own
+// settings and returning a function that reads them ({options}, {min, max, integer}, ...), and
+// conditionValues(question): the answers a later question's show_if may name, or null when none can.
 // Static imports: the page's Content-Security-Policy allows scripts from this server only.
 
 import * as free_text from "./free_text.js";
@@ -14,6 +17,8 @@ import * as rating from "./rating.js";
 import * as single_choice from "./single_choice.js";
 
 const TYPES = { single_choice, multiple_choice, free_text, number, rating };
+
+export const TYPE_NAMES = Object.keys(TYPES);
 
 export function questionType(name) {
   return Object.hasOwn(TYPES, name) ? TYPES[name] : null;

@@ -1,6 +1,7 @@
 // multiple_choice: any options out of `options`; the answer lists the chosen ones in option order.
 
 import { focusGroup, optionGroup } from "./choices.js";
+import { editOptions } from "./editing.js";
 
 export function render(container, question, context) {
   const options = (question.options || []).map(String);
@@ -26,3 +27,8 @@ export function render(container, question, context) {
     },
   };
 }
+
+export const edit = editOptions;
+
+// A list answer names no single value a condition could equal.
+export const conditionValues = () => null;

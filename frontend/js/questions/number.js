@@ -1,6 +1,7 @@
 // number: a finite number, within `min`..`max` when they are set, a whole one when `integer` is set.
 
 import { el } from "../dom.js";
+import { labelled, numberOrNull } from "./editing.js";
 
 function isSet(bound) {
   return bound !== undefined && bound !== null && bound !== "";
@@ -53,3 +54,24 @@ export function render(container, question, { idPrefix, label, promptHidden, onC
     pick: () => false,
   };
 }
+
+export function edit(container, definition, { idPrefix }) {
+  const low = el("input", { type: "number", step: "any" });
+  const high = el("input", { type: "number", step: "any" });
+  const integer = el("input", { type: "checkbox", id: `${idPrefix}-integer` });
+  if (isSet(definition.min)) low.value = definition.min;
+  if (isSet(definition.max)) high.value = definition.max;
+  integer.checked = Boolean(definition.integer);
+  container.append(
+    el("div", { class: "row" }, labelled(`${idPrefix}-min`, "Smallest", low), labelled(`${idPrefix}-max`, "Largest", high)),
+    el("label", { class: "choice", for: integer.id }, integer, " Whole numbers only"),
+  );
+  return () => {
+    const out = { integer: integer.checked };
+    if (numberOrNull(low) !== null) out.min = numberOrNull(low);
+    if (numberOrNull(high) !== null) out.max = numberOrNull(high);
+    return out;
+  };
+}
+
+export const conditionValues = () => null;

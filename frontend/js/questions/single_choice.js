@@ -1,6 +1,7 @@
 // single_choice: one option out of `options`; the answer is that option.
 
 import { focusGroup, optionGroup } from "./choices.js";
+import { editOptions } from "./editing.js";
 
 export function render(container, question, context) {
   const options = (question.options || []).map(String);
@@ -24,4 +25,11 @@ export function render(container, question, context) {
       return true;
     },
   };
+}
+
+// The builder's settings for this type, and the answers a later question's `show_if` may name.
+export const edit = editOptions;
+
+export function conditionValues(question) {
+  return (question.options || []).map(String);
 }
