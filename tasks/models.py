@@ -12,12 +12,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .questions import QUESTION_TYPES
 
-class QuestionType(models.TextChoices):
-    SINGLE_CHOICE = "single_choice", "Single choice"
-    MULTIPLE_CHOICE = "multiple_choice", "Multiple choice"
-    FREE_TEXT = "free_text", "Free text"
-    NUMBER = "number", "Number"
+# The shorthand single question's type: any registered question type (tasks/questions/).
+QUESTION_TYPE_CHOICES = [(plugin.name, plugin.label) for plugin in QUESTION_TYPES.values()]
 
 
 class AutomationStatus(models.TextChoices):
@@ -40,7 +38,7 @@ class Job(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
     name = models.CharField(max_length=200)
     instructions = models.TextField(blank=True)
-    question_type = models.CharField(max_length=32, choices=QuestionType.choices, default=QuestionType.SINGLE_CHOICE)
+    question_type = models.CharField(max_length=32, choices=QUESTION_TYPE_CHOICES, default="single_choice")
     question = models.CharField(max_length=500, blank=True, help_text="The question shown above each item.")
     options = models.JSONField(default=list, blank=True, help_text="Answer options for choice questions.")
     text_field = models.CharField(max_length=200, blank=True, help_text="Column shown to workers; blank shows all.")
@@ -49,6 +47,13 @@ class Job(models.Model):
         default=list, blank=True, help_text="More columns shown to workers, after the text column."
     )
     gold_field = models.CharField(max_length=200, default="gold", help_text="Column that holds known answers.")
+    # A form (docs/FORMS.md): display blocks over the columns and several questions. Empty: the shorthand fields
+    # above (text_field, shown_fields; question_type, question, options) say it; tasks.forms.Form reads both.
+    display = models.JSONField(default=list, blank=True, help_text="Display blocks: [{type, column, label}].")
+    questions = models.JSONField(default=list, blank=True, help_text="Questions: [{name, type, prompt, ...}].")
+    media_origins = models.JSONField(
+        default=list, blank=True, help_text="Origins (https://host) that media URLs in the data may come from."
+    )
     id_field = models.CharField(max_length=200, default="id", help_text="Column that identifies an item.")
     columns = models.JSONField(default=list, blank=True, help_text="Columns seen in the uploaded data.")
 
@@ -171,6 +176,9 @@ class Item(models.Model):
     answer_count = models.IntegerField(default=0, db_default=0)
     agreement = models.FloatField(null=True, blank=True)
     result_updated_at = models.DateTimeField(null=True, blank=True)
+    # A form with several questions: {question name: {result, confidence, method, answers, agreement}}; ``result``
+    # then holds {question name: result} and ``confidence`` the lowest confidence of the questions that apply.
+    results = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "position"], name="item_job_position_unique")]

@@ -21,45 +21,45 @@ from django.utils import timezone
 from quorum import events
 from quorum.redis import get_redis
 
-from .aggregation.text import normalise_text
-from .models import Job, JobWorker, QuestionType
+from .forms import Form
+from .models import Job, JobWorker
 from .results import QUEUE_DONE_LUA
 from .scheduling import keys, leases, pool
 
 log = logging.getLogger(__name__)
 
 GOLD_SQL = """
-SELECT a.job_id, a.worker_id, j.question_type, ans.value::text, i.gold::text
+SELECT a.job_id, a.worker_id, ans.value::text, i.gold::text
 FROM tasks_answer ans
 JOIN tasks_item i ON i.id = ans.item_id
 JOIN tasks_assignment a ON a.id = ans.assignment_id
-JOIN tasks_job j ON j.id = a.job_id
 WHERE ans.assignment_id = ANY(%s) AND i.gold IS NOT NULL
 """
 
 
-def gold_answer_right(question_type: str, value: object, gold: object) -> bool:
-    """Whether an answer matches the known one, by the rules that make answers the same in the vote: free text
-    normalised as ``normalise_text`` does, choices as sets, numbers as numbers."""
-    if question_type == QuestionType.FREE_TEXT:
-        return normalise_text(str(value)) == normalise_text(str(gold))
-    if question_type == QuestionType.MULTIPLE_CHOICE:
-        return isinstance(value, list) and isinstance(gold, list) and set(map(str, value)) == set(map(str, gold))
-    if question_type == QuestionType.NUMBER:
-        try:
-            return float(value) == float(gold)
-        except (TypeError, ValueError):
-            return False
-    return str(value).strip().casefold() == str(gold).strip().casefold()
+def gold_checks_of_answer(form: Form, answer: object, gold: object) -> tuple[int, int]:
+    """(checks, right ones) of one answer to a gold item: one check per question with a known answer, judged by
+    that question type's own rule of "same answer" (the rule of the vote); a question left unanswered is wrong."""
+    given = form.values(answer)
+    checks = right = 0
+    for name, known in form.gold_values(gold).items():
+        question = form.by_name.get(name)
+        if question is None:
+            continue
+        checks += 1
+        right += given.get(name) is not None and question.same(given[name], known)
+    return checks, right
 
 
 def gold_scores(rows) -> list[tuple[int, int, int, int]]:
-    """(job, worker, gold answers, right ones) from GOLD_SQL's rows."""
+    """(job, worker, gold checks, right ones) from GOLD_SQL's rows."""
+    forms = {job.pk: Form.for_job(job) for job in Job.objects.filter(pk__in={row[0] for row in rows})}
     scores: dict[tuple[int, int], list[int]] = {}
-    for job_id, worker_id, question_type, value, gold in rows:
+    for job_id, worker_id, value, gold in rows:
+        checks, right = gold_checks_of_answer(forms[job_id], json.loads(value), json.loads(gold))
         score = scores.setdefault((job_id, worker_id), [0, 0])
-        score[0] += 1
-        score[1] += gold_answer_right(question_type, json.loads(value), json.loads(gold))
+        score[0] += checks
+        score[1] += right
     return [(job_id, worker_id, total, right) for (job_id, worker_id), (total, right) in scores.items()]
 
 

@@ -1,10 +1,62 @@
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from .automation.selectors import automation_summary
-from .models import Job, QuestionType, Upload
+from .forms import FormError, check_display, check_questions
+from .models import Job, Upload
 from .services import upload_rows_done
 
+FORM_EXAMPLE = {
+    "name": "Damaged parts",
+    "instructions": "Look at the photo of each part.",
+    "display": [
+        {"type": "image", "column": "photo", "label": "Photo"},
+        {"type": "text", "column": "note", "label": "Inspector's note"},
+    ],
+    "questions": [
+        {"name": "state", "type": "single_choice", "prompt": "Is the part damaged?", "options": ["ok", "damaged"]},
+        {
+            "name": "why",
+            "type": "free_text",
+            "prompt": "What is damaged?",
+            "show_if": {"question": "state", "equals": "damaged"},
+        },
+        {
+            "name": "sharp",
+            "type": "rating",
+            "prompt": "How sharp is the photo?",
+            "scale": 5,
+            "labels": ["blurry", "sharp"],
+        },
+        {
+            "name": "screws",
+            "type": "number",
+            "prompt": "Screws visible",
+            "min": 0,
+            "max": 50,
+            "integer": True,
+            "required": False,
+        },
+    ],
+    "media_origins": ["https://images.example.org"],
+    "redundancy": 3,
+}
 
+
+def _origin(value) -> str:
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or len(value) > 200:
+        raise serializers.ValidationError("each origin is text of at most 200 characters, like https://img.example.org")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        raise serializers.ValidationError(f"'{value[:80]}' is not an origin like https://img.example.org[:port]")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+@extend_schema_serializer(
+    examples=[OpenApiExample("A form: an image, four questions", value=FORM_EXAMPLE, request_only=True)]
+)
 class JobSerializer(serializers.ModelSerializer):
     automation = serializers.SerializerMethodField()
 
@@ -12,7 +64,7 @@ class JobSerializer(serializers.ModelSerializer):
         model = Job
         fields = [
             "id", "name", "instructions", "question_type", "question", "options", "text_field", "shown_fields",
-            "gold_field",
+            "gold_field", "display", "questions", "media_origins",
             "id_field", "columns", "items_per_microtask", "redundancy", "max_answers", "target_confidence",
             "aggregation_method", "priority", "lease_seconds", "reward", "budget", "required_skill",
             "required_skill_level", "block_below_accuracy", "block_min_gold", "min_seconds_per_item",
@@ -67,6 +119,17 @@ class JobSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("shown_fields names at most 50 columns")
         return list(dict.fromkeys(value))
 
+    def validate_display(self, value):
+        try:
+            return check_display(value)
+        except FormError as error:
+            raise serializers.ValidationError(str(error)) from None
+
+    def validate_media_origins(self, value):
+        if not isinstance(value, list) or len(value) > 50:
+            raise serializers.ValidationError("media_origins is a list of at most 50 origins")
+        return list(dict.fromkeys(_origin(v) for v in value))
+
     def validate_items_per_microtask(self, value):
         if not 1 <= value <= 1000:
             raise serializers.ValidationError("items_per_microtask must be between 1 and 1000")
@@ -99,10 +162,7 @@ class JobSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         instance = self.instance
-        kind = attrs.get("question_type", getattr(instance, "question_type", QuestionType.SINGLE_CHOICE))
-        options = attrs.get("options", getattr(instance, "options", []))
-        if kind in (QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE) and len(options) < 2:
-            raise serializers.ValidationError({"options": "a choice question needs at least two options"})
+        self._check_form(attrs)
         redundancy = attrs.get("redundancy", getattr(instance, "redundancy", 3))
         max_answers = attrs.get("max_answers", getattr(instance, "max_answers", None))
         if max_answers is not None and max_answers < redundancy:
@@ -122,7 +182,46 @@ class JobSerializer(serializers.ModelSerializer):
         ):
             # Gold answers, answers and results name the old options; a new list would leave them meaning nothing.
             raise serializers.ValidationError({"options": "the options cannot change once items exist"})
+        if (
+            instance is not None
+            and instance.item_count
+            and "questions" in attrs
+            and attrs["questions"] != instance.questions
+        ):
+            # Gold answers, answers and results are stored per question; changing the form would orphan them.
+            raise serializers.ValidationError({"questions": "the questions cannot change once items exist"})
         return attrs
+
+    def _check_form(self, attrs) -> None:
+        """Questions through their plugins; the shorthand fields become the one question when none are given."""
+        instance = self.instance
+        gold_field = attrs.get("gold_field", getattr(instance, "gold_field", "gold"))
+        if "questions" in attrs:
+            raw = attrs["questions"]
+            if raw:
+                try:
+                    attrs["questions"] = check_questions(raw, gold_field)
+                except FormError as error:
+                    raise serializers.ValidationError({"questions": str(error)}) from None
+                if len(attrs["questions"]) == 1:  # mirrored, so readers of the old fields see the same question
+                    only = attrs["questions"][0]
+                    attrs.update(question_type=only["type"], question=only["prompt"], options=only.get("options", []))
+        if not attrs.get("questions", getattr(instance, "questions", None)):
+            shorthand = {
+                "name": "answer",
+                "type": attrs.get("question_type", getattr(instance, "question_type", "single_choice")),
+                "prompt": attrs.get("question", getattr(instance, "question", "")),
+                "options": attrs.get("options", getattr(instance, "options", [])),
+            }
+            try:
+                check_questions([shorthand], gold_field)
+            except FormError as error:
+                field = error.field.rsplit(".", 1)[-1]
+                field = {"type": "question_type", "prompt": "question"}.get(field, field)
+                raise serializers.ValidationError({field: error.message}) from None
+        if "display" in attrs:
+            # The columns workers receive are filtered inside PostgreSQL by shown_fields (commit.sql).
+            attrs["shown_fields"] = list(dict.fromkeys(b["column"] for b in attrs["display"]))
 
 
 class UploadSerializer(serializers.ModelSerializer):

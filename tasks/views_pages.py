@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 from workers.tokens import token_expired, token_expires_at, token_replace, token_revoke_all
 
 from . import quality, selectors, services
-from .models import Assignment, Item, Job, QuestionType
+from .models import QUESTION_TYPE_CHOICES, Assignment, Item, Job
 
 RESULTS_PAGE_SIZE = 50
 
@@ -56,7 +56,7 @@ def dashboard(request):
 
 @requester_required
 def job_new(request):
-    return render(request, "requester/job_new.html", {"question_types": QuestionType.choices})
+    return render(request, "requester/job_new.html", {"question_types": QUESTION_TYPE_CHOICES})
 
 
 @requester_required

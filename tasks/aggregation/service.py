@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from quorum.redis import get_redis, key
 
 from ..intake.loading import copy_text
-from ..models import Job, QuestionType
+from ..models import Job
 from .base import NO_LABEL, Answers, argmax_ties_by_key
 from .categorical import DEFAULT_METHOD, METHODS, TYPICAL_ACCURACY
 from .numeric import NUMERIC_METHODS
@@ -54,7 +54,7 @@ class RefreshSummary:
 
 def _value_sql(question_type: str) -> str:
     # #>> '{}' is the JSON scalar as text; multiple choice needs the array itself.
-    return "a.value::text" if question_type == QuestionType.MULTIPLE_CHOICE else "a.value #>> '{}'"
+    return "a.value::text" if question_type == "multiple_choice" else "a.value #>> '{}'"
 
 
 def _read_answers(job: Job, item_ids: list[int] | None) -> list[tuple[int, int, str]]:
@@ -78,7 +78,7 @@ class _LabelSpace:
     """Strings <-> label codes: the job's options first (so codes are option indexes), then anything else seen."""
 
     def __init__(self, job: Job):
-        self.multiple = job.question_type == QuestionType.MULTIPLE_CHOICE
+        self.multiple = job.question_type == "multiple_choice"
         self.options = [str(o) for o in job.options or ()]
         self.order = {o: n for n, o in enumerate(self.options)}
         self.labels: list[str] = [] if self.multiple else list(self.options)
@@ -172,9 +172,9 @@ def _num(value: float) -> str:
 
 def _method_name(job: Job) -> str:
     name = job.aggregation_method or DEFAULT_METHOD
-    if job.question_type == QuestionType.NUMBER:
+    if job.question_type == "number":
         return name if name in NUMERIC_METHODS else DEFAULT_METHOD
-    if job.question_type == QuestionType.FREE_TEXT:
+    if job.question_type == "free_text":
         return name if name in ("vote", "weighted") else "vote"
     return name if name in METHODS else DEFAULT_METHOD
 
@@ -200,7 +200,7 @@ def job_results_refresh(job_id: int) -> RefreshSummary:
     unique_workers, worker_codes = np.unique(worker_ids, return_inverse=True)
     values = [a[2] for a in answers]
 
-    if job.question_type in (QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE):
+    if job.question_type in ("single_choice", "multiple_choice"):
         space = _LabelSpace(job)
         label_codes = np.fromiter((space.code(v) for v in values), dtype=np.int64, count=len(values))
         gold_codes = np.full(unique_items.size, NO_LABEL, dtype=np.int64)
@@ -254,7 +254,7 @@ def job_results_refresh(job_id: int) -> RefreshSummary:
 
 def _other_rows(job: Job, method: str, unique_items, item_codes, worker_codes, values) -> list:
     counts = np.bincount(item_codes, minlength=unique_items.size)
-    if job.question_type == QuestionType.NUMBER:
+    if job.question_type == "number":
         numbers = np.array([_to_float(v) for v in values])
         ok = np.isfinite(numbers)
         result = NUMERIC_METHODS[method](item_codes[ok], numbers[ok], unique_items.size)
@@ -310,7 +310,7 @@ def items_results_refresh(job_id: int, item_ids: list[int]) -> int:
     unique_items, item_codes = np.unique(item_ids_a, return_inverse=True)
     _, worker_codes = np.unique(worker_ids, return_inverse=True)
     values = [a[2] for a in answers]
-    if job.question_type not in (QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE):
+    if job.question_type not in ("single_choice", "multiple_choice"):
         return _write(job, _other_rows(job, method, unique_items, item_codes, worker_codes, values), method)
 
     space = _LabelSpace(job)

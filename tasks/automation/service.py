@@ -39,7 +39,6 @@ from tasks.models import (
     ItemEmbedding,
     Job,
     Microtask,
-    QuestionType,
 )
 from tasks.scheduling import pool
 
@@ -66,7 +65,7 @@ def first_sample_size(job: Job) -> int:
 
 def unsupported_reason(job: Job) -> str:
     """Why the machine cannot answer this job's items at all; empty when it can."""
-    if job.question_type != QuestionType.SINGLE_CHOICE:
+    if job.question_type != "single_choice":
         return "automation answers single-choice questions only; people answer every item of this job"
     if not job.text_field:
         return (

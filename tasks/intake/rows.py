@@ -1,11 +1,10 @@
 """Turn one parsed row into what an Item stores, or say exactly what is wrong with it."""
 
 import json
-import math
 import re
 from dataclasses import dataclass
 
-from tasks.models import QuestionType
+from tasks.forms import Form
 
 from .errors import IntakeError
 
@@ -15,22 +14,32 @@ class RowRules:
     """What a job asks of each row; built once per upload."""
 
     filename: str
-    question_type: str
-    options: tuple[str, ...]
-    gold_field: str
+    form: Form
+    gold_field: str  # the one question's gold column (the fast CSV path handles one-question jobs only)
     id_field: str
     text_field: str
+    # Columns the display blocks name: each row must have them.
+    display_columns: tuple[str, ...] = ()
 
     @classmethod
     def for_job(cls, job, filename: str) -> "RowRules":
+        form = Form.for_job(job)
         return cls(
             filename=filename,
-            question_type=job.question_type,
-            options=tuple(str(o) for o in job.options or ()),
-            gold_field=job.gold_field,
+            form=form,
+            gold_field=form.questions[0].gold_column,
             id_field=job.id_field,
             text_field=job.text_field,
+            display_columns=tuple(form.shown_columns()) if job.display else (),
         )
+
+    @property
+    def question_type(self) -> str:
+        return self.form.questions[0].type
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        return tuple(self.form.questions[0].definition.get("options", ()))
 
     def error(self, message: str, line: int, field: str | None = None) -> IntakeError:
         return IntakeError(message, file=self.filename, line=line, field=field)
@@ -38,51 +47,30 @@ class RowRules:
 
 def split_row(rules: RowRules, line: int, row: dict) -> tuple[str | None, dict, object]:
     """Returns (external id, item data, gold answer or None)."""
-    raw_gold = row.pop(rules.gold_field, None)
+    gold, gold_column, problem = rules.form.parse_gold(row)
+    if problem:
+        raise rules.error(problem, line, gold_column)
     if rules.text_field and rules.text_field not in row:
         raise rules.error(f"the text column '{rules.text_field}' is missing", line, rules.text_field)
+    for column in rules.display_columns:
+        if column not in row:
+            raise rules.error(f"the column '{column}' that the display shows is missing", line, column)
     external_id = row.get(rules.id_field)
     if external_id is not None:
         # A JSON id that is not a string keeps its JSON spelling: true, 1.0, {"k":1} (not Python's True, {'k': 1}).
         external_id = external_id if isinstance(external_id, str) else to_json(external_id, rules, line)
         if len(external_id) > 200:
             raise rules.error("the id is longer than 200 characters", line, rules.id_field)
-    gold = None if raw_gold is None or raw_gold == "" else parse_gold(rules, line, raw_gold)
     return external_id, row, gold
 
 
 def parse_gold(rules: RowRules, line: int, value: object) -> object:
-    field = rules.gold_field
-    kind = rules.question_type
-    if kind == QuestionType.SINGLE_CHOICE:
-        text = str(value)
-        if text not in rules.options:
-            raise rules.error(f"gold answer '{text}' is not one of the options {list(rules.options)}", line, field)
-        return text
-    if kind == QuestionType.MULTIPLE_CHOICE:
-        if isinstance(value, list):
-            chosen = [str(v) for v in value]
-        else:
-            chosen = [part.strip() for part in str(value).split("|") if part.strip()]
-        unknown = [c for c in chosen if c not in rules.options]
-        if unknown:
-            raise rules.error(
-                f"gold answer '{unknown[0]}' is not one of the options {list(rules.options)}", line, field
-            )
-        return sorted(set(chosen), key=rules.options.index)
-    if kind == QuestionType.NUMBER:
-        if isinstance(value, bool):
-            raise rules.error(f"gold answer '{to_json(value, rules, line)}' is not a number", line, field)
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise rules.error(f"gold answer '{value}' is not a number", line, field) from None
-        if not math.isfinite(number):
-            raise rules.error(f"gold answer '{value}' is not a finite number", line, field)
-        return number
-    if isinstance(value, (dict, list)):
-        raise rules.error("gold answer for a free-text question must be text, not a JSON object or list", line, field)
-    return value if isinstance(value, str) else to_json(value, rules, line)
+    """One gold answer of a one-question job (the fast CSV path)."""
+    question = rules.form.questions[0]
+    try:
+        return question.plugin.parse_gold(question.definition, value)
+    except ValueError as error:
+        raise rules.error(str(error), line, rules.gold_field) from None
 
 
 # A \u0000 escape that is not itself escaped: an even number of backslashes before it (the text "\u0000" is not NUL).

@@ -27,6 +27,7 @@ from django.conf import settings
 
 from quorum import events, gc_pacing
 from tasks.aggregation.gold import gold_rate
+from tasks.forms import Form
 
 from . import keys, leases, pool, progress
 from .store import Committer, LeaseOp, ReleaseOp, SubmitOp, SubmitResult, Unstorable
@@ -60,6 +61,7 @@ class JobInfo:
     items_per_microtask: int = 1
     status: str = "open"
     shown_fields: list = field(default_factory=list)
+    form: Form | None = None
 
     def public(self) -> dict:
         return {
@@ -69,6 +71,7 @@ class JobInfo:
             "question": self.question,
             "question_type": self.question_type,
             "options": self.options,
+            **self.form.public(),
         }
 
 
@@ -106,6 +109,9 @@ class WorkerSession:
     idle: bool = False
     retry: bool = False
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Leases held beyond the profile's limit: a worker page asks for one microtask ahead (``?ahead=1``) so the
+    # next microtask's media load while the worker answers this one.
+    ahead: int = 0
 
     def can_take(self, job: JobInfo) -> bool:
         if job.id in self.blocked_jobs:
@@ -142,13 +148,6 @@ def item_text(data: dict, text_field: str, shown_fields: list | None = None) -> 
     return "\n".join(f"{name}: {data[name]}" for name in names)
 
 
-def normalise_value(job: JobInfo, value):
-    """Multiple choices in option order, so equal answers are equal JSON (gold checks, aggregation)."""
-    if job.question_type == "multiple_choice":
-        return sorted(set(value), key=job.options.index)
-    return value
-
-
 MAX_KEY_LENGTH = 64  # tasks_assignment.idempotency_key
 
 
@@ -159,18 +158,6 @@ def key_problem(key: str) -> str:
     if not key.isprintable():
         return "key must be printable characters only (no NUL or other control characters)"
     return ""
-
-
-def validate_value(job: JobInfo, value) -> bool:
-    kind = job.question_type
-    if kind == "single_choice":
-        return isinstance(value, str) and value in job.options
-    if kind == "multiple_choice":
-        return isinstance(value, list) and all(isinstance(v, str) and v in job.options for v in value)
-    if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    # PostgreSQL stores no NUL character in text or jsonb.
-    return isinstance(value, str) and len(value) <= 10_000 and "\x00" not in value
 
 
 class Picker:
@@ -316,7 +303,7 @@ class Runtime:
                 job.pk, job.name, job.instructions, job.question, job.question_type, list(job.options or []),
                 job.text_field, job.priority, job.required_skill, job.required_skill_level, job.lease_seconds,
                 job.median_seconds_per_item, job.min_seconds_per_item, job.items_per_microtask, job.status,
-                list(job.shown_fields or []),
+                list(job.shown_fields or []), Form.for_job(job),
             )  # fmt: skip
 
     async def listen_control(self) -> None:
@@ -450,7 +437,7 @@ class Runtime:
         session.blocked_jobs = state.blocked_jobs
         if state.has_profile:
             session.blocked = state.blocked
-            session.max_leases = max(1, state.max_leases)
+            session.max_leases = max(1, state.max_leases) + session.ahead
             session.gold_total = state.gold_total
             session.gold_correct = state.gold_correct
         session.skills = state.skills
@@ -667,7 +654,7 @@ class Runtime:
             await self.safe_send(session, {**ack, "status": "rejected", "reason": "invalid", "message": problem})
             return
         seconds = max(0.0, (time.time() - lease.leased_at.timestamp()))
-        answers = [{"item": a["item"], "value": normalise_value(job, a["value"])} for a in answers]
+        answers = [{"item": a["item"], "value": job.form.normalise(a["value"])} for a in answers]
         too_fast = seconds < job.min_seconds_per_item * len(answers)
         op = SubmitOp(session.worker_id, lease.job_id, lease.microtask_id, key, answers, seconds, too_fast)
         async with session.busy:
@@ -734,8 +721,8 @@ class Runtime:
         if missing := [item_id for item_id in lease.item_ids if item_id not in given]:
             return f"item {missing[0]} has no answer; answer every item of the microtask"
         for item_id, value in given.items():
-            if not validate_value(job, value):
-                return f"the answer to item {item_id} is not a valid {job.question_type} answer"
+            if problem := job.form.answer_problem(value):
+                return f"item {item_id}: {problem}"
         return ""
 
     def record_batch(self, ops: list, results: list) -> None:

@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from tasks import quality, services
+from tasks.forms import Form
 from tasks.models import Answer, Assignment, Job, JobWorker, Microtask
 from tasks.scheduling import runtime
 from tests import factories
@@ -38,7 +39,8 @@ def key() -> str:
     ],
 )
 def test_gold_answers_are_judged_by_the_rules_of_the_vote(question_type, answer, gold, right):
-    assert quality.gold_answer_right(question_type, answer, gold) is right
+    job = Job(question_type=question_type, options=["apple", "banana"])
+    assert quality.gold_checks_of_answer(Form.for_job(job), answer, gold) == (1, int(right))
 
 
 def test_a_worker_failing_gold_is_blocked_and_their_microtasks_are_answered_again(monkeypatch):

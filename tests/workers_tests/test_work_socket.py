@@ -90,7 +90,7 @@ def test_invalid_answers_are_rejected_with_a_reason(worker):
         task = await c.recv_type("task.assigned")
         bad_option = await c.submit(task, "mango", key())
         assert bad_option["status"] == "rejected" and bad_option["reason"] == "invalid"
-        assert "not a valid single_choice answer" in bad_option["message"]
+        assert "must be one of the options" in bad_option["message"]
         await c.send({"type": "answer.submit", "key": key(), "assignment_id": task["assignment"]["id"], "answers": []})
         missing = await c.recv_type("answer.ack")
         assert missing["status"] == "rejected" and "every item" in missing["message"]

@@ -1,0 +1,106 @@
+"""What every question type answers for the rest of Quorum: how it is defined, what a valid answer is, when two
+answers are the same, how gold is read, how answers are aggregated and exported, and which browser module shows it.
+
+A type is one subclass of ``QuestionType`` in its own module, registered in ``tasks/questions/__init__.py``.
+Definitions are plain dicts (as stored on the job); the methods take the definition they apply to.
+"""
+
+import json
+import math
+
+
+class DefinitionError(ValueError):
+    """A question definition that cannot be used; ``field`` is the key at fault."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+MAX_TEXT_LENGTH = 10_000
+
+
+class QuestionType:
+    name = ""
+    label = ""
+    # How answers become one result: "categorical" (labels; Dawid-Skene and votes), "numeric", or "text".
+    aggregation = "categorical"
+    # Whether the automated path (text classification) can answer it.
+    machine_answerable = False
+
+    @property
+    def js_module(self) -> str:
+        return f"questions/{self.name}.js"
+
+    # --- definition -------------------------------------------------------------------------------------------
+    def check_definition(self, definition: dict) -> dict:
+        """The type's own keys, checked and with defaults filled; raises DefinitionError."""
+        return {}
+
+    # --- answers ----------------------------------------------------------------------------------------------
+    def answer_problem(self, definition: dict, value) -> str:
+        """What is wrong with an answer ("" when nothing)."""
+        raise NotImplementedError
+
+    def normalise(self, definition: dict, value):
+        """One spelling per answer, so equal answers are equal JSON."""
+        return value
+
+    def same(self, definition: dict, a, b) -> bool:
+        """Whether two answers agree (gold checks, agreement)."""
+        return self.label_of(definition, a) == self.label_of(definition, b)
+
+    def parse_gold(self, definition: dict, raw):
+        """A known answer as read from a data file (CSV gives text); raises ValueError with a message."""
+        value = self.normalise(definition, raw)
+        problem = self.answer_problem(definition, value)
+        if problem:
+            raise ValueError(f"gold answer {_show(raw)}: {problem}")
+        return value
+
+    # --- aggregation ------------------------------------------------------------------------------------------
+    def labels(self, definition: dict) -> list[str]:
+        """Categorical types: the labels known up front, in order (their codes are these indexes)."""
+        return []
+
+    def label_of(self, definition: dict, value) -> str:
+        """Categorical types: the label an answer counts as in a vote."""
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def value_of_label(self, definition: dict, label: str):
+        return json.loads(label)
+
+    # --- exports ----------------------------------------------------------------------------------------------
+    def export_cell(self, value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, (list, dict)):
+            return json.dumps(value, ensure_ascii=False)
+        return str(value)
+
+
+def _show(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return f"'{text[:80]}'"
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_options(definition: dict) -> list[str]:
+    options = definition.get("options")
+    if not isinstance(options, list) or not all(
+        isinstance(o, (str, int, float)) and not isinstance(o, bool) for o in options
+    ):
+        raise DefinitionError("options must be a list of strings", "options")
+    options = [str(o).strip() for o in options]
+    if len(options) < 2:
+        raise DefinitionError("a choice question needs at least two options", "options")
+    if len(options) > 50:
+        raise DefinitionError("a choice question has at most 50 options", "options")
+    if any(not o or len(o) > 200 for o in options):
+        raise DefinitionError("each option is 1 to 200 characters", "options")
+    if len(set(options)) != len(options):
+        raise DefinitionError("options must be distinct", "options")
+    return options
