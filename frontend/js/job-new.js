@@ -110,6 +110,12 @@ function simpleItem(row, p, goldField, idField) {
   return { data, text };
 }
 
+// A simple job's display, as tasks/forms.py shorthand_display derives it: its shown columns as text blocks (none:
+// the item's text, every column).
+function shorthandDisplay(p) {
+  return [...new Set([p.text_field, ...p.shown_fields].filter(Boolean))].map((column) => ({ type: "text", column, label: "" }));
+}
+
 // A form's item: the columns its blocks name; media as workers get it (an http(s) URL as it is, a file of the
 // archive as an inline image once read; the server signs uploaded files for workers).
 function formItem(row, blocks) {
@@ -150,7 +156,7 @@ function renderPreview() {
   } else {
     const job = building
       ? { name: p.name || "Your job", instructions: p.instructions, display: p.display, questions: p.questions }
-      : { name: p.name || "Your job", instructions: p.instructions, question: p.question, question_type: p.question_type, options: p.options };
+      : { name: p.name || "Your job", instructions: p.instructions, question: p.question, question_type: p.question_type, options: p.options, display: shorthandDisplay(p) };
     renderTask(root, { job, items }, { prefix: "preview" });
     if (p.instructions) root.append(el("details", {}, el("summary", { text: "Instructions (one click away for workers)" }), el("p", { class: "prewrap", text: p.instructions })));
   }

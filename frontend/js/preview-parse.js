@@ -91,7 +91,7 @@ export async function sampleFile(file, maxRows = 8) {
 // Only what the preview needs: names, sizes, and the bytes of an entry (stored or deflated).
 const ZIP_TAIL = 65536 + 22;
 const DATA_NAME = /\.(csv|jsonl|ndjson|json)$/i;
-const IMAGE_TYPES = { png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg", gif: "image/gif", webp: "image/webp", svg: "image/svg+xml", avif: "image/avif" };
+const IMAGE_TYPES = { png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg", gif: "image/gif", webp: "image/webp", avif: "image/avif" };
 const PREVIEW_IMAGE_BYTES = 4 * 1024 * 1024;
 
 async function zipEntries(file) {

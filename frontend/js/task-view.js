@@ -13,16 +13,15 @@ export function jobQuestions(job) {
   return [{ name: "answer", type: job.question_type, prompt: job.question || "", required: true, options: job.options || [] }];
 }
 
-function sameAnswer(a, b) {
-  if (Array.isArray(a) || Array.isArray(b)) return JSON.stringify(a) === JSON.stringify(b);
-  return a === b;
-}
-
-// Whether a shown question's answer meets a `show_if` condition ({question, equals} or {question, in}).
-export function conditionHolds(condition, value) {
+// Whether the answer to a shown question meets a `show_if` condition ({question, equals} or {question, in}), as
+// tasks/forms.py Form.applies decides it: a list answer (multiple choice) when it holds any wanted value.
+export function conditionHolds(condition, source, value) {
   if (value === undefined) return false;
-  if (Object.hasOwn(condition, "in")) return (condition.in || []).some((v) => sameAnswer(value, v));
-  return sameAnswer(value, condition.equals);
+  const wanted = Object.hasOwn(condition, "in") ? condition.in || [] : [condition.equals];
+  if (Array.isArray(value)) return wanted.some((w) => value.includes(w));
+  const type = questionType(source.type);
+  const same = type && type.sameAnswer ? type.sameAnswer : (_, a, b) => a === b;
+  return wanted.some((w) => same(source, value, w));
 }
 
 function unsupported(container, question) {
@@ -75,7 +74,7 @@ export function renderTask(root, task, { prefix = "t", onChange = () => {} } = {
     for (const field of fields) {
       const condition = field.question.show_if;
       const source = condition ? byName.get(condition.question) : null;
-      field.shown = !condition || Boolean(source && source.shown && conditionHolds(condition, source.control.value()));
+      field.shown = !condition || Boolean(source && source.shown && conditionHolds(condition, source.question, source.control.value()));
       field.wrapper.hidden = !field.shown;
       byName.set(field.question.name, field);
     }

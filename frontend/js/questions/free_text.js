@@ -32,4 +32,15 @@ export function edit(container, definition, { idPrefix }) {
   return () => (numberOrNull(maxLength) === null ? {} : { max_length: numberOrNull(maxLength) });
 }
 
+// Texts agree as the server's normalise_text has it: case, spacing and edge punctuation aside.
+function normalise(value) {
+  const text = String(value).normalize("NFKC").toLowerCase().split(/\s+/).filter(Boolean).join(" ");
+  return text.replace(/^[\W_]+|[\W_]+$/gu, "") || text;
+}
+
+export function sameAnswer(question, a, b) {
+  return normalise(a) === normalise(b);
+}
+
+// Free text has no fixed answers the builder could offer.
 export const conditionValues = () => null;

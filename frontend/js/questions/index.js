@@ -7,7 +7,8 @@
 //   pickable   number keys act on it; completesOnPick: one pick answers it.
 // For the New job page's builder it also has edit(container, definition, {idPrefix}) drawing the type's own
 // settings and returning a function that reads them ({options}, {min, max, integer}, ...), and
-// conditionValues(question): the answers a later question's show_if may name, or null when none can.
+// conditionValues(question): the answers a later question's show_if may name, or null when none can; and
+// sameAnswer(question, a, b): whether an answer meets a show_if value, compared as the server compares them.
 // Static imports: the page's Content-Security-Policy allows scripts from this server only.
 
 import * as free_text from "./free_text.js";

@@ -30,5 +30,7 @@ export function render(container, question, context) {
 
 export const edit = editOptions;
 
-// A list answer names no single value a condition could equal.
-export const conditionValues = () => null;
+// A condition on a multiple choice holds when any option it names is among those chosen.
+export function conditionValues(question) {
+  return (question.options || []).map(String);
+}

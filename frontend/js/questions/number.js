@@ -74,4 +74,8 @@ export function edit(container, definition, { idPrefix }) {
   };
 }
 
+export function sameAnswer(question, a, b) {
+  return Number(a) === Number(b);
+}
+
 export const conditionValues = () => null;

@@ -49,6 +49,10 @@ export function edit(container, definition, { idPrefix }) {
   };
 }
 
+export function sameAnswer(question, a, b) {
+  return String(a) === String(b);
+}
+
 export function conditionValues(question) {
   const scale = Math.max(2, Math.min(10, Number(question.scale) || 5));
   return Array.from({ length: scale }, (_, i) => i + 1);

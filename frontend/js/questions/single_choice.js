@@ -30,6 +30,11 @@ export function render(container, question, context) {
 // The builder's settings for this type, and the answers a later question's `show_if` may name.
 export const edit = editOptions;
 
+// As the server compares (tasks/questions/choice.py): case and surrounding spaces aside.
+export function sameAnswer(question, a, b) {
+  return String(a).trim().toLowerCase() === String(b).trim().toLowerCase();
+}
+
 export function conditionValues(question) {
   return (question.options || []).map(String);
 }
