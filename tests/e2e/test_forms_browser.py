@@ -257,3 +257,34 @@ def test_an_image_fits_a_phone_screen(new_page, server):
     assert image.bounding_box()["width"] <= 375
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
     screenshot(page, "work-form-phone")
+
+
+def test_the_results_of_a_form_show_each_question(new_page):
+    xss = "<img src=x onerror=alert(1)>"
+    rows = [{"id": "r1", "title": "Part 1", "body": "b"}, {"id": "r2", "title": "Part 2", "body": "b"}]
+    job = make_form_job(rows, [{"type": "text", "column": "title"}], QUESTIONS)
+    item = job.items.get(external_id="r1")
+    item.result = {"quality": "damaged", "why": xss, "sharp": 4, "count": 12}
+    item.results = {
+        "quality": {"result": "damaged", "confidence": 0.91, "method": "dawid_skene", "answers": 3, "agreement": 0.67},
+        "why": {"result": xss, "confidence": 0.5, "method": "text_vote", "answers": 2, "agreement": 0.5},
+        "sharp": {"result": 4, "confidence": 0.8, "method": "dawid_skene", "answers": 3, "agreement": 1.0},
+        "count": {"result": 12, "confidence": 0.7, "method": "median", "answers": 3, "agreement": 0.67},
+    }
+    item.confidence = 0.5
+    item.save()
+    page = new_page()
+    sign_in(page, job.owner.username, factories.PASSWORD)
+    page.goto(f"/jobs/{job.pk}/")
+    expect(page.get_by_text("A form of 4 questions")).to_be_visible()
+    page.goto(f"/jobs/{job.pk}/results/")
+    table = page.locator("#results-table tbody tr", has_text="Part 1").locator(".question-results")
+    expect(table.locator("tbody th")).to_have_text(["quality", "why", "sharp", "count"])
+    expect(table.locator("tbody tr", has_text="quality")).to_contain_text("damaged")
+    expect(table.locator("tbody tr", has_text="quality")).to_contain_text("0.91")
+    expect(table.locator("tbody tr", has_text="why")).to_contain_text(xss)
+    expect(table.locator("tbody tr", has_text="count")).to_contain_text("median")
+    assert page.locator("#results-table img").count() == 0
+    screenshot(page, "results-form")
+    page.locator("#results-table tbody tr", has_text="Part 1").get_by_role("link").first.click()
+    expect(page.locator(".question-results tbody th")).to_have_text(["quality", "why", "sharp", "count"])
