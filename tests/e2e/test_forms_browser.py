@@ -4,6 +4,7 @@ alone; item text in markdown stays text; a requester builds a form on the New jo
 import json
 import re
 import struct
+import zipfile
 import zlib
 
 import pytest
@@ -288,3 +289,27 @@ def test_the_results_of_a_form_show_each_question(new_page):
     screenshot(page, "results-form")
     page.locator("#results-table tbody tr", has_text="Part 1").get_by_role("link").first.click()
     expect(page.locator(".question-results tbody th")).to_have_text(["quality", "why", "sharp", "count"])
+
+
+def test_a_media_archive_previews_its_items_and_images(new_page, tmp_path):
+    factories.make_requester("ada")
+    archive = tmp_path / "parts.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("data/parts.csv", factories.csv_bytes([{"id": "a1", "photo": "wide.png", "title": "Part A"}]))
+        z.writestr("images/wide.png", png(800, 200), compress_type=zipfile.ZIP_STORED)
+    page = new_page(viewport={"width": 375, "height": 740})
+    sign_in(page, "ada", factories.PASSWORD)
+    page.goto("/jobs/new/")
+    page.get_by_label(re.compile("Or a media archive")).set_input_files(str(archive))
+    expect(page.locator("#preview-rows th")).to_have_text(["id", "photo", "title"])
+    expect(page.locator("#file-preview")).to_contain_text("From data/parts.csv in the archive")
+    page.get_by_label(re.compile("Build a form")).check()
+    blocks = page.locator("#display-blocks > li")
+    expect(blocks).to_have_count(2)  # every column but the id one, as text
+    blocks.first.get_by_label("Show as").select_option("image")
+    blocks.first.get_by_label("Label (optional)").fill("Photo")
+    image = page.locator("#worker-preview").get_by_role("img", name="Photo")
+    expect(image).to_be_visible()
+    page.wait_for_function("() => document.querySelector('#worker-preview img').naturalWidth === 800")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
+    screenshot(page, "job-new-archive-phone")
