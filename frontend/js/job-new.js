@@ -3,7 +3,7 @@
 // the media archive that holds it) with a progress bar.
 
 import { apiJSON, errorLines, uploadFile } from "./api.js";
-import { $, el, frameScheduler, setText } from "./dom.js";
+import { $, el, setText } from "./dom.js";
 import { MEDIA_TYPES } from "./display.js";
 import { createBuilder } from "./form-builder.js";
 import { sampleArchive, sampleFile } from "./preview-parse.js";
@@ -170,7 +170,9 @@ function renderPreview() {
   renderTable();
 }
 
-const schedulePreview = frameScheduler(renderPreview);
+// The preview follows each change at once (a handful of rows): a later, batched redraw could undo a click the
+// requester has just made in the preview.
+const schedulePreview = () => renderPreview();
 form.addEventListener("input", schedulePreview);
 form.addEventListener("change", schedulePreview);
 
