@@ -374,7 +374,7 @@ def test_gold_answers_never_reach_the_browser(worker, monkeypatch):
         c = await Client.open(worker)
         task = await c.recv_type("task.assigned")
         assert task["items"][0]["data"] == {"text": "known item"}  # the shown column only
-        assert set(task["items"][0]) == {"id", "data", "text"}
+        assert set(task["items"][0]) == {"id", "data", "text", "media"}  # media: {} (no media blocks)
         assert "gold" not in json.dumps(task)
         await c.close()
 
