@@ -20,7 +20,7 @@ import asyncio
 import json
 import re
 import time
-from urllib.parse import parse_qs
+from functools import lru_cache
 
 from django.conf import settings
 from django.http import parse_cookie
@@ -99,6 +99,20 @@ def byte_range(scope, size: int) -> tuple[int, int] | None | bool:
     return start, end
 
 
+@lru_cache(maxsize=65536)
+def _local_path(store, storage_name: str) -> str | None:
+    try:
+        return store.path(storage_name)
+    except NotImplementedError:
+        return None
+
+
+def local_path(store, storage_name: str) -> str | None:
+    """The file's path on this machine when the storage keeps files on disk (remembered: a stored file never
+    moves), else None."""
+    return _local_path(store, storage_name)
+
+
 async def stream(send, scope, found: dict, max_age: int) -> None:
     from tasks.media import storage
 
@@ -121,10 +135,7 @@ async def stream(send, scope, found: dict, max_age: int) -> None:
         headers.append((b"content-range", f"bytes {first}-{last}/{size}".encode()))
     length = last - first + 1 if size else 0
     headers.append((b"content-length", str(length).encode()))
-    try:
-        path = store.path(found["storage_name"])
-    except NotImplementedError:
-        path = None
+    path = local_path(store, found["storage_name"])
     try:
         # A local file is read on the loop: a page-cache read of a chunk is microseconds, a thread hop is more.
         handle = open(path, "rb") if path else await asyncio.to_thread(store.open, found["storage_name"], "rb")
@@ -160,10 +171,13 @@ async def serve_media(scope, receive, send) -> None:
     if root and path.startswith(root):
         path = path[len(root) :]
     job_part, _, name = path[len(media.URL_PREFIX) :].partition("/")
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    # The URL's own parameters hold no character that needs decoding (digits, letters, '.', base64url).
+    query = dict(
+        part.split("=", 1) for part in scope.get("query_string", b"").decode("latin-1").split("&") if "=" in part
+    )
     try:
         job_id = int(job_part)
-        audience, expires, sig = query["a"][0], query["e"][0], query["s"][0]
+        audience, expires, sig = query["a"], query["e"], query["s"]
     except (KeyError, ValueError):
         return await not_found(send)
     grant = media.verify(job_id, name, audience, expires, sig)
