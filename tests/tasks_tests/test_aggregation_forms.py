@@ -1,0 +1,159 @@
+"""Results of a form, question by question, against real PostgreSQL and Redis (docs/FORMS.md, Results)."""
+
+import pytest
+
+from tasks.aggregation.service import items_results_refresh, job_results_refresh
+from tasks.models import Item
+from tests import factories
+from tests.tasks_tests.test_aggregation_service import answer
+
+pytestmark = pytest.mark.django_db
+
+INSPECTION = [
+    {"name": "quality", "type": "single_choice", "prompt": "Is the part damaged?", "options": ["ok", "damaged"]},
+    {
+        "name": "why",
+        "type": "free_text",
+        "prompt": "What is damaged?",
+        "show_if": {"question": "quality", "equals": "damaged"},
+    },
+    {"name": "sharp", "type": "rating", "prompt": "How sharp is the photo?", "scale": 5},
+]
+
+
+def inspection_job(count: int, gold: dict[int, dict] | None = None, **fields):
+    job = factories.make_form_job(INSPECTION, **fields)
+    rows = []
+    for i in range(count):
+        known = (gold or {}).get(i, {})
+        rows.append(
+            {
+                "id": f"p{i}",
+                "text": f"part {i}",
+                "gold_quality": known.get("quality", ""),
+                "gold_why": known.get("why", ""),
+                "gold_sharp": known.get("sharp", ""),
+            }
+        )
+    upload = factories.ingest_now(job, factories.csv_bytes(rows))
+    assert upload.status == "done", upload.error
+    return job, list(Item.objects.filter(job=job).order_by("position"))
+
+
+def fill(job, item, forms):
+    for form in forms:
+        answer(job, factories.make_worker(), item, form)
+
+
+def test_each_question_gets_its_own_result_and_the_item_the_lowest_confidence_that_applies():
+    job, (clean, scratched, outvoted) = inspection_job(3)
+    fill(job, clean, [{"quality": "ok", "sharp": 4}] * 3)
+    fill(
+        job,
+        scratched,
+        [
+            {"quality": "damaged", "why": "Scratch", "sharp": 2},
+            {"quality": "damaged", "why": " scratch.", "sharp": 2},
+            {"quality": "ok", "sharp": 3},
+        ],
+    )
+    # One worker saw damage the others did not: their "why" has no say once the result is "ok".
+    fill(
+        job,
+        outvoted,
+        [
+            {"quality": "ok", "sharp": 5},
+            {"quality": "ok", "sharp": 5},
+            {"quality": "damaged", "why": "dent", "sharp": 5},
+        ],
+    )
+
+    summary = job_results_refresh(job.pk)
+
+    assert summary.items_updated == 3 and summary.answers == 9 and summary.method == "form"
+    clean, scratched, outvoted = (Item.objects.get(pk=i.pk) for i in (clean, scratched, outvoted))
+
+    assert clean.result == {"quality": "ok", "why": None, "sharp": 4}
+    assert clean.answer_count == 3 and clean.agreement == pytest.approx(1.0) and clean.result_method == "form"
+    assert set(clean.results) == {"quality", "why", "sharp"}
+    assert clean.results["why"] == {
+        "result": None,
+        "confidence": None,
+        "method": "vote",
+        "answers": 0,
+        "agreement": None,
+    }
+    assert clean.results["quality"]["method"] == clean.results["sharp"]["method"] == "auto"
+    assert clean.confidence == pytest.approx(
+        min(clean.results["quality"]["confidence"], clean.results["sharp"]["confidence"]), abs=1e-4
+    )
+
+    assert scratched.result["quality"] == "damaged" and scratched.result["sharp"] == 2
+    assert scratched.result["why"] in ("Scratch", "scratch.")
+    why = scratched.results["why"]
+    assert why["answers"] == 2 and why["agreement"] == 1.0 and why["confidence"] == 1.0
+    assert scratched.results["quality"]["agreement"] == pytest.approx(2 / 3, abs=1e-4)
+    # The split questions make the item unsure: its confidence is the lowest of the three, which all apply.
+    lowest = min(scratched.results[q]["confidence"] for q in ("quality", "why", "sharp"))
+    assert scratched.confidence == pytest.approx(lowest, abs=1e-4) and scratched.confidence < 0.95
+    assert scratched.agreement == pytest.approx(2 / 3)
+
+    assert outvoted.result == {"quality": "ok", "why": None, "sharp": 5}
+    hidden = outvoted.results["why"]
+    assert hidden["result"] is None and hidden["confidence"] is None and hidden["answers"] == 1
+    assert outvoted.confidence == pytest.approx(
+        min(outvoted.results["quality"]["confidence"], outvoted.results["sharp"]["confidence"]), abs=1e-4
+    )
+
+    # Nothing new: the next pass leaves every item as it is.
+    assert job_results_refresh(job.pk).items_updated == 0
+
+
+def test_the_fast_pass_over_a_microtask_gives_the_whole_pass_results_per_question():
+    job, items = inspection_job(4)
+    forms = [{"quality": "damaged", "why": "bent", "sharp": 3}] * 2 + [{"quality": "ok", "sharp": 1}]
+    for item in items[:3]:
+        fill(job, item, forms)
+    job_results_refresh(job.pk)  # caches each categorical question's worker estimates
+    fill(job, items[3], forms)
+
+    assert items_results_refresh(job.pk, [items[3].pk]) == 1
+
+    fast, whole = Item.objects.get(pk=items[3].pk), Item.objects.get(pk=items[0].pk)
+    assert fast.result == whole.result == {"quality": "damaged", "why": "bent", "sharp": 3}
+    assert fast.answer_count == 3 and set(fast.results) == {"quality", "why", "sharp"}
+    assert 0 < fast.confidence < 1
+
+
+def test_gold_per_question_is_kept_and_teaches_the_method():
+    job, items = inspection_job(2, gold={0: {"quality": "damaged", "why": "crack"}})
+    fill(job, items[0], [{"quality": "damaged", "why": "crack", "sharp": 2}] * 2)
+    fill(job, items[1], [{"quality": "ok", "sharp": 2}] * 2)
+    summary = job_results_refresh(job.pk)
+    gold_item = Item.objects.get(pk=items[0].pk)
+    assert gold_item.gold == {"quality": "damaged", "why": "crack"}
+    assert gold_item.result is None and gold_item.results is None  # gold items are never written
+    assert Item.objects.get(pk=items[1].pk).result["quality"] == "ok"
+    assert summary.worker_accuracy  # from the categorical questions
+
+
+def test_the_job_method_applies_where_it_fits_each_question():
+    job, items = inspection_job(1, aggregation_method="mv")
+    fill(job, items[0], [{"quality": "ok", "sharp": 4}] * 2)
+    job_results_refresh(job.pk)
+    item = Item.objects.get(pk=items[0].pk)
+    # mv is a categorical method: the choice and the rating use it, the free text keeps its vote.
+    assert item.results["quality"]["method"] == item.results["sharp"]["method"] == "mv"
+    assert item.results["why"]["method"] == "vote" and item.result_method == "form"
+    assert item.confidence == pytest.approx(1.0)
+
+
+def test_a_one_question_form_writes_bare_results_as_before():
+    job = factories.make_form_job([{"name": "sharp", "type": "rating", "prompt": "How sharp?", "scale": 3}])
+    assert factories.ingest_now(job, factories.csv_bytes([{"id": "a", "text": "x"}])).status == "done"
+    item = Item.objects.get(job=job)
+    fill(job, item, [2, 2, 3])
+    job_results_refresh(job.pk)
+    item.refresh_from_db()
+    assert item.result == 2 and item.results is None and item.result_method == "auto"
+    assert item.answer_count == 3 and item.agreement == pytest.approx(2 / 3)
