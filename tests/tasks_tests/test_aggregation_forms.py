@@ -157,3 +157,61 @@ def test_a_one_question_form_writes_bare_results_as_before():
     item.refresh_from_db()
     assert item.result == 2 and item.results is None and item.result_method == "auto"
     assert item.answer_count == 3 and item.agreement == pytest.approx(2 / 3)
+
+
+def test_exports_carry_each_question_in_csv_columns_and_nested_in_json_lines():
+    import csv
+    import io
+    import json
+
+    from tasks import exports
+
+    job = factories.make_form_job(
+        [
+            *INSPECTION,
+            {"name": "parts", "type": "multiple_choice", "prompt": "Parts?", "options": ["lid", "base"]},
+        ]
+    )
+    rows = [
+        # An item column named like a result column is exported as item.<name>.
+        {"id": f"p{i}", "text": f"part {i}", "quality.result": "from the file", "gold_quality": "", "gold_why": ""}
+        for i in range(2)
+    ]
+    rows[1].update(gold_quality="damaged", gold_why="=crack")
+    assert factories.ingest_now(job, factories.csv_bytes(rows)).status == "done"
+    plain, gold = Item.objects.filter(job=job).order_by("position")
+    fill(job, plain, [{"quality": "damaged", "why": "-dent", "sharp": 4, "parts": ["base", "lid"]}] * 3)
+    job_results_refresh(job.pk)
+    job.refresh_from_db()
+
+    table = list(csv.DictReader(io.StringIO(b"".join(exports.export_csv(job, spreadsheet=True)).decode())))
+    header = list(table[0])
+    # The gold columns are the form's known answers, not item data.
+    assert header[:3] == ["id", "text", "item.quality.result"]
+    for name in ("quality", "why", "sharp", "parts"):
+        for column in ("result", "confidence", "method", "answer_count", "agreement"):
+            assert f"{name}.{column}" in header
+    first, second = table
+    assert first["item.quality.result"] == "from the file"
+    assert first["quality.result"] == "damaged" and first["sharp.result"] == "4"
+    assert first["why.result"] == "'-dent"  # a formula start is quoted for spreadsheets
+    assert first["parts.result"] == "lid|base"  # as the multiple-choice type writes a set of options
+    assert first["sharp.method"] == "auto" and first["why.method"] == "vote" and first["sharp.answer_count"] == "3"
+    assert float(first["quality.agreement"]) == 1.0 and first["source"] == "human" and first["answer_count"] == "3"
+    assert float(first["confidence"]) == pytest.approx(Item.objects.get(pk=plain.pk).confidence)
+    # The gold item: its known answers, confidence 1, source gold; its other questions have no result.
+    assert second["quality.result"] == "damaged" and second["quality.confidence"] == "1.0"
+    assert second["why.result"] == "'=crack" and second["source"] == "gold"
+    assert second["sharp.result"] == "" and second["sharp.confidence"] == ""
+
+    records = [json.loads(line) for line in b"".join(exports.export_jsonl(job)).splitlines()]
+    assert records[0]["results"]["parts"] == {
+        "result": ["lid", "base"], "confidence": pytest.approx(records[0]["results"]["parts"]["confidence"]),
+        "method": "auto", "answer_count": 3, "agreement": 1.0,
+    }  # fmt: skip
+    assert records[0]["result"] == {"quality": "damaged", "why": "-dent", "sharp": 4, "parts": ["lid", "base"]}
+    assert records[0]["item"]["quality.result"] == "from the file" and len(records[0]["answers"]) == 3
+    assert records[1]["results"]["why"] == {
+        "result": "=crack", "confidence": 1.0, "method": None, "answer_count": None, "agreement": None,
+    }  # fmt: skip
+    assert records[1]["source"] == "gold" and records[1]["result"] == {"quality": "damaged", "why": "=crack"}
