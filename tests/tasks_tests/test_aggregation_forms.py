@@ -215,3 +215,25 @@ def test_exports_carry_each_question_in_csv_columns_and_nested_in_json_lines():
         "result": "=crack", "confidence": 1.0, "method": None, "answer_count": None, "agreement": None,
     }  # fmt: skip
     assert records[1]["source"] == "gold" and records[1]["result"] == {"quality": "damaged", "why": "=crack"}
+
+
+def test_the_api_and_the_item_page_show_each_question(requester_api):
+    from django.test import Client
+
+    job, (item,) = inspection_job(1, owner=requester_api.user)
+    fill(job, item, [{"quality": "damaged", "why": "<b>bent</b>", "sharp": 3}] * 2)
+    job_results_refresh(job.pk)
+
+    body = requester_api.get(f"/api/jobs/{job.pk}/items/").json()
+    (row,) = body["results"]
+    assert row["result"] == {"quality": "damaged", "why": "<b>bent</b>", "sharp": 3}
+    assert row["results"]["sharp"]["answers"] == 2 and row["results"]["why"]["method"] == "vote"
+
+    client = Client()
+    client.force_login(requester_api.user)
+    page = client.get(f"/jobs/{job.pk}/items/{item.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="question-results"' in html and "<td>sharp</td>" in html
+    assert "&lt;b&gt;bent&lt;/b&gt;" in html and "<b>bent</b>" not in html
+    assert 'id="item-text"' in html and "part 0" in html  # the form's text block, though no text_field is set
