@@ -105,14 +105,30 @@ class LabelSpace:
             out[n] = code
         return out
 
-    def value(self, code: int) -> object:
-        return self.plugin.value_of_label(self.definition, self.labels[code])
+    def values(self, codes: np.ndarray) -> list:
+        """The answer value of each label code (each label converted once)."""
+        table = [self.plugin.value_of_label(self.definition, label) for label in self.labels]
+        return [table[code] for code in codes.tolist()]
 
     def tie_keys(self) -> np.ndarray:
         """The plugin's labels by their index (as before forms), others by a hash of the label: the order in
         which they were first seen differs between passes."""
         keys = [n if n < self.known else stable_key(label) for n, label in enumerate(self.labels)]
         return np.array(keys or [0], dtype=np.uint64)
+
+
+def _results(items, values, confidence, counts, agreement) -> dict[int, ItemResult]:
+    return {
+        item: ItemResult(value, c, n, a)
+        for item, value, c, n, a in zip(
+            items.tolist(),
+            values,
+            np.asarray(confidence, dtype=np.float64).tolist(),
+            np.asarray(counts).astype(np.int64).tolist(),
+            np.asarray(agreement, dtype=np.float64).tolist(),
+            strict=True,
+        )
+    }
 
 
 class Kind:
@@ -158,14 +174,14 @@ class Categorical(Kind):
         result.labels = np.where(
             result.labels == NO_LABEL, NO_LABEL, argmax_ties_by_key(result.posteriors, items, space.tie_keys())
         )
-        agreement = result.agreement(coded)
-        counts = coded.answer_count()
-        by_item = {
-            int(items[n]): ItemResult(
-                space.value(int(result.labels[n])), float(result.confidence[n]), int(counts[n]), float(agreement[n])
-            )
-            for n in np.flatnonzero((gold_codes == NO_LABEL) & (result.labels != NO_LABEL)).tolist()
-        }
+        keep = (gold_codes == NO_LABEL) & (result.labels != NO_LABEL)
+        by_item = _results(
+            items[keep],
+            space.values(result.labels[keep]),
+            result.confidence[keep],
+            coded.answer_count()[keep],
+            result.agreement(coded)[keep],
+        )
         per_worker = np.bincount(worker_codes, minlength=workers.size)
         accuracy = (
             {}
@@ -204,16 +220,8 @@ class Categorical(Kind):
         chosen = argmax_ties_by_key(posteriors, items, space.tie_keys())
         counts = np.bincount(item_codes, minlength=items.size)
         agree = np.bincount(item_codes, weights=labels == chosen[item_codes], minlength=items.size)
-        by_item = {
-            int(items[n]): ItemResult(
-                space.value(int(chosen[n])),
-                float(posteriors[n, chosen[n]]),
-                int(counts[n]),
-                float(agree[n] / counts[n]),
-            )
-            for n in range(items.size)
-        }
-        return QuestionOutcome(method, by_item)
+        confidence = posteriors[np.arange(items.size), chosen]
+        return QuestionOutcome(method, _results(items, space.values(chosen), confidence, counts, agree / counts))
 
 
 def _number(text: str) -> float:
