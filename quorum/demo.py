@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 
+from quorum.demo_digits import digit_templates, digits_setup, read_digit
 from tasks import services
 from tasks.models import Job
 from workers.services import user_create
@@ -44,7 +45,7 @@ def demo_setup(items: int = 10_000) -> str:
     if user is None:
         user = user_create(username=DEMO_USERNAME, password=DEMO_PASSWORD, role=User.Role.REQUESTER)
     if Job.objects.filter(owner=user, name=DEMO_JOB).exists():
-        return "demo requester and job already exist"
+        return "demo requester and job already exist; " + digits_setup(user)
     job = services.job_create(
         owner=user,
         name=DEMO_JOB,
@@ -64,7 +65,9 @@ def demo_setup(items: int = 10_000) -> str:
     services.upload_ingest(upload.pk)
     job.refresh_from_db()
     services.job_publish(job)
-    return f"demo requester '{DEMO_USERNAME}' and job '{DEMO_JOB}' ({job.item_count} items) created"
+    return f"demo requester '{DEMO_USERNAME}' and job '{DEMO_JOB}' ({job.item_count} items) created; " + digits_setup(
+        user
+    )
 
 
 RISKY_MERCHANTS = {"Luxury Watches", "Crypto Exchange", "Gift Cards Direct", "Casino Royale"}
@@ -86,9 +89,12 @@ def demo_workers(count: int) -> list[str]:
     return keys
 
 
-def demo_answer(job: dict, item: dict, accuracy: float, rng: random.Random):
-    """What a simulated worker answers: right with probability ``accuracy`` on the demo job, else a guess."""
+def demo_answer(job: dict, item: dict, accuracy: float, rng: random.Random, seen: str | None = None):
+    """What a simulated worker answers: right with probability ``accuracy`` on the demo jobs, else a guess.
+    ``seen`` is what the worker made of the item's image (the digits job), if it has one."""
     options = job.get("options") or []
+    if seen is not None and seen in options and rng.random() < accuracy:
+        return seen
     kind = job.get("question_type")
     if kind == "number":
         return round(rng.uniform(0, 100), 1)
@@ -120,6 +126,20 @@ async def simulated_worker(ws_url: str, key: str, accuracy: float, think: tuple[
     import websockets
 
     rng = random.Random(seed)
+    templates = digit_templates()
+
+    def look(url: str) -> str | None:
+        """Fetch an item's image as the worker's browser would (their token, a signed URL) and read it."""
+        from urllib.parse import urljoin
+        from urllib.request import Request, urlopen
+
+        http_url = urljoin(ws_url.replace("ws", "http", 1) + "/", url)
+        try:
+            with urlopen(Request(http_url, headers={"Authorization": f"Token {key}"}), timeout=10) as response:
+                return read_digit(response.read(1_000_000), templates)
+        except OSError:
+            return None
+
     while True:
         try:
             async with websockets.connect(f"{ws_url}/ws/work/?token={key}") as ws:
@@ -128,8 +148,13 @@ async def simulated_worker(ws_url: str, key: str, accuracy: float, think: tuple[
                     if msg["type"] != "task.assigned":
                         continue
                     await asyncio.sleep(rng.uniform(*think))
+                    seen = [
+                        await asyncio.to_thread(look, next(iter(i["media"].values()))) if i.get("media") else None
+                        for i in msg["items"]
+                    ]
                     answers = [
-                        {"item": i["id"], "value": demo_answer(msg["job"], i, accuracy, rng)} for i in msg["items"]
+                        {"item": i["id"], "value": demo_answer(msg["job"], i, accuracy, rng, s)}
+                        for i, s in zip(msg["items"], seen, strict=True)
                     ]
                     await ws.send(
                         json.dumps(

@@ -113,6 +113,14 @@ class Job(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        if self.display:
+            # Workers receive only the columns the blocks name: PostgreSQL filters them by shown_fields (commit.sql).
+            self.shown_fields = list(dict.fromkeys(block["column"] for block in self.display))
+            if kwargs.get("update_fields") is not None and "display" in kwargs["update_fields"]:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "shown_fields"}
+        super().save(*args, **kwargs)
+
     @property
     def answers_cap(self) -> int:
         return max(self.redundancy, self.max_answers or self.redundancy)

@@ -1,9 +1,10 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from .automation.selectors import automation_summary
-from .forms import FormError, check_display, check_questions
+from .forms import BLOCK_TYPES, FormError, check_display, check_questions
 from .models import Job, Upload
+from .questions import QUESTION_TYPES
 from .services import upload_rows_done
 
 FORM_EXAMPLE = {
@@ -54,11 +55,50 @@ def _origin(value) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+class DisplayBlockSchema(serializers.Serializer):
+    """One display block (for the OpenAPI schema; tasks.forms.check_display checks what is sent)."""
+
+    type = serializers.ChoiceField(choices=BLOCK_TYPES)
+    column = serializers.CharField(max_length=200)
+    label = serializers.CharField(max_length=200, required=False)
+
+
+class ConditionSchema(serializers.Serializer):
+    question = serializers.CharField(help_text="An earlier question's name.")
+    equals = serializers.JSONField(required=False, help_text="Shown when that answer equals this value...")
+    # "in" is a Python keyword: declared below.
+
+
+ConditionSchema._declared_fields["in"] = serializers.ListField(
+    child=serializers.JSONField(), required=False, help_text="...or is one of these values."
+)
+
+
+class QuestionSchema(serializers.Serializer):
+    """One question (for the OpenAPI schema; tasks.forms.check_questions and the type's plugin check it)."""
+
+    name = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$")
+    type = serializers.ChoiceField(choices=list(QUESTION_TYPES))
+    prompt = serializers.CharField(max_length=500, required=False)
+    required = serializers.BooleanField(default=True)
+    show_if = ConditionSchema(required=False)
+    gold_column = serializers.CharField(required=False, help_text="Column of known answers (default gold_<name>).")
+    options = serializers.ListField(child=serializers.CharField(), required=False, help_text="Choice types.")
+    min = serializers.FloatField(required=False, help_text="number")
+    max = serializers.FloatField(required=False, help_text="number")
+    integer = serializers.BooleanField(required=False, help_text="number")
+    max_length = serializers.IntegerField(required=False, help_text="free_text")
+    scale = serializers.IntegerField(required=False, help_text="rating: 2 to 10 points")
+    labels = serializers.ListField(child=serializers.CharField(), required=False, help_text="rating: [low, high]")
+
+
 @extend_schema_serializer(
     examples=[OpenApiExample("A form: an image, four questions", value=FORM_EXAMPLE, request_only=True)]
 )
 class JobSerializer(serializers.ModelSerializer):
     automation = serializers.SerializerMethodField()
+    display = extend_schema_field(DisplayBlockSchema(many=True))(serializers.JSONField)(required=False)
+    questions = extend_schema_field(QuestionSchema(many=True))(serializers.JSONField)(required=False)
 
     class Meta:
         model = Job
@@ -219,9 +259,6 @@ class JobSerializer(serializers.ModelSerializer):
                 field = error.field.rsplit(".", 1)[-1]
                 field = {"type": "question_type", "prompt": "question"}.get(field, field)
                 raise serializers.ValidationError({field: error.message}) from None
-        if "display" in attrs:
-            # The columns workers receive are filtered inside PostgreSQL by shown_fields (commit.sql).
-            attrs["shown_fields"] = list(dict.fromkeys(b["column"] for b in attrs["display"]))
 
 
 class UploadSerializer(serializers.ModelSerializer):

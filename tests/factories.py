@@ -46,12 +46,10 @@ def make_form_job(questions: list[dict], display: list[dict] | None = None, owne
 
     fields.setdefault("gold_field", "gold")
     fields.setdefault("text_field", "")
-    blocks = check_display(display or [{"type": "text", "column": "text"}])
     return make_job(
         owner,
         questions=check_questions(questions, fields["gold_field"]),
-        display=blocks,
-        shown_fields=list(dict.fromkeys(b["column"] for b in blocks)),  # as the API sets it
+        display=check_display(display or [{"type": "text", "column": "text"}]),
         **fields,
     )
 

@@ -44,10 +44,20 @@ export function uploadFile(url, file, onProgress) {
   });
 }
 
-// DRF error bodies ({field: [messages]} or {detail}) as readable lines.
+// DRF error bodies ({field: [messages]}, {detail}, or nested ones such as {questions: [{}, {options: [...]}]}) as
+// readable lines: "questions 2 options: ...".
 export function errorLines(data) {
   if (!data) return ["Something went wrong."];
   if (typeof data === "string") return [data];
   if (data.detail) return [String(data.detail)];
-  return Object.entries(data).map(([field, messages]) => `${field}: ${[].concat(messages).join(" ")}`);
+  const lines = [];
+  const walk = (where, value) => {
+    if (value === null || value === undefined) return;
+    if (typeof value !== "object") return lines.push(where ? `${where}: ${value}` : String(value));
+    if (Array.isArray(value) && value.every((v) => typeof v !== "object" || v === null)) return lines.push(`${where}: ${value.join(" ")}`);
+    const entries = Array.isArray(value) ? value.map((v, i) => [String(i + 1), v]) : Object.entries(value);
+    for (const [key, inner] of entries) walk(where ? `${where} ${key}` : key, inner);
+  };
+  walk("", data);
+  return lines.length ? lines : ["Something went wrong."];
 }

@@ -5,8 +5,9 @@ const REFUSED = new Set([4401, 4403]);
 const STORE_PREFIX = "quorum.pending:";
 
 export class LiveSocket {
-  constructor(path, { minDelay = 500, maxDelay = 15000, persistPending = false } = {}) {
+  constructor(path, { minDelay = 500, maxDelay = 15000, persistPending = false, query = "" } = {}) {
     this.path = path;
+    this.query = query;
     this.minDelay = minDelay;
     this.maxDelay = maxDelay;
     this.handlers = new Map();
@@ -51,7 +52,7 @@ export class LiveSocket {
 
   url() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    return `${scheme}://${location.host}${this.path}`;
+    return `${scheme}://${location.host}${this.path}${this.query ? `?${this.query}` : ""}`;
   }
 
   connect() {

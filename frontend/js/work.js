@@ -2,9 +2,12 @@
 
 import { $, el, randomKey, setText } from "./dom.js";
 import { LiveSocket, describeState } from "./socket.js";
+import { preloadMedia } from "./display.js";
 import { renderTask } from "./task-view.js";
 
-const socket = new LiveSocket("/ws/work/", { persistPending: true });
+// ahead=1: the server may lease one microtask beyond the one in view, so the next one (and its media) is here
+// when this one is done. A server that does not know the hint ignores it.
+const socket = new LiveSocket("/ws/work/", { persistPending: true, query: "ahead=1" });
 const taskRoot = $("task");
 const connState = $("conn-state");
 const timer = $("lease-timer");
@@ -13,6 +16,7 @@ const instructionsButton = $("instructions-button");
 
 const queue = []; // task.assigned messages not yet answered, in arrival order
 let current = null; // { message, view }
+const preloads = new Map(); // assignment id -> the elements downloading its media, for microtasks not shown yet
 const sending = new Set(); // assignment ids whose submits await their ack
 let waitingText = "Waiting for work…";
 let notice = "";
@@ -53,7 +57,12 @@ socket.on("task.assigned", (message) => {
   }
   queue.push(message);
   if (!current) showNext();
+  else preload(message);
 });
+
+function preload(message) {
+  if (!preloads.has(message.assignment.id)) preloads.set(message.assignment.id, preloadMedia(message.job.display, message.items));
+}
 
 socket.on("task.none", (message) => {
   if (message.reason === "blocked") {
@@ -108,6 +117,7 @@ function addHistory(jobName, status) {
 function dropAssignment(assignmentId, message) {
   const index = queue.findIndex((m) => m.assignment.id === assignmentId);
   if (index !== -1) queue.splice(index, 1);
+  preloads.delete(assignmentId);
   notice = message || "";
   if (current && current.message.assignment.id === assignmentId) {
     current = null;
@@ -135,6 +145,7 @@ function showNext() {
   }
   const view = renderTask(taskRoot, message, { prefix: `a${message.assignment.id}` });
   current = { message, view };
+  preloads.delete(message.assignment.id);
   const actions = el(
     "div",
     { class: "task-actions" },
@@ -160,8 +171,8 @@ function submit() {
   if (!current) return;
   const missing = current.view.missing();
   if (missing.length) {
-    notice = missing.length === 1 && current.message.items.length === 1 ? "Pick an answer first." : `Answer item ${missing[0] + 1} first.`;
-    current.view.setActive(missing[0]);
+    notice = missingNotice(missing[0], current);
+    current.view.showMissing(missing[0]);
     renderNotice();
     return;
   }
@@ -171,6 +182,13 @@ function submit() {
   notice = socket.isOpen ? "Sending…" : "Offline: your answer is sent when the connection is back.";
   current = null;
   showNext();
+}
+
+function missingNotice(entry, { message, view }) {
+  const where = message.items.length > 1 ? ` (item ${entry.index + 1})` : "";
+  if (entry.message) return view.isForm ? `${entry.prompt}${where}: ${entry.message}` : `${entry.message.replace(/\.$/, "")}${where}.`;
+  if (view.isForm) return `Answer “${entry.prompt}”${where} first.`;
+  return message.items.length === 1 ? "Pick an answer first." : `Answer item ${entry.index + 1} first.`;
 }
 
 function skip() {
@@ -220,6 +238,8 @@ document.addEventListener("keydown", (event) => {
   } else if (event.key === "s" || event.key === "S") {
     event.preventDefault();
     skip();
+  } else if (event.key === "p" || event.key === "P") {
+    if (current.view.togglePlay()) event.preventDefault();
   } else if (event.key === "i" || event.key === "I") {
     event.preventDefault();
     openInstructions();

@@ -1,6 +1,6 @@
 """A rating scale 1..N with optional labels for its two ends (Likert)."""
 
-from .base import DefinitionError, QuestionType, _show
+from .base import DefinitionError, QuestionType, _show, is_number
 
 
 class Rating(QuestionType):
@@ -23,7 +23,7 @@ class Rating(QuestionType):
         return {"scale": scale, "labels": labels}
 
     def answer_problem(self, definition, value):
-        if type(value) is int and 1 <= value <= definition["scale"]:
+        if is_number(value) and value == int(value) and 1 <= value <= definition["scale"]:
             return ""
         return f"must be a whole number from 1 to {definition['scale']}"
 

@@ -154,7 +154,7 @@ def test_a_dropped_connection_recovers_and_the_unacknowledged_answer_is_sent_aga
         ws.on_message(from_page)
 
     page = new_page()
-    page.route_web_socket(re.compile(r"/ws/work/$"), route)
+    page.route_web_socket(re.compile(r"/ws/work/(\?.*)?$"), route)
     sign_in(page, "rory", factories.PASSWORD)
     expect(page.locator("#conn-state")).to_have_text("Connected")
     expect(page.locator("#task .task-item")).to_have_count(1, timeout=15_000)

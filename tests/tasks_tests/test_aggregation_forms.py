@@ -234,6 +234,6 @@ def test_the_api_and_the_item_page_show_each_question(requester_api):
     page = client.get(f"/jobs/{job.pk}/items/{item.pk}/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'id="question-results"' in html and "<td>sharp</td>" in html
+    assert "question-results" in html and '<th scope="row">sharp</th>' in html
     assert "&lt;b&gt;bent&lt;/b&gt;" in html and "<b>bent</b>" not in html
     assert 'id="item-text"' in html and "part 0" in html  # the form's text block, though no text_field is set

@@ -19,7 +19,7 @@ def _small_and_fast(settings):
 
 def form_fields(questions: list[dict]) -> dict:
     display = check_display([{"type": "markdown", "column": "text", "label": "Review"}])
-    return {"questions": check_questions(questions), "display": display, "text_field": "", "shown_fields": ["text"]}
+    return {"questions": check_questions(questions), "display": display, "text_field": ""}
 
 
 FRUIT = {"name": "fruit", "type": "single_choice", "prompt": "Which fruit?", "options": ["apple", "banana", "cherry"]}
