@@ -257,7 +257,7 @@ class JobSerializer(serializers.ModelSerializer):
         if not attrs.get("questions", getattr(instance, "questions", None)):
             shorthand = {
                 "name": "answer",
-                "type": attrs.get("question_type", getattr(instance, "question_type", "single_choice")),
+                "type": attrs.get("question_type", getattr(instance, "question_type", Job.question_type.field.default)),
                 "prompt": attrs.get("question", getattr(instance, "question", "")),
                 "options": attrs.get("options", getattr(instance, "options", [])),
             }
@@ -295,6 +295,8 @@ class ItemResultSerializer(serializers.Serializer):
     result_method = serializers.CharField()
     answer_count = serializers.IntegerField()
     agreement = serializers.FloatField(allow_null=True)
+    # A form: {question name: {result, confidence, method, answers, agreement}}; null for a one-question job.
+    results = serializers.JSONField(allow_null=True)
     media = serializers.SerializerMethodField(help_text="{column: signed URL} of the item's media, for an hour")
 
     def get_media(self, item) -> dict:

@@ -16,6 +16,7 @@ from rest_framework.authtoken.models import Token
 from workers.tokens import token_expired, token_expires_at, token_replace, token_revoke_all
 
 from . import media, quality, selectors, services
+from .automation.questions import questions_support, text_column
 from .models import QUESTION_TYPE_CHOICES, Assignment, Item, Job
 
 RESULTS_PAGE_SIZE = 50
@@ -62,7 +63,12 @@ def job_new(request):
 @requester_required
 def job_detail(request, job_id: int):
     job = selectors.job_get_or_404(request.user, job_id)
-    return render(request, "requester/job_detail.html", {"job": job, "snapshot": selectors.job_snapshot(job)})
+    automation = questions_support(job) if job.automation_enabled else []
+    return render(
+        request,
+        "requester/job_detail.html",
+        {"job": job, "snapshot": selectors.job_snapshot(job), "automation_questions": automation},
+    )
 
 
 TRANSITIONS = {
@@ -136,10 +142,16 @@ def item_detail(request, job_id: int, item_id: int):
             "job": job,
             "item": item,
             "answers": selectors.item_answers(item),
-            "text": item.data.get(job.text_field),
+            "text": _item_text(job, item),
             "media": media.viewer_media(job)(item.data),
         },
     )
+
+
+def _item_text(job: Job, item: Item):
+    """The item's text column (a form's first text block when the job names none), or None."""
+    column = text_column(job)
+    return item.data.get(column) if column and isinstance(item.data, dict) else None
 
 
 @require_POST

@@ -40,6 +40,20 @@ def make_job(owner=None, **fields) -> Job:
     return services.job_create(owner=owner or make_requester(), **defaults)
 
 
+def make_form_job(questions: list[dict], display: list[dict] | None = None, owner=None, **fields) -> Job:
+    """A job with a form (docs/FORMS.md): questions checked as the API checks them; shows the text column."""
+    from tasks.forms import check_display, check_questions
+
+    fields.setdefault("gold_field", "gold")
+    fields.setdefault("text_field", "")
+    return make_job(
+        owner,
+        questions=check_questions(questions, fields["gold_field"]),
+        display=check_display(display or [{"type": "text", "column": "text"}]),
+        **fields,
+    )
+
+
 def csv_bytes(rows: list[dict], header: list[str] | None = None) -> bytes:
     out = io.StringIO()
     header = header or list(rows[0])

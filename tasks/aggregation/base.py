@@ -5,6 +5,7 @@ can work with ``np.bincount`` and never with Python objects; turning ids and val
 job (``files`` for the offline tools, ``service`` for the database).
 """
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -108,18 +109,28 @@ def finish(method: str, answers: Answers, posteriors: np.ndarray, gold: np.ndarr
     return Aggregate(method, labels, confidence, posteriors, **extra)
 
 
-def argmax_ties_by_key(posteriors: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def argmax_ties_by_key(posteriors: np.ndarray, keys: np.ndarray, label_keys: np.ndarray | None = None) -> np.ndarray:
     """Each row's most probable label; an exact tie goes to a label picked by the row's key (an item id), so the
-    same item gets the same label in every pass, whichever other items are in it, and no label is favoured."""
+    same item gets the same label in every pass, whichever other items are in it, and no label is favoured.
+
+    ``label_keys`` (default: the label codes) identify the labels; give keys that do not depend on the order in
+    which labels were first seen when that order differs between passes (free text, sets of options).
+    """
     posteriors = np.asarray(posteriors, dtype=np.float64)
     k = posteriors.shape[1] if posteriors.ndim == 2 else 0
     if not k:
         return np.zeros(len(posteriors), dtype=np.int64)
+    label_keys = np.arange(k, dtype=np.uint64) if label_keys is None else np.asarray(label_keys, dtype=np.uint64)
     mixed = (np.asarray(keys, dtype=np.uint64)[:, None] * np.uint64(0x9E3779B97F4A7C15)) ^ (
-        np.arange(k, dtype=np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
+        label_keys[:k] * np.uint64(0xBF58476D1CE4E5B9)
     )
     jitter = (mixed >> np.uint64(11)).astype(np.float64) / 2.0**53 * 1e-9
     return np.argmax(posteriors + jitter, axis=1).astype(np.int64)
+
+
+def stable_key(label: str) -> int:
+    """A key for a label that is the same in every process and pass (Python's own hash of a str is not)."""
+    return int.from_bytes(hashlib.blake2b(label.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
 
 
 def check_gold(answers: Answers, gold: np.ndarray | None) -> np.ndarray | None:

@@ -1,14 +1,16 @@
-"""Results in the database: read a job's counting answers, aggregate them, write every item's result in bulk.
+"""Results in the database: read a job's counting answers, aggregate each question, write every item's result in bulk.
 
 ``job_results_refresh`` re-aggregates a whole job (worker estimates improve with every answer, so every item's
-result may move) and caches the worker estimates in Redis; ``items_results_refresh`` updates just the items of a
-microtask that has its answers, using those cached estimates, so a result appears at once without a job-wide
-pass. Answers are read as plain rows (raw SQL), never as model instances, and results are written with COPY into a
-temporary table and one UPDATE ... FROM.
+result may move) and caches each question's worker estimates in Redis; ``items_results_refresh`` updates just the
+items of a microtask that has its answers, using those cached estimates, so a result appears at once without a
+job-wide pass. Answers are read as plain rows (raw SQL), never as model instances, and results are written with
+COPY into a temporary table and one UPDATE ... FROM.
 
-Coding per question type: single choice -> option index (a value outside the options gets a code of its own);
-multiple choice -> the chosen SET is one label (options sorted in option order), so "a and b" is one answer, and
-the result is the set the crowd agrees on; number -> numeric methods; free text -> vote over normalised text.
+Each question of the job's form (``tasks.forms.Form``) is aggregated on its own (``per_question``: coded through
+its plugin, by the methods of its aggregation kind). A job with one question keeps its bare result on the item;
+a form gets {name: result} in ``Item.result``, each question's details in ``Item.results``, and the lowest
+confidence of the questions that apply (given the results) in ``Item.confidence``, so adaptive redundancy asks
+for more answers until every question is sure enough (docs/FORMS.md).
 Gold items are never written (their result is their gold) but their known answers teach the method about workers.
 """
 
@@ -17,26 +19,28 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 from django.db import connection, transaction
 
 from quorum.redis import get_redis, key
 
+from ..forms import Form
 from ..intake.loading import copy_text
 from ..models import Job
-from .base import NO_LABEL, Answers, argmax_ties_by_key
-from .categorical import DEFAULT_METHOD, METHODS, TYPICAL_ACCURACY
-from .numeric import NUMERIC_METHODS
-from .text import text_vote
+from .per_question import ItemResult, QuestionAnswers, QuestionOutcome, kind_of, method_of
 
 log = logging.getLogger(__name__)
 
 # Worker estimates of a job's last full refresh, for items_results_refresh; a day is far longer than the time
 # between two full refreshes of an active job.
 ESTIMATES_TTL_SECONDS = 24 * 3600
+# A form's per-question confidence and agreement are stored to this many places: a pass that moves them less
+# leaves Item.results as it is, so the item is not rewritten (see _write).
+STORED_PLACES = 4
+# Item.result_method of a form whose questions use different methods.
+FORM_METHOD = "form"
 
 ANSWERS_SQL = """
-SELECT a.item_id, a.worker_id, {value}
+SELECT a.item_id, a.worker_id, {values}
 FROM tasks_answer a
 WHERE a.job_id = %s AND a.counts {items}
 ORDER BY a.id
@@ -52,20 +56,44 @@ class RefreshSummary:
     worker_accuracy: dict[int, float] = field(default_factory=dict)
 
 
-def _value_sql(question_type: str) -> str:
-    # #>> '{}' is the JSON scalar as text; multiple choice needs the array itself.
-    return "a.value::text" if question_type == "multiple_choice" else "a.value #>> '{}'"
+@dataclass
+class FormAnswers:
+    """A job's counting answers split by question, and the answers (whole forms) each item got."""
+
+    by_question: dict[str, QuestionAnswers]
+    per_item: dict[int, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_item.values())
 
 
-def _read_answers(job: Job, item_ids: list[int] | None) -> list[tuple[int, int, str]]:
+def _read_answers(form: Form, job_id: int, item_ids: list[int] | None) -> FormAnswers:
+    """Each question's values as JSON text: a one-question job stores the bare value, a form {name: value}, of
+    which each question's is taken out in SQL; a question left out (hidden, optional) has no answer there."""
+    if form.single:
+        values_sql, params = "a.value::text", []
+    else:
+        values_sql = ", ".join("(a.value -> %s::text)::text" for _ in form.questions)
+        params = [q.name for q in form.questions]
     items_sql = "AND a.item_id = ANY(%s)" if item_ids is not None else ""
-    params: list = [job.pk] + ([list(item_ids)] if item_ids is not None else [])
+    params += [job_id] + ([list(item_ids)] if item_ids is not None else [])
     with connection.cursor() as cursor:
-        cursor.execute(ANSWERS_SQL.format(value=_value_sql(job.question_type), items=items_sql), params)
+        cursor.execute(ANSWERS_SQL.format(values=values_sql, items=items_sql), params)
         rows = cursor.fetchall()
     # A worker answers an item once per microtask; should a row repeat, the later one (higher id) wins.
-    latest = {(item, worker): value for item, worker, value in rows if value is not None}
-    return [(item, worker, value) for (item, worker), value in latest.items()]
+    latest = {(row[0], row[1]): row[2:] for row in rows}
+    by_question = {q.name: QuestionAnswers() for q in form.questions}
+    per_item: dict[int, int] = {}
+    for (item, worker), values in latest.items():
+        given = False
+        for question, value in zip(form.questions, values, strict=True):
+            if value is not None and value != "null":
+                by_question[question.name].add(item, worker, value)
+                given = True
+        if given:
+            per_item[item] = per_item.get(item, 0) + 1
+    return FormAnswers(by_question, per_item)
 
 
 def _read_gold(job: Job) -> dict[int, object]:
@@ -74,67 +102,43 @@ def _read_gold(job: Job) -> dict[int, object]:
         return {item_id: json.loads(gold) for item_id, gold in cursor.fetchall()}
 
 
-class _LabelSpace:
-    """Strings <-> label codes: the job's options first (so codes are option indexes), then anything else seen."""
-
-    def __init__(self, job: Job):
-        self.multiple = job.question_type == "multiple_choice"
-        self.options = [str(o) for o in job.options or ()]
-        self.order = {o: n for n, o in enumerate(self.options)}
-        self.labels: list[str] = [] if self.multiple else list(self.options)
-        self.index = {label: n for n, label in enumerate(self.labels)}
-
-    def canonical(self, value: object) -> str:
-        if not self.multiple:
-            return str(value)
-        chosen = value if isinstance(value, list) else json.loads(value) if isinstance(value, str) else [value]
-        unique = sorted({str(c) for c in chosen}, key=lambda c: (self.order.get(c, len(self.order)), c))
-        return json.dumps(unique, ensure_ascii=False)
-
-    def code(self, value: object) -> int:
-        label = self.canonical(value)
-        found = self.index.get(label)
-        if found is None:
-            found = self.index[label] = len(self.labels)
-            self.labels.append(label)
-        return found
-
-    def result(self, code: int) -> object:
-        label = self.labels[code]
-        return json.loads(label) if self.multiple else label
-
-
 # After a whole-job pass: a human result whose item has no counting answer left (its only workers were blocked,
 # say) goes, rather than stand as if someone still gave it.
 CLEAR_UNANSWERED_SQL = """
 UPDATE tasks_item i
-SET result = NULL, confidence = NULL, result_method = '', result_source = '', answer_count = 0, agreement = NULL,
-    result_updated_at = now()
+SET result = NULL, results = NULL, confidence = NULL, result_method = '', result_source = '', answer_count = 0,
+    agreement = NULL, result_updated_at = now()
 WHERE i.job_id = %s AND i.result_source = 'human' AND i.gold IS NULL
   AND NOT EXISTS (SELECT 1 FROM aggregation_results r WHERE r.id = i.id)
 """
 
+COPY_NULL = "\\N"
+# (item id, result, confidence, answer count, agreement, per-question results of a form or None)
+Row = tuple[int, object, float, int, float, dict | None]
 
-def _write(job: Job, rows: list[tuple[int, object, float, int, float]], method: str, *, whole_job: bool = False) -> int:
-    """Write (item id, result, confidence, answer count, agreement) rows; gold and machine results are kept.
-    With ``whole_job`` the rows are every answered item of the job, and the human results of the others go.
 
-    Only items whose stored result differs are rewritten (confidence and agreement by more than 1e-4): the periodic
-    whole-job refresh would otherwise rewrite every answered item each time, and that write volume (WAL that every
-    commit must flush behind it) is what delays the scheduler's commits while it runs. Returns the items written.
+def _write(job: Job, rows: list[Row], method: str, *, whole_job: bool = False) -> int:
+    """Write result rows; gold and machine results are kept. With ``whole_job`` the rows are every answered item
+    of the job, and the human results of the others go.
+
+    Only items whose stored result differs are rewritten (confidence and agreement by more than 1e-4; a form's
+    per-question figures are stored rounded for the same reason): the periodic whole-job refresh would otherwise
+    rewrite every answered item each time, and that write volume (WAL that every commit must flush behind it) is
+    what delays the scheduler's commits while it runs. Returns the items written.
     """
     if not rows and not whole_job:
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE aggregation_results (id bigint PRIMARY KEY, result jsonb, confidence float8,"
-            " answer_count integer, agreement float8) ON COMMIT DROP"
+            " answer_count integer, agreement float8, results jsonb) ON COMMIT DROP"
         )
         with cursor.cursor.copy("COPY aggregation_results FROM STDIN") as copy:
             buffer = []
-            for item_id, result, confidence, count, agreement in rows:
+            for item_id, result, confidence, count, agreement, results in rows:
                 buffer.append(
-                    f"{item_id}\t{copy_text(json.dumps(result, ensure_ascii=False))}\t{_num(confidence)}\t{count}\t{_num(agreement)}\n"
+                    f"{item_id}\t{_json(result)}\t{_num(confidence)}\t{count}\t{_num(agreement)}"
+                    f"\t{COPY_NULL if results is None else _json(results)}\n"
                 )
                 if len(buffer) >= 5000:
                     copy.write("".join(buffer))
@@ -146,11 +150,13 @@ def _write(job: Job, rows: list[tuple[int, object, float, int, float]], method: 
         cursor.execute(
             """
             UPDATE tasks_item i
-            SET result = r.result, confidence = r.confidence, result_method = %s, result_source = 'human',
-                answer_count = r.answer_count, agreement = r.agreement, result_updated_at = now()
+            SET result = r.result, results = r.results, confidence = r.confidence, result_method = %s,
+                result_source = 'human', answer_count = r.answer_count, agreement = r.agreement,
+                result_updated_at = now()
             FROM aggregation_results r
             WHERE i.id = r.id AND i.job_id = %s AND i.gold IS NULL AND i.result_source IN ('', 'human')
               AND (i.result IS DISTINCT FROM r.result OR i.answer_count IS DISTINCT FROM r.answer_count
+                   OR i.results IS DISTINCT FROM r.results
                    OR i.result_method <> %s OR i.result_source <> 'human'
                    OR coalesce(abs(i.confidence - r.confidence) > 1e-4, i.confidence IS DISTINCT FROM r.confidence)
                    OR coalesce(abs(i.agreement - r.agreement) > 1e-4, i.agreement IS DISTINCT FROM r.agreement))
@@ -166,182 +172,128 @@ def _write(job: Job, rows: list[tuple[int, object, float, int, float]], method: 
         return updated
 
 
-def _num(value: float) -> str:
-    return "\\N" if value is None or math.isnan(value) else repr(float(value))
+def _json(value) -> str:
+    return copy_text(json.dumps(value, ensure_ascii=False))
 
 
-def _method_name(job: Job) -> str:
-    name = job.aggregation_method or DEFAULT_METHOD
-    if job.question_type == "number":
-        return name if name in NUMERIC_METHODS else DEFAULT_METHOD
-    if job.question_type == "free_text":
-        return name if name in ("vote", "weighted") else "vote"
-    return name if name in METHODS else DEFAULT_METHOD
+def _num(value: float | None) -> str:
+    return COPY_NULL if value is None or math.isnan(value) else repr(float(value))
 
 
-def _estimates_key(job_id: int) -> str:
-    return key("aggregation", "job", job_id, "workers")
+def _stored(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else round(value, STORED_PLACES)
+
+
+# --- a job's questions ----------------------------------------------------------------------------------------------
+def _form_of(job_id: int) -> tuple[Job, Form, dict[str, str]]:
+    """The job, its form, and each question's method."""
+    job = Job.objects.get(pk=job_id)
+    form = Form.for_job(job)
+    return job, form, {q.name: method_of(q, job.aggregation_method) for q in form.questions}
+
+
+def _job_method(methods: dict[str, str]) -> str:
+    """Item.result_method: the method, or FORM_METHOD where a form's questions use different ones."""
+    distinct = set(methods.values())
+    return distinct.pop() if len(distinct) == 1 else FORM_METHOD
+
+
+def _rows(form: Form, outcomes: dict[str, QuestionOutcome], answers: FormAnswers) -> list[Row]:
+    """One row per answered item. A one-question job: the question's result as before forms. A form: each
+    question's result where it applies given the results of the questions it depends on (in question order, so a
+    parent's result is known before its children); the item's confidence and agreement are the lowest of those."""
+    if form.single:
+        outcome = outcomes[form.questions[0].name]
+        return [(i, r.result, r.confidence, r.answers, r.agreement, None) for i, r in outcome.items.items()]
+    rows: list[Row] = []
+    for item_id, count in answers.per_item.items():
+        values: dict[str, object] = {}
+        details: dict[str, dict] = {}
+        shown: list[ItemResult] = []
+        for question in form.questions:
+            outcome = outcomes[question.name]
+            found = outcome.items.get(item_id)
+            applies = found is not None and form.applies(question, values)
+            if applies:
+                values[question.name] = found.result
+                shown.append(found)
+            # A question hidden by its parent's result has no result, and its few answers no say in the item's
+            # confidence.
+            details[question.name] = {
+                "result": found.result if applies else None,
+                "confidence": _stored(found.confidence) if applies else None,
+                "method": outcome.method,
+                "answers": found.answers if found is not None else 0,
+                "agreement": _stored(found.agreement) if applies else None,
+            }
+        result = {q.name: values.get(q.name) for q in form.questions}
+        confidence = min((r.confidence for r in shown), default=math.nan)
+        agreement = min((r.agreement for r in shown), default=math.nan)
+        rows.append((item_id, result, confidence, count, agreement, details))
+    return rows
+
+
+def _worker_accuracy(outcomes: dict[str, QuestionOutcome]) -> dict[int, float]:
+    """Each worker's estimated accuracy on the job: over the questions whose method estimates it, weighted by
+    the worker's answers to each."""
+    weighted: dict[int, float] = {}
+    answered: dict[int, int] = {}
+    for outcome in outcomes.values():
+        for worker, accuracy in outcome.worker_accuracy.items():
+            n = outcome.worker_answers.get(worker, 1)
+            weighted[worker] = weighted.get(worker, 0.0) + accuracy * n
+            answered[worker] = answered.get(worker, 0) + n
+    return {worker: weighted[worker] / answered[worker] for worker in weighted if answered[worker]}
+
+
+def _estimates_key(job_id: int, question: str) -> str:
+    return key("aggregation", "job", job_id, "question", question, "workers")
 
 
 def job_results_refresh(job_id: int) -> RefreshSummary:
-    """Aggregate every counting answer of the job with its method and write each answered item's result.
+    """Aggregate every counting answer of the job, question by question, and write each answered item's result.
 
     Runs in its own transaction (the write); safe to call again at any time, e.g. from a periodic Celery task as
-    worker estimates improve. Stores the worker estimates for ``items_results_refresh``.
+    worker estimates improve. Stores each question's worker estimates for ``items_results_refresh``.
     """
-    job = Job.objects.only("id", "question_type", "options", "aggregation_method").get(pk=job_id)
-    method = _method_name(job)
-    answers = _read_answers(job, None)
-    if not answers:
+    job, form, methods = _form_of(job_id)
+    method = _job_method(methods)
+    answers = _read_answers(form, job.pk, None)
+    if not answers.per_item:
         return RefreshSummary(job_id, method, _write(job, [], method, whole_job=True), 0)
-    item_ids = np.fromiter((a[0] for a in answers), dtype=np.int64, count=len(answers))
-    worker_ids = np.fromiter((a[1] for a in answers), dtype=np.int64, count=len(answers))
-    unique_items, item_codes = np.unique(item_ids, return_inverse=True)
-    unique_workers, worker_codes = np.unique(worker_ids, return_inverse=True)
-    values = [a[2] for a in answers]
-
-    if job.question_type in ("single_choice", "multiple_choice"):
-        space = _LabelSpace(job)
-        label_codes = np.fromiter((space.code(v) for v in values), dtype=np.int64, count=len(values))
-        gold_codes = np.full(unique_items.size, NO_LABEL, dtype=np.int64)
-        positions = {int(item_id): n for n, item_id in enumerate(unique_items)}
-        for item_id, gold in _read_gold(job).items():
-            if item_id in positions:
-                gold_codes[positions[item_id]] = space.code(gold)
-        coded = Answers(
-            item_codes, worker_codes, label_codes, unique_items.size, unique_workers.size, max(len(space.labels), 1)
+    gold = {item: form.gold_values(value) for item, value in _read_gold(job).items()}
+    outcomes: dict[str, QuestionOutcome] = {}
+    pipe = get_redis().pipeline(transaction=False)
+    for question in form.questions:
+        kind = kind_of(question)
+        known = {item: values[question.name] for item, values in gold.items() if question.name in values}
+        outcome = outcomes[question.name] = kind.whole(
+            question, methods[question.name], answers.by_question[question.name], known
         )
-        result = METHODS[method](coded, gold_codes)
-        # Ties go by item id, as in items_results_refresh: the two passes agree and an item's result stays put.
-        result.labels = np.where(
-            result.labels == NO_LABEL, NO_LABEL, argmax_ties_by_key(result.posteriors, unique_items)
-        )
-        agreement = result.agreement(coded)
-        counts = coded.answer_count()
-        rows = [
-            (
-                int(unique_items[n]),
-                space.result(int(result.labels[n])),
-                float(result.confidence[n]),
-                int(counts[n]),
-                float(agreement[n]),
-            )
-            for n in range(unique_items.size)
-            if gold_codes[n] == NO_LABEL and result.labels[n] != NO_LABEL
-        ]
-        accuracy = result.worker_accuracy
-        worker_accuracy = (
-            {} if accuracy is None else {int(w): float(a) for w, a in zip(unique_workers, accuracy, strict=True)}
-        )
-        get_redis().set(
-            _estimates_key(job_id),
-            json.dumps(
-                {
-                    "labels": space.labels,
-                    "prior": (result.posteriors.mean(axis=0)).tolist(),
-                    "accuracy": worker_accuracy,
-                }
-            ),
-            ex=ESTIMATES_TTL_SECONDS,
-        )
-    else:
-        rows = _other_rows(job, method, unique_items, item_codes, worker_codes, values)
-        worker_accuracy = {}
-    updated = _write(job, rows, method, whole_job=True)
-    log.info("job %s: %s results by %s from %s answers", job_id, updated, method, len(answers))
-    return RefreshSummary(job_id, method, updated, len(answers), worker_accuracy)
-
-
-def _other_rows(job: Job, method: str, unique_items, item_codes, worker_codes, values) -> list:
-    counts = np.bincount(item_codes, minlength=unique_items.size)
-    if job.question_type == "number":
-        numbers = np.array([_to_float(v) for v in values])
-        ok = np.isfinite(numbers)
-        result = NUMERIC_METHODS[method](item_codes[ok], numbers[ok], unique_items.size)
-        counts = np.bincount(item_codes[ok], minlength=unique_items.size)
-        return [
-            (
-                int(unique_items[n]),
-                float(result.values[n]),
-                float(result.confidence[n]),
-                int(counts[n]),
-                float(result.agreement[n]),
-            )
-            for n in range(unique_items.size)
-            if counts[n] > 0
-        ]
-    result = text_vote(
-        item_codes, worker_codes, [str(v) for v in values], unique_items.size, weighted=method == "weighted"
-    )
-    return [
-        (
-            int(unique_items[n]),
-            result.values[n],
-            float(result.confidence[n]),
-            int(counts[n]),
-            float(result.agreement[n]),
-        )
-        for n in range(unique_items.size)
-        if result.values[n] is not None
-    ]
-
-
-def _to_float(value: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+        if outcome.estimates is not None:
+            pipe.set(_estimates_key(job_id, question.name), json.dumps(outcome.estimates), ex=ESTIMATES_TTL_SECONDS)
+    pipe.execute()
+    updated = _write(job, _rows(form, outcomes, answers), method, whole_job=True)
+    log.info("job %s: %s results by %s from %s answers", job_id, updated, method, answers.total)
+    return RefreshSummary(job_id, method, updated, answers.total, _worker_accuracy(outcomes))
 
 
 def items_results_refresh(job_id: int, item_ids: list[int]) -> int:
     """Write results for a few items (a microtask that just got its answers); returns the items written.
 
-    Categorical jobs use the worker accuracies cached by the last ``job_results_refresh`` (a worker not seen yet
-    counts as typical) in a one-coin posterior, so the cost is that of the items' own answers. The next full
-    refresh refines these results. Gold items are skipped.
+    Questions whose method estimates workers use the estimates cached by the last ``job_results_refresh`` (a
+    worker not seen yet counts as typical), so the cost is that of the items' own answers. The next full refresh
+    refines these results. Gold items are skipped.
     """
-    job = Job.objects.only("id", "question_type", "options", "aggregation_method").get(pk=job_id)
-    method = _method_name(job)
-    answers = _read_answers(job, list(item_ids))
-    if not answers:
+    job, form, methods = _form_of(job_id)
+    answers = _read_answers(form, job.pk, list(item_ids))
+    if not answers.per_item:
         return 0
-    item_ids_a = np.array([a[0] for a in answers], dtype=np.int64)
-    worker_ids = np.array([a[1] for a in answers], dtype=np.int64)
-    unique_items, item_codes = np.unique(item_ids_a, return_inverse=True)
-    _, worker_codes = np.unique(worker_ids, return_inverse=True)
-    values = [a[2] for a in answers]
-    if job.question_type not in ("single_choice", "multiple_choice"):
-        return _write(job, _other_rows(job, method, unique_items, item_codes, worker_codes, values), method)
-
-    space = _LabelSpace(job)
-    cached = get_redis().get(_estimates_key(job_id))
-    estimates = json.loads(cached) if cached else {"labels": [], "prior": [], "accuracy": {}}
-    for label in estimates["labels"]:
-        space.code(json.loads(label) if space.multiple else label)
-    label_codes = np.array([space.code(v) for v in values], dtype=np.int64)
-    k = max(len(space.labels), 1)
-    prior = np.full(k, 1.0)
-    prior[: len(estimates["prior"])] += np.array(estimates["prior"]) * 10
-    accuracy_by_worker = estimates["accuracy"]
-    accuracy = np.clip([accuracy_by_worker.get(str(w), TYPICAL_ACCURACY) for w in worker_ids], 1e-3, 1 - 1e-3)
-    # One-coin posterior: a right answer multiplies its label's odds by a(K-1)/(1-a).
-    bonus = np.log(accuracy * max(k - 1, 1) / (1 - accuracy))
-    log_p = np.bincount(item_codes * k + label_codes, weights=bonus, minlength=unique_items.size * k)
-    log_p = log_p.reshape(unique_items.size, k) + np.log(prior / prior.sum())
-    log_p -= log_p.max(axis=1, keepdims=True)
-    posteriors = np.exp(log_p)
-    posteriors /= posteriors.sum(axis=1, keepdims=True)
-    labels = argmax_ties_by_key(posteriors, unique_items)
-    counts = np.bincount(item_codes, minlength=unique_items.size)
-    agree = np.bincount(item_codes, weights=label_codes == labels[item_codes], minlength=unique_items.size)
-    rows = [
-        (
-            int(unique_items[n]),
-            space.result(int(labels[n])),
-            float(posteriors[n, labels[n]]),
-            int(counts[n]),
-            float(agree[n] / counts[n]),
-        )
-        for n in range(unique_items.size)
-    ]
-    return _write(job, rows, method)
+    caching = [q for q in form.questions if kind_of(q).models_workers]
+    cached = get_redis().mget([_estimates_key(job_id, q.name) for q in caching]) if caching else []
+    estimates = {q.name: json.loads(c) if c else None for q, c in zip(caching, cached, strict=True)}
+    outcomes = {
+        q.name: kind_of(q).few(q, methods[q.name], answers.by_question[q.name], estimates.get(q.name))
+        for q in form.questions
+    }
+    return _write(job, _rows(form, outcomes, answers), _job_method(methods))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import NO_LABEL, Answers
+from .base import NO_LABEL, Answers, argmax_ties_by_key, stable_key
 from .categorical import mv, wmv
 
 _EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
@@ -32,15 +32,29 @@ class TextAggregate:
 
 
 def text_vote(
-    items: np.ndarray, workers: np.ndarray, texts: list[str], n_items: int, *, weighted: bool = False
+    items: np.ndarray,
+    workers: np.ndarray,
+    texts: list[str],
+    n_items: int,
+    *,
+    weighted: bool = False,
+    item_keys: np.ndarray | None = None,
 ) -> TextAggregate:
-    """Vote over normalised texts; ``weighted`` weighs each worker by their agreement with the crowd."""
+    """Vote over normalised texts; ``weighted`` weighs each worker by their agreement with the crowd.
+
+    With ``item_keys`` (an id per item) an exact tie goes by the item's key and the texts, not by the order in
+    which texts were first seen, so the item gets the same result in every pass.
+    """
     items = np.asarray(items, dtype=np.int64)
     workers = np.asarray(workers, dtype=np.int64)
     normal_index: dict[str, int] = {}
     labels = np.array([normal_index.setdefault(normalise_text(t), len(normal_index)) for t in texts], dtype=np.int64)
     answers = Answers.from_codes(items, workers, labels, n_items=n_items, n_labels=max(len(normal_index), 1))
     result = (wmv if weighted else mv)(answers)
+    if item_keys is not None and len(normal_index):
+        label_keys = np.array([stable_key(text) for text in normal_index], dtype=np.uint64)
+        chosen = argmax_ties_by_key(result.posteriors, item_keys, label_keys)
+        result.labels = np.where(result.labels == NO_LABEL, NO_LABEL, chosen)
     spellings: dict[tuple[int, int], Counter] = {}
     for item, label, text in zip(items.tolist(), labels.tolist(), texts, strict=True):
         spellings.setdefault((item, label), Counter())[text.strip()] += 1

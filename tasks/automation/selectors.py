@@ -8,6 +8,8 @@ from django.db.models import Count, Q
 
 from tasks.models import AutomationStatus, Item, Job, Microtask
 
+from .questions import questions_support
+
 
 def retrain_every(open_items: int) -> int:
     """New human results that make a job due for another run: a share of the items still without a result.
@@ -39,6 +41,8 @@ def automation_summary(job: Job) -> dict:
         "human_results_used": job.automation_labelled,
         "rounds": job.automation_rounds,
         "device": job.automation_device,
+        # What the machine does with each question, or why people answer it.
+        "questions": [support.as_dict() for support in questions_support(job)],
     }
 
 

@@ -31,6 +31,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
+from tasks.forms import Form
 from tasks.models import (
     Assignment,
     AutomationAudit,
@@ -44,6 +45,7 @@ from tasks.scheduling import pool
 
 from . import calibration
 from .embeddings import device_label
+from .questions import text_column, unsupported_reason
 from .selectors import unranked_microtasks
 from .solvers import Solver, get_solver
 
@@ -61,24 +63,6 @@ def setting(name: str, default):
 def first_sample_size(job: Job) -> int:
     """Human results needed before the first model: enough for cross-fitting and a calibration bound."""
     return max(int(setting("MIN_LABELS", 100)), math.ceil(float(setting("FIRST_SAMPLE_SHARE", 0.0)) * job.item_count))
-
-
-def unsupported_reason(job: Job) -> str:
-    """Why the machine cannot answer this job's items at all; empty when it can."""
-    if job.question_type != "single_choice":
-        return "automation answers single-choice questions only; people answer every item of this job"
-    if not job.text_field:
-        return (
-            "the items have no text column (set the job's text_field); the machine answers text only,"
-            " so people answer every item"
-        )
-    if len(job.options or []) < 2:
-        return "the question has fewer than two options"
-    return ""
-
-
-def item_text(job: Job, data: object) -> str:
-    return text_value(data.get(job.text_field) if isinstance(data, dict) else None)
 
 
 def text_value(value: object) -> str:
@@ -111,6 +95,7 @@ def embeddings_ensure(job: Job, solver: Solver) -> int:
         .values_list("pk", "data")
     )
     done = 0
+    column = text_column(job)
     chunk: list[tuple[int, str]] = []
 
     def flush() -> None:
@@ -127,7 +112,7 @@ def embeddings_ensure(job: Job, solver: Solver) -> int:
         chunk.clear()
 
     for pk, data in missing.iterator(chunk_size=ENCODE_CHUNK):
-        chunk.append((pk, item_text(job, data)))
+        chunk.append((pk, text_value(data.get(column) if isinstance(data, dict) else None)))
         if len(chunk) >= ENCODE_CHUNK:
             flush()
     if chunk:
@@ -347,7 +332,7 @@ def candidates_predict(job: Job, solver: Solver, models: list[Solver]) -> Candid
         .filter(Exists(open_microtask))
         .exclude(Exists(AutomationAudit.objects.filter(item=OuterRef("pk"))))
         .order_by("position")
-        .annotate(text=KeyTransform(job.text_field, "data"))  # the text field only, not the whole item
+        .annotate(text=KeyTransform(text_column(job), "data"))  # the text column only, not the whole item
     )
     parts: list[tuple[np.ndarray, ...]] = []
     for rows, x in features_in_chunks(items, solver, "pk", "microtask_index", "text"):
@@ -425,7 +410,8 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
     embedded = embeddings_ensure(job, solver)
     timings["embed"] = time.perf_counter() - started
 
-    options = [str(o) for o in job.options]
+    question = Form.for_job(job).questions[0]  # the one question (unsupported_reason saw to it)
+    options = question.plugin.labels(question.definition)
     ids, labels, humans = labelled_items(job, options)
     needed = first_sample_size(job)
     if len(ids) < needed or len(set(labels)) < 2:

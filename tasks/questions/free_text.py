@@ -3,7 +3,7 @@
 import json
 
 from ..aggregation.text import normalise_text
-from .base import MAX_TEXT_LENGTH, DefinitionError, QuestionType
+from .base import MAX_TEXT_LENGTH, DefinitionError, QuestionType, _show
 
 
 class FreeText(QuestionType):
@@ -28,7 +28,11 @@ class FreeText(QuestionType):
     def parse_gold(self, definition, raw):
         if isinstance(raw, (dict, list)):
             raise ValueError("gold answer for a free-text question must be text, not a JSON object or list")
-        return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+        text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+        problem = self.answer_problem(definition, text)
+        if problem:  # a known answer no worker could type would mark every worker wrong
+            raise ValueError(f"gold answer {_show(text)} {problem}")
+        return text
 
     def same(self, definition, a, b):
         return normalise_text(str(a)) == normalise_text(str(b))
