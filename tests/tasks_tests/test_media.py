@@ -388,3 +388,15 @@ def test_pages_that_show_items_allow_media_from_the_jobs_origins(client, setting
     assert "https://img.example.org" in client.get(f"/jobs/{job.pk}/")["Content-Security-Policy"]
     # Other pages allow the deployment's origins only.
     assert "img.example.org" not in client.get("/account/tokens/")["Content-Security-Policy"]
+
+
+def test_the_digits_demo_goes_through_the_archive_path(requester):
+    pytest.importorskip("sklearn")
+    from quorum.demo_digits import DIGITS_JOB, digits_setup
+
+    digits_setup(requester, count=40)
+    job = requester.jobs.get(name=DIGITS_JOB)
+    assert job.item_count == 40
+    assert MediaFile.objects.filter(job=job, kind="image").count() == 40
+    assert len(stored_files(job.pk)) == 40
+    assert Item.objects.filter(job=job).exclude(gold=None).count() == 4  # every tenth image
