@@ -602,18 +602,6 @@ class MediaRules:
             return f"the file '{name}' is not {KIND_WORDS[kind]} ({KIND_WORDS[found[0]]} file)"
         return None
 
-    def batch_ok(self, kind: str, values: Iterable) -> bool:
-        """Whether every value is fine (the intake fast path: it gives up on the first doubt)."""
-        kinds = self.kinds
-        for value in values:
-            if value == "":
-                continue
-            found = kinds.get(value)
-            if found is None or kind not in found:
-                if self.value_problem(kind, value) is not None:
-                    return False
-        return True
-
 
 def row_problem(rules: MediaRules, row: dict) -> tuple[str, str] | None:
     """(column, message) for the first media value of the row that is wrong, or None."""
