@@ -463,7 +463,12 @@ def main() -> int:
     ws_url = base.replace("http", "ws", 1)
     try:
         from tasks import services
+        from tasks.models import Job
 
+        # Earlier runs against the same database left their jobs open: their workers would share this run's crowd
+        # (and a media job's files lived in that run's own directory).
+        for earlier in Job.objects.filter(name__startswith="bench crowd", status__in=["open", "paused"]):
+            services.job_cancel(earlier)
         if args.media:
             job = make_media_job(args.items, args.redundancy, args.media_files)
         else:
