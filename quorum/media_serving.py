@@ -4,7 +4,9 @@ A worker's browser fetches an item's image as it shows the task, so this is on t
 thousand fetches a second beside the answers. It runs at the ASGI level (quorum/asgi.py) with no Django request,
 middleware or thread: the signature (tasks/media.py) is checked in memory, then one SQL round trip
 (``workers.lookups``, on connections of its own) identifies the caller by their API token and in the same row finds
-the file and says whether the caller may have it (a browser's session takes one more, to read the session):
+the file and says whether the caller may have it (a browser's session takes one more, to read the session).
+The common fetch needs none: when this process has already seen the caller's token or session (for a few seconds)
+and the file, and one of its own sockets holds that worker's lease, the answer comes from memory.
 
 - a URL whose signature is wrong (or names a file that does not exist) is 404, the same answer either way, so
   nothing can be found by trying names; an expired one is 403;
@@ -55,6 +57,49 @@ async def answer(send, status: int, detail: str, extra: list = ()) -> None:
 
 def not_found(send):
     return answer(send, 404, "no such media file")
+
+
+# What a fetch needs besides the signature, remembered by this process: a stored file's row never changes (a job's
+# deletion removes the file, and the open then fails as "not found"); who a token or session is, for a few seconds
+# (a revoked token keeps only its worker's own leased media for at most that long).
+IDENTITY_SECONDS = 10.0
+_identities: dict[bytes, tuple[int, float]] = {}
+_files: dict[tuple[int, str], dict] = {}
+MAX_REMEMBERED = 100_000
+
+
+def credential(scope) -> bytes | None:
+    """The caller's token header or session cookie, as sent (the key of the identity memory)."""
+    for key, value in scope["headers"]:
+        if key in (b"authorization", b"cookie"):
+            return key + b"\x00" + value
+    return None
+
+
+def remember(found: dict, grant, scope) -> None:
+    if len(_files) >= MAX_REMEMBERED:
+        _files.clear()
+    if len(_identities) >= MAX_REMEMBERED:
+        _identities.clear()
+    _files[(grant.job_id, grant.name)] = {k: found[k] for k in ("storage_name", "content_type", "size_bytes")}
+    if (sent := credential(scope)) is not None:
+        _identities[sent] = (found["user_id"], time.monotonic() + IDENTITY_SECONDS)
+
+
+def served_from_memory(scope, grant) -> dict | None:
+    """The file row when this process already knows the caller is the URL's worker, the file, and that one of its
+    own sockets holds the lease: the common fetch, answered without SQL. None sends the fetch to PostgreSQL."""
+    from tasks.scheduling.runtime import Runtime
+
+    if grant.worker_id is None or (file := _files.get((grant.job_id, grant.name))) is None:
+        return None
+    sent = credential(scope)
+    known = _identities.get(sent) if sent is not None else None
+    if known is None or known[0] != grant.worker_id or known[1] < time.monotonic():
+        return None
+    if not Runtime.holds_lease_here(grant.worker_id, grant.microtask_id):
+        return None
+    return file
 
 
 async def media_lookup(scope, lookups, grant) -> dict | None:
@@ -186,6 +231,9 @@ async def serve_media(scope, receive, send) -> None:
     now = time.time()
     if grant.expires <= now:
         return await answer(send, 403, "this media link has expired; reload the page for a fresh one")
+    found = served_from_memory(scope, grant)
+    if found is not None:
+        return await stream(send, scope, found, max(0, min(int(grant.expires - now), 3600)))
     found = await media_lookup(scope, Lookups.get(), grant)
     if found is None:
         return await answer(
@@ -196,6 +244,7 @@ async def serve_media(scope, receive, send) -> None:
         )
     if found["storage_name"] is None:
         return await not_found(send)
+    remember(found, grant, scope)
     if not found["allowed"]:
         detail = "this media file is for the worker who holds its task" if grant.worker_id else "not your job's file"
         return await answer(send, 403, detail)

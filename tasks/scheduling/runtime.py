@@ -269,6 +269,20 @@ class Runtime:
         self._instances.pop(id(self.loop), None)
 
     @classmethod
+    def holds_lease_here(cls, worker_id: int, microtask_id: int) -> bool:
+        """Whether a socket of this process holds the worker's live lease on the microtask (the media endpoint
+        asks this first: most fetches come from the process that pushed the task, and then need no SQL)."""
+        runtime = cls._instances.get(id(asyncio.get_running_loop()))
+        if runtime is None:
+            return False
+        now = time.time()
+        return any(
+            lease.microtask_id == microtask_id and lease.expires_at.timestamp() > now
+            for session in runtime.sessions.get(worker_id, ())
+            for lease in session.leases.values()
+        )
+
+    @classmethod
     async def shutdown_current(cls) -> None:
         from workers.lookups import Lookups
 
