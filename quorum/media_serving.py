@@ -19,13 +19,14 @@ with its stored content type, ``X-Content-Type-Options: nosniff`` and ``Cache-Co
 """
 
 import asyncio
-import json
 import re
 import time
 from functools import lru_cache
 
 from django.conf import settings
 from django.http import parse_cookie
+
+from quorum.asgi_replies import send_json
 
 CHUNK = 256 * 1024
 RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -43,16 +44,7 @@ def is_media_request(scope) -> bool:
 
 
 async def answer(send, status: int, detail: str, extra: list = ()) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-        *SECURITY_HEADERS,
-        *extra,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, {"detail": detail}, [(b"cache-control", b"no-store"), *SECURITY_HEADERS, *extra])
 
 
 def not_found(send):

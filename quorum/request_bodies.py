@@ -17,7 +17,6 @@ app instead:
 Refusals close the connection: the client may still be sending a body nobody will read.
 """
 
-import json
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from django.conf import settings
 from django.http import parse_cookie
 from django.urls import Resolver404, resolve
+
+from quorum.asgi_replies import send_json
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +98,8 @@ async def caller_may_upload(scope: Scope) -> bool:
 
 
 async def refuse(send: Send, status: int, body: dict, extra_headers: list[tuple[bytes, bytes]] = ()) -> None:
-    content = json.dumps(body).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(content)).encode()),
-        # The rest of the body is never read: the connection cannot carry another request.
-        (b"connection", b"close"),
-        *extra_headers,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
+    # The rest of the body is never read: the connection cannot carry another request.
+    await send_json(send, status, body, [(b"connection", b"close"), *extra_headers])
 
 
 async def refuse_too_large(send: Send, scope: Scope, limit: int, upload: bool) -> None:

@@ -24,3 +24,26 @@ export function focusGroup(inputs) {
   const target = inputs.find((i) => i.checked) || inputs[0];
   if (target) target.focus();
 }
+
+// A radio group that is one answer: number key n picks option n, and the answer is the checked value (``read``
+// turns it into the answer, e.g. a number for a rating).
+export function oneOf(element, inputs, context, read = (value) => value) {
+  return {
+    element,
+    pickable: true,
+    completesOnPick: true,
+    value() {
+      const checked = inputs.find((i) => i.checked);
+      return checked ? read(checked.value) : undefined;
+    },
+    problem: () => "",
+    focus: () => focusGroup(inputs),
+    pick(n) {
+      const input = inputs[n - 1];
+      if (!input) return false;
+      input.checked = true;
+      context.onChange();
+      return true;
+    },
+  };
+}

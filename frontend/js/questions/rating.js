@@ -1,6 +1,6 @@
 // rating: a point on a scale of 1..`scale` (2-10), shown as one row; the end `labels` name its first and last point.
 
-import { focusGroup, optionGroup } from "./choices.js";
+import { oneOf, optionGroup } from "./choices.js";
 import { labelled, numberOrNull } from "./editing.js";
 import { el } from "../dom.js";
 
@@ -14,24 +14,7 @@ export function render(container, question, context) {
   });
   const { element, inputs } = optionGroup(question, context, { kind: "radio", options, className: "options rating", showKeys: false });
   container.append(element);
-  return {
-    element,
-    pickable: true,
-    completesOnPick: true,
-    value() {
-      const checked = inputs.find((i) => i.checked);
-      return checked ? Number(checked.value) : undefined;
-    },
-    problem: () => "",
-    focus: () => focusGroup(inputs),
-    pick(n) {
-      const input = inputs[n - 1];
-      if (!input) return false;
-      input.checked = true;
-      context.onChange();
-      return true;
-    },
-  };
+  return oneOf(element, inputs, context, Number);
 }
 
 export function edit(container, definition, { idPrefix }) {
