@@ -155,10 +155,11 @@ export async function sampleArchive(file, maxRows = 8) {
   const inner = data[0];
   const sample = await sampleFile(new File([await zipEntryBlob(file, inner)], inner.name.split("/").pop()), maxRows);
   const cache = new Map();
-  const byBaseName = new Map([...entries.values()].map((e) => [e.name.split("/").pop(), e]));
   sample.dataName = inner.name;
+  // The name as the server reads it (tasks/media.py normal_name): the path inside the archive, '/' between parts.
+  const normalName = (name) => String(name).trim().normalize("NFC").replaceAll("\\", "/").replace(/^(\.\/)+/, "");
   sample.mediaURL = (name) => {
-    const entry = entries.get(name) || byBaseName.get(String(name).split("/").pop());
+    const entry = entries.get(normalName(name));
     const type = entry && IMAGE_TYPES[entry.name.split(".").pop().toLowerCase()];
     if (!entry || !type || entry.unpacked > PREVIEW_IMAGE_BYTES) return Promise.resolve(null);
     if (!cache.has(entry.name)) {

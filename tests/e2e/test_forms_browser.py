@@ -224,30 +224,12 @@ def png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
-def with_media_urls(ws):
-    """Passes the socket through; a task.assigned without the `media` map (a server that does not sign media yet)
-    gets one from the item's allowed http(s) URLs, as docs/FORMS.md says items carry it."""
-    server = ws.connect_to_server()
-
-    def from_server(message):
-        data = json.loads(message)
-        if data.get("type") == "task.assigned":
-            media_columns = [b["column"] for b in data["job"]["display"] if b["type"] in ("image", "audio", "video")]
-            for item in data["items"]:
-                item.setdefault("media", {c: item["data"][c] for c in media_columns if c in item["data"]})
-        ws.send(json.dumps(data))
-
-    server.on_message(from_server)
-    ws.on_message(server.send)
-
-
 def test_an_image_fits_a_phone_screen(new_page, server):
     photo = f"{server}/media-test/wide.png"
     display = [{"type": "image", "column": "photo", "label": "Photo of the part"}, {"type": "text", "column": "title"}]
     make_form_job([{"id": "w1", "photo": photo, "title": "A wide photo"}], display, QUESTIONS, media_origins=[server])
     factories.make_worker("pia")
     page = new_page(viewport={"width": 375, "height": 740})
-    page.route_web_socket(re.compile(r"/ws/work/"), with_media_urls)
     sign_in(page, "pia", factories.PASSWORD)
     page.route(
         "**/media-test/wide.png", lambda route: route.fulfill(status=200, content_type="image/png", body=png(1600, 300))
@@ -291,11 +273,12 @@ def test_the_results_of_a_form_show_each_question(new_page):
     expect(page.locator(".question-results tbody th")).to_have_text(["quality", "why", "sharp", "count"])
 
 
-def test_a_media_archive_previews_its_items_and_images(new_page, tmp_path):
+def test_a_media_archive_previews_its_items_and_images_and_is_uploaded(new_page, celery_worker_process, tmp_path):
     factories.make_requester("ada")
     archive = tmp_path / "parts.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        z.writestr("data/parts.csv", factories.csv_bytes([{"id": "a1", "photo": "wide.png", "title": "Part A"}]))
+        rows = [{"id": "a1", "photo": "images/wide.png", "title": "Part A"}]
+        z.writestr("data/parts.csv", factories.csv_bytes(rows))
         z.writestr("images/wide.png", png(800, 200), compress_type=zipfile.ZIP_STORED)
     page = new_page(viewport={"width": 375, "height": 740})
     sign_in(page, "ada", factories.PASSWORD)
@@ -313,3 +296,14 @@ def test_a_media_archive_previews_its_items_and_images(new_page, tmp_path):
     page.wait_for_function("() => document.querySelector('#worker-preview img').naturalWidth === 800")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
     screenshot(page, "job-new-archive-phone")
+
+    # Created and uploaded from the page: the archive's images are stored and its item shows one.
+    page.get_by_label("Job name").fill("Parts from an archive")
+    page.locator("#questions > li").first.get_by_label("Prompt").fill("Is the part damaged?")
+    page.locator("#questions > li").first.get_by_label("Options, one per line").fill("ok\ndamaged")
+    page.get_by_role("button", name="Create job and upload").click()
+    page.wait_for_url(re.compile(r"/jobs/\d+/$"))
+    expect(page.locator("#s-items")).to_have_text("0 / 1", timeout=60_000)
+    job = Job.objects.get(name="Parts from an archive")
+    assert list(job.media_files.values_list("name", flat=True)) == ["images/wide.png"]
+    assert job.items.get().data["photo"] == "images/wide.png"
