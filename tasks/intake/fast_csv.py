@@ -54,7 +54,8 @@ def copy_fast_csv(load, copy) -> None:
         pick = itemgetter(*data_i)
         single = data_i[0] if len(data_i) == 1 else None
         options = set(rules.options)
-        choice = rules.question_type == "single_choice"
+        # A type whose known answer is one of its options as written is checked here by set membership.
+        choice = rules.form.questions[0].plugin.gold_is_an_option
         prefix, slicer = load.prefix, load.slicer
 
         while True:

@@ -39,10 +39,6 @@ class RowRules:
         )
 
     @property
-    def question_type(self) -> str:
-        return self.form.questions[0].type
-
-    @property
     def options(self) -> tuple[str, ...]:
         return tuple(self.form.questions[0].definition.get("options", ()))
 

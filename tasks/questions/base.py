@@ -27,6 +27,9 @@ class QuestionType:
     aggregation = "categorical"
     # Whether the automated path (text classification) can answer it.
     machine_answerable = False
+    # Whether a known answer is one of the definition's options, spelled as written (intake's fast path checks
+    # such gold answers by set membership, without the plugin's parser).
+    gold_is_an_option = False
 
     @property
     def js_module(self) -> str:

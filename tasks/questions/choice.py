@@ -9,6 +9,7 @@ class SingleChoice(QuestionType):
     name = "single_choice"
     label = "Single choice"
     machine_answerable = True
+    gold_is_an_option = True
 
     def check_definition(self, definition):
         return {"options": check_options(definition)}
