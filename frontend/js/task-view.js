@@ -149,9 +149,9 @@ export function renderTask(root, task, { prefix = "t", onChange = () => {} } = {
     previous: () => moveTo(active - 1),
     // Number key n: pick in the question it targets. A pick that completes the item moves on to the next item
     // still open; otherwise the picked question keeps the focus, so Tab goes on to the next question.
-    pick(n) {
+    pick(key) {
       const field = pickTarget();
-      if (!field || !field.control.pick(n)) return false;
+      if (!field || !field.control.pick(key)) return false;
       const from = active;
       if (field.control.completesOnPick && missingIn(from).length === 0) {
         const nextOpen = sections.findIndex((_, i) => i > from && missingIn(i).length > 0);

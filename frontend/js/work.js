@@ -233,8 +233,8 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   if (typing || !current) return;
-  if (/^[1-9]$/.test(event.key)) {
-    if (current.view.pick(Number(event.key))) event.preventDefault();
+  if (/^[0-9]$/.test(event.key)) {
+    if (current.view.pick(event.key)) event.preventDefault();
   } else if (event.key === "s" || event.key === "S") {
     event.preventDefault();
     skip();

@@ -307,3 +307,23 @@ def test_a_media_archive_previews_its_items_and_images_and_is_uploaded(new_page,
     job = Job.objects.get(name="Parts from an archive")
     assert list(job.media_files.values_list("name", flat=True)) == ["images/wide.png"]
     assert job.items.get().data["photo"] == "images/wide.png"
+
+
+def test_options_that_are_digits_are_picked_by_their_own_digit(new_page):
+    digits = [
+        {"name": "digit", "type": "single_choice", "prompt": "Which digit?", "options": [str(d) for d in range(10)]}
+    ]
+    rows = [{"id": f"d{i}", "text": f"digit {i}"} for i in range(2)]
+    job = make_form_job(rows, [{"type": "text", "column": "text"}], digits)
+    page = open_work(new_page, "dora")
+    options = page.locator("#task .option kbd")
+    expect(options).to_have_text([str(d) for d in range(10)])  # each digit is its own key, 0 included
+    page.keyboard.press("0")
+    expect(page.locator("#task").get_by_role("radio", name="0")).to_be_checked()
+    page.keyboard.press("Enter")
+    expect(page.locator("#history li")).to_have_count(1, timeout=10_000)
+    page.keyboard.press("9")
+    expect(page.locator("#task").get_by_role("radio", name="9")).to_be_checked()
+    page.keyboard.press("Enter")
+    expect(page.locator("#history li")).to_have_count(2, timeout=10_000)
+    assert sorted(Answer.objects.filter(job=job).values_list("value", flat=True)) == ["0", "9"]

@@ -3,8 +3,8 @@
 // {element, pickable, completesOnPick, value(), problem(), focus(), pick(n)}:
 //   value()    the answer, or undefined while there is none (or it is not acceptable yet);
 //   problem()  "" or why the typed answer is not acceptable (shown to the worker, blocks the submit);
-//   pick(n)    number key n chose something (true) or means nothing here (false);
-//   pickable   number keys act on it; completesOnPick: one pick answers it.
+//   pick(key)  digit key "0".."9" chose something (true) or means nothing here (false);
+//   pickable   digit keys act on it; completesOnPick: one pick answers it.
 // For the New job page's builder it also has edit(container, definition, {idPrefix}) drawing the type's own
 // settings and returning a function that reads them ({options}, {min, max, integer}, ...), and
 // conditionValues(question): the answers a later question's show_if may name, or null when none can; and

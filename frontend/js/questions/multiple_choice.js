@@ -5,7 +5,7 @@ import { editOptions } from "./editing.js";
 
 export function render(container, question, context) {
   const options = (question.options || []).map(String);
-  const { element, inputs } = optionGroup(question, context, { kind: "checkbox", options: options.map((o) => ({ value: o, text: o })) });
+  const { element, inputs, keys } = optionGroup(question, context, { kind: "checkbox", options: options.map((o) => ({ value: o, text: o })) });
   container.append(element);
   return {
     element,
@@ -17,9 +17,9 @@ export function render(container, question, context) {
     },
     problem: () => "",
     focus: () => focusGroup(inputs),
-    // A number key toggles its option, so a second press takes it back.
-    pick(n) {
-      const input = inputs[n - 1];
+    // An option's key toggles it, so a second press takes it back.
+    pick(key) {
+      const input = inputs[keys.indexOf(key)];
       if (!input) return false;
       input.checked = !input.checked;
       context.onChange();

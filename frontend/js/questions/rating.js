@@ -12,9 +12,9 @@ export function render(container, question, context) {
     const hint = point === 1 ? low : point === scale ? high : "";
     return { value: String(point), text: String(point), hint: hint || "" };
   });
-  const { element, inputs } = optionGroup(question, context, { kind: "radio", options, className: "options rating", showKeys: false });
-  container.append(element);
-  return oneOf(element, inputs, context, Number);
+  const group = optionGroup(question, context, { kind: "radio", options, className: "options rating", showKeys: false });
+  container.append(group.element);
+  return oneOf(group, context, Number);
 }
 
 export function edit(container, definition, { idPrefix }) {

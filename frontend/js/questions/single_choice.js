@@ -5,9 +5,9 @@ import { editOptions } from "./editing.js";
 
 export function render(container, question, context) {
   const options = (question.options || []).map(String);
-  const { element, inputs } = optionGroup(question, context, { kind: "radio", options: options.map((o) => ({ value: o, text: o })) });
-  container.append(element);
-  return oneOf(element, inputs, context);
+  const group = optionGroup(question, context, { kind: "radio", options: options.map((o) => ({ value: o, text: o })) });
+  container.append(group.element);
+  return oneOf(group, context);
 }
 
 // The builder's settings for this type, and the answers a later question's `show_if` may name.
