@@ -215,29 +215,17 @@ class JobSerializer(serializers.ModelSerializer):
         max_answers = attrs.get("max_answers", getattr(instance, "max_answers", None))
         if max_answers is not None and max_answers < redundancy:
             raise serializers.ValidationError({"max_answers": "max_answers cannot be below redundancy"})
-        if (
-            instance is not None
-            and instance.item_count
-            and "question_type" in attrs
-            and attrs["question_type"] != instance.question_type
-        ):
-            raise serializers.ValidationError({"question_type": "the question type cannot change once items exist"})
-        if (
-            instance is not None
-            and instance.item_count
-            and "options" in attrs
-            and attrs["options"] != [str(o) for o in instance.options or []]
-        ):
-            # Gold answers, answers and results name the old options; a new list would leave them meaning nothing.
-            raise serializers.ValidationError({"options": "the options cannot change once items exist"})
-        if (
-            instance is not None
-            and instance.item_count
-            and "questions" in attrs
-            and attrs["questions"] != instance.questions
-        ):
-            # Gold answers, answers and results are stored per question; changing the form would orphan them.
-            raise serializers.ValidationError({"questions": "the questions cannot change once items exist"})
+        if instance is not None and instance.item_count:
+            # Gold answers, answers and results name the questions, their types and options: a new definition would
+            # leave them meaning nothing.
+            frozen = {
+                "question_type": ("question type", instance.question_type),
+                "options": ("options", [str(o) for o in instance.options or []]),
+                "questions": ("questions", instance.questions),
+            }
+            for name, (words, current) in frozen.items():
+                if name in attrs and attrs[name] != current:
+                    raise serializers.ValidationError({name: f"the {words} cannot change once items exist"})
         return attrs
 
     def _check_form(self, attrs) -> None:
