@@ -187,3 +187,17 @@ def test_gold_on_one_question_scores_the_worker_on_that_question(worker, monkeyp
     quality.gold_checks_record(assignment_ids)
     record = JobWorker.objects.get(job=job, worker=worker)
     assert (record.gold_total, record.gold_correct) == (1, 0)
+
+
+@pytest.mark.django_db
+def test_the_questions_cannot_change_once_items_exist_but_the_display_can(requester_api):
+    job = form_job(owner=requester_api.user)
+    factories.ingest_now(job, factories.csv_bytes([{"id": "a", "note": "n", "url": "https://x.example/1"}]))
+    changed = [dict(q) for q in job.questions]
+    changed[2]["scale"] = 7  # answers and gold name points of the old scale
+    refused = requester_api.patch(f"/api/jobs/{job.pk}/", {"questions": changed}, format="json")
+    assert refused.status_code == 400 and "cannot change once items exist" in str(refused.json()["questions"])
+    display = [{"type": "markdown", "column": "note", "label": "Note"}]
+    assert requester_api.patch(f"/api/jobs/{job.pk}/", {"display": display}, format="json").status_code == 200
+    job.refresh_from_db()
+    assert job.display[0]["type"] == "markdown" and job.shown_fields == ["note"]
