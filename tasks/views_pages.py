@@ -143,9 +143,20 @@ def item_detail(request, job_id: int, item_id: int):
             "item": item,
             "answers": selectors.item_answers(item),
             "text": _item_text(job, item),
-            "media": media.viewer_media(job)(item.data),
+            "media": _media_shown(job, media.viewer_media(job)(item.data)),
         },
     )
+
+
+def _media_shown(job: Job, urls: dict) -> list[dict]:
+    """The item's media blocks as the requester sees them: {type, label, column, url} for each media block."""
+    from .forms import Form
+
+    return [
+        {**block, "url": urls[block["column"]]}
+        for block in Form.for_job(job).media_blocks()
+        if urls.get(block["column"])
+    ]
 
 
 def _item_text(job: Job, item: Item):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
 from tasks import media, services
 from tasks.media import sniff, zip_bytes
@@ -369,6 +370,11 @@ def test_the_items_api_gives_the_requester_signed_urls(requester_api):
     first, second = (item["media"]["photo"] for item in items)
     assert first.startswith(f"/media/{job.pk}/a.png?a=v&e=")
     assert second == "https://img.example.org/b"
+    # The item page shows the requester the image, through a URL signed for them.
+    client = Client()
+    client.force_login(requester_api.user)
+    page = client.get(f"/jobs/{job.pk}/items/{items[0]['id']}/").content.decode()
+    assert f'<img class="item-media" src="/media/{job.pk}/a.png?a=v&amp;e=' in page
 
 
 def test_pages_that_show_items_allow_media_from_the_jobs_origins(client, settings):
