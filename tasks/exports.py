@@ -44,7 +44,7 @@ def _load(value):
 
 def _question_results(form: Form, stored: dict | None, gold) -> dict:
     """A form's per-question results as exported: the stored ones, or a gold item's known answers (confidence 1)."""
-    known = form.gold_values(gold) if gold is not None else {}
+    known = form.values(gold) if gold is not None else {}
     stored = stored or {}
     out = {}
     for question in form.questions:

@@ -7,6 +7,7 @@ what a requester sends; the question types themselves live in ``tasks/questions/
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .questions import QUESTION_TYPES, DefinitionError, QuestionType, question_type
 
@@ -95,7 +96,11 @@ class Form:
         return list(dict.fromkeys(q.gold_column for q in self.questions))
 
     def public(self) -> dict:
-        """What a worker's browser needs to show the form."""
+        """What a worker's browser needs to show the form (sent with every lease: built once per form)."""
+        return self._public
+
+    @cached_property
+    def _public(self) -> dict:
         questions = [{k: v for k, v in q.definition.items() if k != "gold_column"} for q in self.questions]
         return {"display": list(self.display), "questions": questions}
 
@@ -168,9 +173,6 @@ class Form:
         if not gold:
             return None, None, ""
         return (gold[self.questions[0].name] if self.single else gold), None, ""
-
-    def gold_values(self, gold) -> dict:
-        return self.values(gold)
 
 
 def shorthand_display(text_field: str, shown_fields: list | None) -> list[dict]:

@@ -42,7 +42,7 @@ def gold_checks_of_answer(form: Form, answer: object, gold: object) -> tuple[int
     that question type's own rule of "same answer" (the rule of the vote); a question left unanswered is wrong."""
     given = form.values(answer)
     checks = right = 0
-    for name, known in form.gold_values(gold).items():
+    for name, known in form.values(gold).items():
         question = form.by_name.get(name)
         if question is None:
             continue

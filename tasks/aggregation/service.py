@@ -261,7 +261,7 @@ def job_results_refresh(job_id: int) -> RefreshSummary:
     answers = _read_answers(form, job.pk, None)
     if not answers.per_item:
         return RefreshSummary(job_id, method, _write(job, [], method, whole_job=True), 0)
-    gold = {item: form.gold_values(value) for item, value in _read_gold(job).items()}
+    gold = {item: form.values(value) for item, value in _read_gold(job).items()}
     outcomes: dict[str, QuestionOutcome] = {}
     pipe = get_redis().pipeline(transaction=False)
     for question in form.questions:

@@ -11,7 +11,6 @@ import pytest
 from playwright.sync_api import expect
 
 from tasks import services
-from tasks.forms import check_display, check_questions
 from tasks.models import Answer, Assignment, Job
 from tests import factories
 
@@ -34,17 +33,7 @@ QUESTIONS = [
 
 def make_form_job(rows: list[dict], display: list[dict], questions: list[dict], **fields) -> Job:
     """A published form job, its definition checked as the API checks it (tasks/serializers.py)."""
-    display = check_display(display)
-    job = factories.make_job(
-        owner=factories.make_requester(),
-        display=display,
-        questions=check_questions(questions),
-        shown_fields=list(dict.fromkeys(b["column"] for b in display)),
-        text_field="",
-        redundancy=1,
-        lease_seconds=300,
-        **fields,
-    )
+    job = factories.make_form_job(questions, display, redundancy=1, lease_seconds=300, **fields)
     factories.ingest_now(job, factories.csv_bytes(rows))
     job.refresh_from_db()
     services.job_publish(job)

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from tasks import quality, services
-from tasks.forms import Form, check_questions
+from tasks.forms import Form
 from tasks.models import Answer, Item, Job, JobWorker
 from tests import factories
 from tests.scheduling import Client, run
@@ -26,10 +26,7 @@ FORM = {
 
 def form_job(**fields) -> Job:
     settings = {k: v for k, v in FORM.items() if k not in ("display", "questions")}
-    # As the API stores them: checked, defaults filled (gold columns gold_<name>).
-    return factories.make_job(
-        **{**settings, **fields}, display=FORM["display"], questions=check_questions(FORM["questions"]), text_field=""
-    )
+    return factories.make_form_job(FORM["questions"], FORM["display"], **{**settings, **fields})
 
 
 @pytest.mark.django_db
