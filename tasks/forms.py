@@ -51,8 +51,12 @@ class Question:
     def gold_column(self) -> str:
         return self.definition["gold_column"]
 
-    def answer_problem(self, value) -> str:
-        return self.plugin.answer_problem(self.definition, value)
+    def answer_problem(self, value, data: dict | None = None) -> str:
+        """What is wrong with an answer; with the item's ``data``, also what is wrong given the item."""
+        problem = self.plugin.answer_problem(self.definition, value)
+        if not problem and data is not None:
+            problem = self.plugin.item_problem(self.definition, value, data)
+        return problem
 
     def normalise(self, value):
         return self.plugin.normalise(self.definition, value)
@@ -92,6 +96,10 @@ class Form:
     def media_blocks(self) -> list[dict]:
         return [block for block in self.display if block["type"] in MEDIA_BLOCK_TYPES]
 
+    def claimed_columns(self) -> list[str]:
+        """Columns a question shows itself (spans' text, boxes' image, a pair's candidates)."""
+        return list(dict.fromkeys(c for q in self.questions for c in q.plugin.claimed_columns(q.definition)))
+
     def gold_columns(self) -> list[str]:
         return list(dict.fromkeys(q.gold_column for q in self.questions))
 
@@ -102,7 +110,7 @@ class Form:
     @cached_property
     def _public(self) -> dict:
         questions = [{k: v for k, v in q.definition.items() if k != "gold_column"} for q in self.questions]
-        return {"display": list(self.display), "questions": questions}
+        return {"display": list(self.display), "questions": questions, "claimed_columns": self.claimed_columns()}
 
     # --- answers ----------------------------------------------------------------------------------------------
     def values(self, answer) -> dict:
@@ -127,10 +135,11 @@ class Form:
             return any(w in given for w in wanted)
         return any(parent.same(given, w) for w in wanted)
 
-    def answer_problem(self, answer) -> str:
-        """What is wrong with one item's answer ("" when nothing), naming the question."""
+    def answer_problem(self, answer, data: dict | None = None) -> str:
+        """What is wrong with one item's answer ("" when nothing), naming the question; with the item's ``data``
+        (as its worker got it), also what is wrong given the item (a span past the end of its text)."""
         if self.single:
-            problem = self.questions[0].answer_problem(answer)
+            problem = self.questions[0].answer_problem(answer, data)
             return f"the answer {problem}" if problem else ""
         if not isinstance(answer, dict):
             return "the answer must be an object {question name: value} (this job asks several questions)"
@@ -146,7 +155,7 @@ class Form:
                 if question.required:
                     return f"question '{question.name}' needs an answer"
                 continue
-            problem = question.answer_problem(value)
+            problem = question.answer_problem(value, data)
             if problem:
                 return f"the answer to question '{question.name}' {problem}"
         return ""
@@ -173,6 +182,21 @@ class Form:
         if not gold:
             return None, None, ""
         return (gold[self.questions[0].name] if self.single else gold), None, ""
+
+    def row_problem(self, row: dict, gold) -> tuple[str, str] | None:
+        """(column, message) of what a question type finds wrong with a data row (``gold`` as parse_gold gave it)."""
+        known = self.values(gold)
+        for question in self.questions:
+            if question.plugin.checks_rows:
+                found = question.plugin.row_problem(question.definition, row, known.get(question.name))
+                if found:
+                    column, message = found
+                    return column, message if self.single else f"{message} (question '{question.name}')"
+        return None
+
+    @property
+    def checks_rows(self) -> bool:
+        return any(q.plugin.checks_rows for q in self.questions)
 
 
 def shorthand_display(text_field: str, shown_fields: list | None) -> list[dict]:
@@ -267,6 +291,34 @@ def check_questions(questions, gold_field: str = "gold") -> list[dict]:
     if not checked:
         raise FormError("a job asks at least one question", "questions")
     return checked
+
+
+def complete_display(display: list[dict], questions: list[dict]) -> list[dict]:
+    """The display with a block for every column a question shows itself (``claimed_columns``): a job that marks
+    spans on ``text`` shows ``text`` even when its display names nothing. A block of another type than the
+    question needs (boxes on a text block) is refused."""
+    blocks = list(display)
+    by_column = {block["column"]: block for block in blocks}
+    for n, definition in enumerate(questions):
+        plugin = QUESTION_TYPES[definition["type"]]
+        for column, block_type in plugin.claimed_columns(definition).items():
+            block = by_column.get(column)
+            if block is None:
+                block = by_column[column] = {"type": block_type, "column": column, "label": ""}
+                blocks.append(block)
+            elif block_type == "image" and block["type"] != "image":
+                raise FormError(
+                    f"'{column}' is shown as a {block['type']} block; {plugin.label.lower()} need an image block",
+                    f"questions[{n}] '{definition['name']}'.column",
+                )
+            elif block_type == "text" and block["type"] not in ("text", "markdown") and plugin.name == "spans":
+                raise FormError(
+                    f"'{column}' is shown as a {block['type']} block; spans are marked on a text block",
+                    f"questions[{n}] '{definition['name']}'.column",
+                )
+    if len(blocks) > MAX_BLOCKS:
+        raise FormError(f"at most {MAX_BLOCKS} blocks", "display")
+    return blocks
 
 
 def _check_condition(condition, earlier: dict[str, dict]) -> dict:

@@ -2,7 +2,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_sc
 from rest_framework import serializers
 
 from .automation.selectors import automation_summary
-from .forms import BLOCK_TYPES, FormError, check_display, check_questions
+from .forms import BLOCK_TYPES, FormError, check_display, check_questions, complete_display
 from .models import Job, MediaFile, Upload
 from .questions import QUESTION_TYPES
 from .services import upload_rows_done
@@ -237,6 +237,11 @@ class JobSerializer(serializers.ModelSerializer):
             if raw:
                 try:
                     attrs["questions"] = check_questions(raw, gold_field)
+                except FormError as error:
+                    raise serializers.ValidationError({"questions": str(error)}) from None
+                display = attrs.get("display", getattr(instance, "display", None)) or []
+                try:
+                    attrs["display"] = complete_display(display, attrs["questions"])
                 except FormError as error:
                     raise serializers.ValidationError({"questions": str(error)}) from None
                 if len(attrs["questions"]) == 1:  # mirrored, so readers of the old fields see the same question

@@ -40,8 +40,13 @@ def copy_fast_csv(load, copy) -> None:
         gold_field, id_field, text_field = rules.gold_field, rules.id_field, rules.text_field
         if (text_field and text_field not in header) or gold_field in (id_field, text_field):
             raise GiveUp
-        # Forms with several questions, and media to look up, take the careful path.
-        if not rules.form.single or rules.form.media_blocks() or set(rules.display_columns) - set(header):
+        # Forms with several questions, media to look up, and types with their own row checks take the careful path.
+        if (
+            not rules.form.single
+            or rules.form.media_blocks()
+            or rules.form.checks_rows
+            or set(rules.display_columns) - set(header)
+        ):
             raise GiveUp
         width = len(header)
         gold_i = header.index(gold_field) if gold_field in header else None

@@ -58,6 +58,8 @@ def split_row(rules: RowRules, line: int, row: dict) -> tuple[str | None, dict, 
             raise rules.error(f"the column '{column}' that the display shows is missing", line, column)
     if rules.media is not None and (wrong := media_problem(rules.media, row)):
         raise rules.error(wrong[1], line, wrong[0])
+    if rules.form.checks_rows and (wrong := rules.form.row_problem(row, gold)):
+        raise rules.error(wrong[1], line, wrong[0])
     external_id = row.get(rules.id_field)
     if external_id is not None:
         # A JSON id that is not a string keeps its JSON spelling: true, 1.0, {"k":1} (not Python's True, {'k': 1}).

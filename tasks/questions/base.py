@@ -30,6 +30,10 @@ class QuestionType:
     # Whether a known answer is one of the definition's options, spelled as written (intake's fast path checks
     # such gold answers by set membership, without the plugin's parser).
     gold_is_an_option = False
+    # Whether its rows need the plugin's own check at intake (``row_problem``): the fast CSV path gives up then.
+    checks_rows = False
+    # A known answer counts as right when ``score`` reaches this (1.0: only the same answer).
+    pass_mark = 1.0
 
     @property
     def js_module(self) -> str:
@@ -45,6 +49,11 @@ class QuestionType:
         """What is wrong with an answer ("" when nothing)."""
         raise NotImplementedError
 
+    def item_problem(self, definition: dict, value, data: dict) -> str:
+        """What is wrong with a valid answer given the item it answers (its data as workers get it), e.g. a span
+        past the end of the text ("" when nothing)."""
+        return ""
+
     def normalise(self, definition: dict, value):
         """One spelling per answer, so equal answers are equal JSON."""
         return value
@@ -53,6 +62,11 @@ class QuestionType:
         """Whether two answers agree (gold checks, agreement)."""
         return self.label_of(definition, a) == self.label_of(definition, b)
 
+    def score(self, definition: dict, given, known) -> float:
+        """How well an answer matches a known one, 0..1 (span F1, box matching ...); a gold check is right when
+        it reaches ``pass_mark``."""
+        return 1.0 if self.same(definition, given, known) else 0.0
+
     def parse_gold(self, definition: dict, raw):
         """A known answer as read from a data file (CSV gives text); raises ValueError with a message."""
         value = self.normalise(definition, raw)
@@ -60,6 +74,18 @@ class QuestionType:
         if problem:
             raise ValueError(f"gold answer {_show(raw)}: {problem}")
         return value
+
+    # --- data ---------------------------------------------------------------------------------------------------
+    def claimed_columns(self, definition: dict) -> dict[str, str]:
+        """{column: display block type} of the columns the question shows itself (the text spans are marked on,
+        the image boxes are drawn on): the form adds a block for each one the display lacks, and the worker page
+        draws them inside the question instead of above it."""
+        return {}
+
+    def row_problem(self, definition: dict, row: dict, gold) -> tuple[str, str] | None:
+        """(column, message) of what is wrong with a data row for this question, given its known answer for the
+        question (parsed, or None), or None when nothing is (only asked of types with ``checks_rows``)."""
+        return None
 
     # --- aggregation ------------------------------------------------------------------------------------------
     def labels(self, definition: dict) -> list[str]:
@@ -107,3 +133,49 @@ def check_options(definition: dict) -> list[str]:
     if len(set(options)) != len(options):
         raise DefinitionError("options must be distinct", "options")
     return options
+
+
+def check_labels(definition: dict, *, at_most: int = 30) -> list[str]:
+    """The labels a worker gives spans or boxes: 1 to ``at_most`` distinct strings."""
+    labels = definition.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise DefinitionError("labels must be a list of strings", "labels")
+    labels = [x.strip() for x in labels]
+    if not 1 <= len(labels) <= at_most:
+        raise DefinitionError(f"give 1 to {at_most} labels", "labels")
+    if any(not x or len(x) > 100 for x in labels):
+        raise DefinitionError("each label is 1 to 100 characters", "labels")
+    if len(set(labels)) != len(labels):
+        raise DefinitionError("labels must be distinct", "labels")
+    return labels
+
+
+def check_column(definition: dict, key: str, default: str | None = None) -> str:
+    column = definition.get(key, default)
+    if not isinstance(column, str) or not 0 < len(column.strip()) <= 200:
+        raise DefinitionError(f"{key} must name a column of the data (1 to 200 characters)", key)
+    return column.strip()
+
+
+def check_whole(definition: dict, key: str, default: int, low: int, high: int) -> int:
+    value = definition.get(key, default)
+    if type(value) is not int or not low <= value <= high:
+        raise DefinitionError(f"{key} must be a whole number from {low} to {high}", key)
+    return value
+
+
+def json_value(raw):
+    """A data file's cell holding JSON (a CSV gives text); other values as they are."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ValueError(f"gold answer {_show(raw)} is not JSON") from None
+    return raw
+
+
+def check_flag(definition: dict, key: str, default: bool = False) -> bool:
+    value = definition.get(key, default)
+    if not isinstance(value, bool):
+        raise DefinitionError(f"{key} is true or false", key)
+    return value
