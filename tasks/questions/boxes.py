@@ -25,12 +25,7 @@ def match_boxes(given: list[dict], known: list[dict], threshold: float = MATCH_I
     """Pairs (given index, known index, IoU) of boxes with the same label matched one to one, best IoU first,
     each at least ``threshold``."""
     pairs = sorted(
-        (
-            (iou(g, k), i, j)
-            for i, g in enumerate(given)
-            for j, k in enumerate(known)
-            if g["label"] == k["label"]
-        ),
+        ((iou(g, k), i, j) for i, g in enumerate(given) for j, k in enumerate(known) if g["label"] == k["label"]),
         reverse=True,
     )
     used_g: set[int] = set()
@@ -122,4 +117,3 @@ class Boxes(QuestionType):
         if problem:
             raise ValueError(f"gold answer {problem}")
         return value
-

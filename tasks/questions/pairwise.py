@@ -24,7 +24,9 @@ class Pairwise(QuestionType):
     def check_definition(self, definition):
         pairs = definition.get("pairs", "given")
         if pairs not in ("given", "drawn"):
-            raise DefinitionError('pairs is "given" (each row holds two candidates) or "drawn" (rows are candidates)', "pairs")
+            raise DefinitionError(
+                'pairs is "given" (each row holds two candidates) or "drawn" (rows are candidates)', "pairs"
+            )
         out = {"pairs": pairs, "allow_equal": check_flag(definition, "allow_equal")}
         group = definition.get("group_column") or ""
         out["group_column"] = check_column(definition, "group_column") if group else ""

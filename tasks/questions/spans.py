@@ -58,7 +58,7 @@ class Spans(QuestionType):
                 return f"span {n}: label {str(span['label'])[:100]!r} is not one of {definition['labels']}"
         if not definition.get("overlap"):
             ordered = sorted(value, key=lambda s: (s["start"], s["end"]))
-            for a, b in zip(ordered, ordered[1:]):
+            for a, b in zip(ordered, ordered[1:], strict=False):
                 if b["start"] < a["end"]:
                     return (
                         f"spans {a['start']}-{a['end']} and {b['start']}-{b['end']} overlap; "
@@ -71,10 +71,7 @@ class Spans(QuestionType):
         length = len(text) if text is not None else 0
         for n, span in enumerate(value, 1):
             if span["end"] > length:
-                return (
-                    f"span {n} ({span['start']}-{span['end']}) goes past the end of the text "
-                    f"({length} characters)"
-                )
+                return f"span {n} ({span['start']}-{span['end']}) goes past the end of the text ({length} characters)"
         return ""
 
     def normalise(self, definition, value):
@@ -96,9 +93,7 @@ class Spans(QuestionType):
     def parse_gold(self, definition, raw):
         value = json_value(raw)
         if isinstance(value, list):  # an exported result carries confidence and workers per span
-            value = [
-                {k: v for k, v in s.items() if k in SPAN_KEYS} if isinstance(s, dict) else s for s in value
-            ]
+            value = [{k: v for k, v in s.items() if k in SPAN_KEYS} if isinstance(s, dict) else s for s in value]
         value = self.normalise(definition, value)
         problem = self.answer_problem(definition, value)
         if problem:
