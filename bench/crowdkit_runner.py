@@ -2,7 +2,8 @@
 
 Reads the same files through the same reader as our methods (so duplicates get the same keep-last rule) and
 prints one JSON object per line: {"dataset", "method", "accuracy", "seconds"}, or with --synthetic the time and
-memory of Dawid-Skene on the generated million answers.
+memory of Dawid-Skene on the generated million answers, or with --pairwise FILE the scores of crowd-kit's
+pairwise methods for each group of the comparisons in FILE (bench/annotation.py).
 """
 
 import argparse
@@ -35,6 +36,12 @@ METHODS = {
     "MMSR": lambda: ck.MMSR(n_iter=1000),
 }
 
+# crowd-kit 1.4.2 names the noisy model NoisyBradleyTerry (NoisyBT in its docs and papers).
+PAIRWISE = {
+    "BradleyTerry": lambda: ck.BradleyTerry(n_iter=1000),
+    "NoisyBT": lambda: ck.NoisyBradleyTerry(n_iter=500, random_state=0),
+}
+
 
 def run_datasets(root: Path, names: list[str], methods: list[str], glad_max_answers: int) -> None:
     for name in names:
@@ -61,6 +68,23 @@ def run_datasets(root: Path, names: list[str], methods: list[str], glad_max_answ
                 continue
             seconds = time.perf_counter() - started
             print(json.dumps({"dataset": name, "method": method, "accuracy": accuracy, "seconds": seconds}), flush=True)
+
+
+def run_pairwise(path: Path) -> None:
+    """One JSON line per group and method: {"group", "method", "scores": {candidate: score}, "seconds"}, from a CSV
+    of comparisons (group, worker, left, right, label = the winner; crowd-kit has no ties)."""
+    df = pd.read_csv(path)
+    for group, part in df.groupby("group", sort=True):
+        data = part[["worker", "left", "right", "label"]].reset_index(drop=True)
+        for method, make in PAIRWISE.items():
+            started = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                scores = make().fit(data).scores_
+            seconds = time.perf_counter() - started
+            row = {"group": int(group), "method": method, "seconds": seconds}
+            row["scores"] = {str(k): float(v) for k, v in scores.items()}
+            print(json.dumps(row), flush=True)
 
 
 def run_synthetic(seed: int) -> None:
@@ -97,8 +121,11 @@ if __name__ == "__main__":
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--glad-max-answers", type=int, default=10_000)
     parser.add_argument("--synthetic", type=int, help="seed: time DS on the synthetic million answers")
+    parser.add_argument("--pairwise", type=Path, help="CSV of comparisons: group, worker, left, right, label")
     args = parser.parse_args()
-    if args.synthetic is not None:
+    if args.pairwise is not None:
+        run_pairwise(args.pairwise)
+    elif args.synthetic is not None:
         run_synthetic(args.synthetic)
     else:
         run_datasets(args.datasets, args.names, args.methods, args.glad_max_answers)
