@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test install install-dev lint format migrations-check bench-ingest bench-crowd bench-aggregation bench-automation bench-automation-scale clean
+.PHONY: run test install install-dev lint format migrations-check bench-ingest bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-ingest: install-dev
 
 bench-aggregation: install
 	$(PY) bench/aggregation.py
+
+bench-annotation: install
+	$(PY) bench/annotation.py
 
 bench-crowd: install-dev
 	$(PY) bench/crowd.py --workers 1000 --seconds 30

@@ -14,10 +14,11 @@ Everything is drawn from --seed, so a run is repeatable.
   none.
 - **Spans**: texts of words with true entity spans; good workers (a few slips), sloppy ones (a boundary off by a
   word), missers, spammers (random spans); 3-5 workers per text. Ours = ``aggregate(weighted=True)`` against the
-  unweighted majority (``weighted=False``) and the best single worker: micro span F1, exact match.
+  unweighted majority (``weighted=False``, all texts) and the best single worker (on the texts that worker
+  answered, ours on the same texts): micro span F1, exact match.
 - **Boxes**: images with 1-4 true boxes; precise, loose, missing and spamming workers; 3-5 per image. Mean IoU of
   each true box with the merged box matched to it (same label, one to one, IoU >= 0.5 as in a gold check; 0 when
-  none) for ours, the unweighted mean (``weighted=False``) and the best single worker.
+  none) for ours, the unweighted mean (``weighted=False``) and the best single worker (on that worker's images).
 
 Each figure is printed with its target, then one summary line:
 annotation pairwise_spearman=<x> crowdkit_bt_spearman=<x> active_half_spearman=<x> span_f1=<x> span_mv_f1=<x> box_iou=<x> box_mean_iou=<x>
@@ -385,6 +386,10 @@ def bench_spans(args, rng) -> dict:
     worker_f1 = {w: micro_f1(c) for w, c in per_worker.items()}
     best_worker = max(worker_f1, key=worker_f1.get)
     best = worker_f1[best_worker]
+    # A worker answers a fifth of the texts, and every one of them has that worker's answer: the comparison is on
+    # those texts (ours on all of them is printed too). The best of many workers is also partly luck.
+    theirs = [i for i, answers in by_item.items() if any(w == best_worker for w, _ in answers)]
+    ours_there = micro_f1([span_counts(ours.items[i].value, truth[i]) for i in theirs])
     shares = ", ".join(f"{kinds.count(k)} {k}" for k in SPAN_WORKERS)
     answers = sum(len(a) for a in by_item.values())
     print(
@@ -394,12 +399,17 @@ def bench_spans(args, rng) -> dict:
     )
     print(
         f"  ours (weighted, {ours_s:.2f}s) {figures['ours']:.4f}, unweighted majority {figures['vote']:.4f}, "
-        f"best single worker {best:.4f} (a {kinds[best_worker]} one, {len(per_worker[best_worker])} texts); "
-        f"mean worker by kind: " + ", ".join(f"{k} {mean_of(worker_f1, kinds, k):.3f}" for k in SPAN_WORKERS)
+        f"best single worker {best:.4f} (a {kinds[best_worker]} one, {len(theirs)} texts; ours on those texts "
+        f"{ours_there:.4f}); mean worker by kind: "
+        + ", ".join(f"{k} {mean_of(worker_f1, kinds, k):.3f}" for k in SPAN_WORKERS)
     )
     print(
-        f"  target ours >= best single worker and >= unweighted majority: {figures['ours']:.4f} vs {best:.4f} and "
-        f"{figures['vote']:.4f} {verdict(figures['ours'], best, figures['vote'])}",
+        f"  target ours >= best single worker on the texts that worker answered: {ours_there:.4f} vs {best:.4f} "
+        f"{verdict(ours_there, best)} (ours on all texts {figures['ours']:.4f})",
+    )
+    print(
+        f"  target ours >= unweighted majority: {figures['ours']:.4f} vs {figures['vote']:.4f} "
+        f"{verdict(figures['ours'], figures['vote'])}",
         flush=True,
     )
     return figures
@@ -500,6 +510,8 @@ def bench_boxes(args, rng) -> dict:
     worker_iou = {w: float(np.mean(v)) for w, v in per_worker.items() if v}
     best_worker = max(worker_iou, key=worker_iou.get)
     best = worker_iou[best_worker]
+    theirs = [i for i, answers in by_item.items() if any(w == best_worker for w, _ in answers)]
+    ours_there = float(np.mean([v for i in theirs for v in truth_ious(ours.items[i].value, images[i])]))
     shares = ", ".join(f"{kinds.count(k)} {k}" for k in BOX_WORKERS)
     answers = sum(len(a) for a in by_item.values())
     print(
@@ -509,13 +521,18 @@ def bench_boxes(args, rng) -> dict:
     )
     print(
         f"  ours (weighted, {ours_s:.2f}s) {figures['ours']:.4f}, unweighted mean {figures['mean']:.4f}, best single "
-        f"worker {best:.4f} (a {kinds[best_worker]} one); share of merged boxes that match a true one: ours "
+        f"worker {best:.4f} (a {kinds[best_worker]} one, {len(theirs)} images; ours on those images "
+        f"{ours_there:.4f}); share of merged boxes that match a true one: ours "
         f"{precision['ours']:.3f}, unweighted {precision['mean']:.3f}; mean worker by kind: "
         + ", ".join(f"{k} {mean_of(worker_iou, kinds, k):.3f}" for k in BOX_WORKERS)
     )
     print(
-        f"  target ours >= best single worker and >= unweighted mean: {figures['ours']:.4f} vs {best:.4f} and "
-        f"{figures['mean']:.4f} {verdict(figures['ours'], best, figures['mean'])}",
+        f"  target ours >= best single worker on the images that worker answered: {ours_there:.4f} vs {best:.4f} "
+        f"{verdict(ours_there, best)} (ours on all images {figures['ours']:.4f})",
+    )
+    print(
+        f"  target ours >= unweighted mean: {figures['ours']:.4f} vs {figures['mean']:.4f} "
+        f"{verdict(figures['ours'], figures['mean'])}",
         flush=True,
     )
     return figures
