@@ -151,8 +151,7 @@ def active_comparisons(rng, truth, workers, budget: int, per_pair: int, batch: i
         nonlocal drawn
         ask_pairs(rng, truth, workers, pairs, per_pair, comparisons)
         for i, j in pairs:
-            counts[i, j] += 1
-            counts[j, i] += 1
+            counts[i, j] += 1  # times (i, j) was drawn, in that order
         drawn += len(pairs)
 
     ask(initial_pairs(n, rng)[:budget])
