@@ -18,6 +18,7 @@ from workers.tokens import token_expired, token_expires_at, token_replace, token
 from . import media, quality, selectors, services
 from .automation.questions import questions_support, text_column
 from .models import QUESTION_TYPE_CHOICES, Assignment, Item, Job
+from .questions import QUESTION_TYPES
 
 RESULTS_PAGE_SIZE = 50
 
@@ -57,7 +58,8 @@ def dashboard(request):
 
 @requester_required
 def job_new(request):
-    return render(request, "requester/job_new.html", {"question_types": QUESTION_TYPE_CHOICES})
+    simple = [(name, label) for name, label in QUESTION_TYPE_CHOICES if QUESTION_TYPES[name].simple]
+    return render(request, "requester/job_new.html", {"question_types": simple})
 
 
 @requester_required
