@@ -18,6 +18,7 @@ from workers.tokens import token_expired, token_expires_at, token_replace, token
 from . import media, quality, selectors, services
 from .automation.questions import questions_support, text_column
 from .models import QUESTION_TYPE_CHOICES, Assignment, Item, Job
+from .questions import QUESTION_TYPES
 
 RESULTS_PAGE_SIZE = 50
 
@@ -57,7 +58,8 @@ def dashboard(request):
 
 @requester_required
 def job_new(request):
-    return render(request, "requester/job_new.html", {"question_types": QUESTION_TYPE_CHOICES})
+    simple = [(name, label) for name, label in QUESTION_TYPE_CHOICES if QUESTION_TYPES[name].simple]
+    return render(request, "requester/job_new.html", {"question_types": simple})
 
 
 @requester_required
@@ -127,6 +129,7 @@ def job_results(request, job_id: int):
             "filters": filters,
             "sources": Item.Source.choices,
             "query": query.urlencode(),
+            "annotations": _annotation_context(job, page),
         },
     )
 
@@ -135,6 +138,7 @@ def job_results(request, job_id: int):
 def item_detail(request, job_id: int, item_id: int):
     job = selectors.job_get_or_404(request.user, job_id)
     item = get_object_or_404(Item, job=job, pk=item_id)
+    item.media = media.viewer_media(job)(item.data)
     return render(
         request,
         "requester/item.html",
@@ -143,9 +147,39 @@ def item_detail(request, job_id: int, item_id: int):
             "item": item,
             "answers": selectors.item_answers(item),
             "text": _item_text(job, item),
-            "media": _media_shown(job, media.viewer_media(job)(item.data)),
+            "media": _media_shown(job, item.media),
+            "annotations": _annotation_context(job, [item]),
         },
     )
+
+
+def _annotation_context(job: Job, items) -> dict | None:
+    """What the pages' script (frontend/js/results.js) needs to draw results on the item's own columns (spans on
+    the text, boxes on the image, a pair's candidates): the form, and per item those columns, the media URLs and
+    the result of each question. None for a job whose questions show no column themselves. ``items`` carry
+    ``media`` ({column: signed URL})."""
+    from .forms import Form
+
+    form = Form.for_job(job)
+    claimed = form.claimed_columns()
+    if not claimed:
+        return None
+    public = form.public()
+    out = {"job": job.pk, "single": form.questions[0].name if form.single else None, "items": {}, **public}
+    for item in items:
+        data = item.data if isinstance(item.data, dict) else {}
+        if form.single:
+            results = {form.questions[0].name: item.result}
+        else:
+            per_question = item.results if isinstance(item.results, dict) else {}
+            results = {n: r.get("result") if isinstance(r, dict) else r for n, r in per_question.items()}
+        out["items"][str(item.pk)] = {
+            "id": item.pk,
+            "data": {c: data[c] for c in claimed if c in data},
+            "media": getattr(item, "media", None) or {},
+            "results": results,
+        }
+    return out
 
 
 def _media_shown(job: Job, urls: dict) -> list[dict]:

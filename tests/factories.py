@@ -41,15 +41,17 @@ def make_job(owner=None, **fields) -> Job:
 
 
 def make_form_job(questions: list[dict], display: list[dict] | None = None, owner=None, **fields) -> Job:
-    """A job with a form (docs/FORMS.md): questions checked as the API checks them; shows the text column."""
-    from tasks.forms import check_display, check_questions
+    """A job with a form (docs/FORMS.md): questions checked as the API checks them; shows the text column (and
+    the columns its questions show themselves, as the API adds them)."""
+    from tasks.forms import check_display, check_questions, complete_display
 
     fields.setdefault("gold_field", "gold")
     fields.setdefault("text_field", "")
+    checked = check_questions(questions, fields["gold_field"])
     return make_job(
         owner,
-        questions=check_questions(questions, fields["gold_field"]),
-        display=check_display(display or [{"type": "text", "column": "text"}]),
+        questions=checked,
+        display=complete_display(check_display(display or [{"type": "text", "column": "text"}]), checked),
         **fields,
     )
 

@@ -42,21 +42,26 @@ const RENDERERS = {
   },
 };
 
-// Renders the blocks of one item into `container`. With no blocks, the item's text (the old shorthand).
-export function renderDisplay(container, blocks, item) {
+// One display block of an item: its caption (the label, or the column's name when `labelled` and not media) and
+// its body. Questions that show a column themselves (spans, boxes, pairs) draw its block with this too.
+export function renderBlock(block, item, { labelled = false } = {}) {
+  const render = Object.hasOwn(RENDERERS, block.type) ? RENDERERS[block.type] : RENDERERS.text;
+  const value = item.data ? item.data[block.column] : undefined;
+  const body = render(value, item, block) || el("p", { class: "muted media-missing", text: `(no ${block.type} for ${block.label || block.column})` });
+  // A link's label is its text; other blocks show their label above (or the column's name among several blocks).
+  const caption = block.type === "link" ? "" : block.label || (labelled && !MEDIA_TYPES.has(block.type) ? block.column : "");
+  return el("div", { class: `block block-${block.type}`, "data-column": block.column }, caption ? el("span", { class: "block-label", text: caption }) : null, body);
+}
+
+// Renders the blocks of one item into `container`, but those of the `claimed` columns (a question draws them).
+// With no blocks at all, the item's text (the old shorthand).
+export function renderDisplay(container, blocks, item, claimed = new Set()) {
   if (!blocks || !blocks.length) {
     container.append(el("p", { class: "item-text", text: itemText(item) }));
     return;
   }
   const labelled = blocks.length > 1;
-  for (const block of blocks) {
-    const render = Object.hasOwn(RENDERERS, block.type) ? RENDERERS[block.type] : RENDERERS.text;
-    const value = item.data ? item.data[block.column] : undefined;
-    const body = render(value, item, block) || el("p", { class: "muted media-missing", text: `(no ${block.type} for ${block.label || block.column})` });
-    // A link's label is its text; other blocks show their label above (or the column's name among several blocks).
-    const caption = block.type === "link" ? "" : block.label || (labelled && !MEDIA_TYPES.has(block.type) ? block.column : "");
-    container.append(el("div", { class: `block block-${block.type}`, "data-column": block.column }, caption ? el("span", { class: "block-label", text: caption }) : null, body));
-  }
+  for (const block of blocks) if (!claimed.has(block.column)) container.append(renderBlock(block, item, { labelled }));
 }
 
 export function itemText(item) {

@@ -55,6 +55,9 @@ function rowActions(row, what, onChange) {
 
 export function createBuilder({ blocksList, questionsList, typeChoices, onChange }) {
   let columns = [];
+  // The file's columns, offered by the question types' column inputs (questions/labels.js columnInput).
+  const columnList = el("datalist", { id: "form-columns" });
+  questionsList.after(columnList);
   const changed = () => {
     refresh();
     onChange();
@@ -159,6 +162,7 @@ export function createBuilder({ blocksList, questionsList, typeChoices, onChange
     addQuestion,
     setColumns(names) {
       columns = names;
+      columnList.replaceChildren(...names.map((name) => el("option", { value: name })));
       refresh();
     },
     refresh,

@@ -7,6 +7,7 @@ import { $, el, setText } from "./dom.js";
 import { MEDIA_TYPES } from "./display.js";
 import { createBuilder } from "./form-builder.js";
 import { sampleArchive, sampleFile } from "./preview-parse.js";
+import { completeDisplay } from "./questions/index.js";
 import { renderTask } from "./task-view.js";
 
 const form = $("job-form");
@@ -147,7 +148,9 @@ function renderPreview() {
   const goldField = $("f-gold-field").value;
   const idField = $("f-id-field").value;
   const work = sample.rows.filter((r) => !goldField || r[goldField] === undefined || r[goldField] === "");
-  const items = work.slice(0, Math.max(1, Math.min(p.items_per_microtask || 1, 20))).map((row, i) => ({ id: i, ...(building ? formItem(row, p.display) : simpleItem(row, p, goldField, idField)) }));
+  // The server adds a block for each column a question shows itself (spans' text, boxes' image): so does the preview.
+  const display = building ? completeDisplay(p.display, p.questions) : [];
+  const items = work.slice(0, Math.max(1, Math.min(p.items_per_microtask || 1, 20))).map((row, i) => ({ id: i, ...(building ? formItem(row, display) : simpleItem(row, p, goldField, idField)) }));
   const root = $("worker-preview");
   if (!items.length) {
     root.replaceChildren(el("p", { class: "muted", text: "Choose a file to see a microtask." }));
@@ -155,7 +158,7 @@ function renderPreview() {
     root.replaceChildren(el("p", { class: "muted", text: "Add a question to see a microtask." }));
   } else {
     const job = building
-      ? { name: p.name || "Your job", instructions: p.instructions, display: p.display, questions: p.questions }
+      ? { name: p.name || "Your job", instructions: p.instructions, display, questions: p.questions }
       : { name: p.name || "Your job", instructions: p.instructions, question: p.question, question_type: p.question_type, options: p.options, display: shorthandDisplay(p) };
     renderTask(root, { job, items }, { prefix: "preview" });
     if (p.instructions) root.append(el("details", {}, el("summary", { text: "Instructions (one click away for workers)" }), el("p", { class: "prewrap", text: p.instructions })));

@@ -5,7 +5,7 @@
 
 import { el } from "./dom.js";
 import { renderDisplay } from "./display.js";
-import { questionType } from "./questions/index.js";
+import { claimedBlocks, questionType } from "./questions/index.js";
 
 // Jobs from before forms carry only the shorthand fields: they ask one question named "answer".
 export function jobQuestions(job) {
@@ -33,6 +33,8 @@ export function renderTask(root, task, { prefix = "t", onChange = () => {} } = {
   const { job, items } = task;
   const questions = jobQuestions(job);
   const isForm = questions.length > 1;
+  // The columns a question shows itself (the text spans are marked on, a pair's candidates): not drawn above it.
+  const claimed = new Set(job.claimed_columns || Object.keys(claimedBlocks(questions)));
   const sections = [];
   root.replaceChildren();
   root.append(el("h2", { class: "task-job", text: job.name }));
@@ -44,7 +46,7 @@ export function renderTask(root, task, { prefix = "t", onChange = () => {} } = {
     const heading = items.length > 1 ? `Item ${index + 1} of ${items.length}` : "Item";
     const section = el("section", { class: "task-item", "data-index": index, "aria-label": heading });
     const display = el("div", { class: "item-display" });
-    renderDisplay(display, job.display, item);
+    renderDisplay(display, job.display, item, claimed);
     section.append(display);
     const fields = questions.map((question, q) => {
       const wrapper = el("div", { class: "question", "data-question": question.name, "data-type": question.type });
@@ -54,6 +56,8 @@ export function renderTask(root, task, { prefix = "t", onChange = () => {} } = {
         label: isForm ? prompt : `${heading}: ${prompt || "your answer"}`,
         promptHidden: !isForm && Boolean(prompt),
         onChange: () => changed(index),
+        item,
+        blocks: job.display || [],
       };
       const type = questionType(question.type);
       const control = type ? type.render(wrapper, question, context) : unsupported(wrapper, question);
@@ -121,15 +125,29 @@ export function renderTask(root, task, { prefix = "t", onChange = () => {} } = {
     return sections[index].fields.find((f) => f.shown && test(f));
   }
 
-  // The question number keys act on: the focused one in the active item, else the item's first pickable one.
-  function pickTarget() {
+  // The question keys act on: the focused one in the active item, else the item's first one that takes keys.
+  function keyTarget() {
     const { section, fields } = sections[active];
     const focused = document.activeElement;
     if (focused && section.contains(focused)) {
       const field = fields.find((f) => f.shown && f.wrapper.contains(focused));
       if (field) return field;
     }
-    return firstShown(active, (f) => f.control.pickable);
+    return firstShown(active, (f) => f.control.pickable || Boolean(f.control.key));
+  }
+
+  // After a pick: one that completes the item moves on to the next item still open; otherwise the picked question
+  // keeps the focus, so Tab goes on to the next question.
+  function picked(field) {
+    const from = active;
+    if (field.control.completesOnPick && missingIn(from).length === 0) {
+      const nextOpen = sections.findIndex((_, i) => i > from && missingIn(i).length > 0);
+      if (nextOpen !== -1) {
+        moveTo(nextOpen);
+        return;
+      }
+    }
+    field.control.focus();
   }
 
   function moveTo(index) {
@@ -147,20 +165,18 @@ export function renderTask(root, task, { prefix = "t", onChange = () => {} } = {
     setActive,
     next: () => moveTo(active + 1),
     previous: () => moveTo(active - 1),
-    // Number key n: pick in the question it targets. A pick that completes the item moves on to the next item
-    // still open; otherwise the picked question keeps the focus, so Tab goes on to the next question.
+    // Number key n: pick in the question it targets.
     pick(key) {
-      const field = pickTarget();
+      const field = keyTarget();
       if (!field || !field.control.pick(key)) return false;
-      const from = active;
-      if (field.control.completesOnPick && missingIn(from).length === 0) {
-        const nextOpen = sections.findIndex((_, i) => i > from && missingIn(i).length > 0);
-        if (nextOpen !== -1) {
-          moveTo(nextOpen);
-          return true;
-        }
-      }
-      field.control.focus();
+      picked(field);
+      return true;
+    },
+    // Any other key the targeted question may use (its own key(event)): true when it did.
+    key(event) {
+      const field = keyTarget();
+      if (!field || !field.control.key || !field.control.key(event)) return false;
+      if (field.control.completesOnPick) picked(field);
       return true;
     },
     // Puts the cursor in the first question of the active item when it takes typing.

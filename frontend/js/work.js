@@ -222,17 +222,25 @@ function openInstructions() {
 }
 instructionsButton.addEventListener("click", openInstructions);
 
+// The page's own keys; any other key goes first to the question in view (its key(event): arrows, labels...).
+const PAGE_KEYS = new Set(["s", "S", "p", "P", "i", "I", "j", "J", "k", "K"]);
+
 document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey || dialog.open) return;
+  if (event.ctrlKey || event.metaKey || dialog.open) return;
   const target = event.target;
   const typing = target instanceof HTMLTextAreaElement || (target instanceof HTMLInputElement && ["text", "number", "search"].includes(target.type));
-  if (event.key === "Enter" && !event.shiftKey) {
+  if (event.key === "Enter" && !event.shiftKey && !event.altKey) {
     if (target instanceof HTMLButtonElement && target.id !== "submit-task") return;
     event.preventDefault();
     submit();
     return;
   }
   if (typing || !current) return;
+  if (!PAGE_KEYS.has(event.key) && event.key !== "Enter" && current.view.key(event)) {
+    event.preventDefault();
+    return;
+  }
+  if (event.altKey) return;
   if (/^[0-9]$/.test(event.key)) {
     if (current.view.pick(event.key)) event.preventDefault();
   } else if (event.key === "s" || event.key === "S") {

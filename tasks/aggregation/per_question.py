@@ -10,6 +10,8 @@ A plugin names its kind (``QuestionType.aggregation``), and nothing here names a
   method about workers.
 - ``numeric``: a numeric method (trimmed mean, median, ...) over the answers that are finite numbers.
 - ``text``: a vote over normalised text (``aggregation.text``).
+- ``spans`` / ``boxes``: each item's answers (lists of spans or boxes) merged into one list, workers weighed by
+  their agreement with the merged answers and with gold (``aggregation.annotation``, docs/ANNOTATION.md).
 
 Every kind breaks an exact tie by the item's id (and the labels themselves), so an item gets the same result in a
 whole-job pass and in a pass over a few items, whichever other items are in it.
@@ -23,9 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..forms import Question
+from .annotation import Merge, aggregate, agreement
 from .base import NO_LABEL, Answers, argmax_ties_by_key, stable_key
+from .boxes import merge_boxes
 from .categorical import DEFAULT_METHOD, METHODS, TYPICAL_ACCURACY
 from .numeric import NUMERIC_METHODS
+from .spans import merge_spans
 from .text import text_vote
 
 # A cached prior counts as this many answers' worth of evidence in the one-coin pass over a few items.
@@ -290,7 +295,77 @@ class Text(Kind):
         return QuestionOutcome(method, by_item)
 
 
-KINDS: dict[str, Kind] = {"categorical": Categorical(), "numeric": Numeric(), "text": Text()}
+class Annotation(Kind):
+    """Answers that are lists (spans, boxes): each item's answers merged into one list by ``merge``. "weighted"
+    weighs each worker by their agreement with the merged answers and with gold; "vote" weighs everyone 1."""
+
+    methods = ("weighted", "vote")
+    default = "weighted"
+    models_workers = True
+
+    def __init__(self, merge: Merge):
+        self.merge = merge
+
+    def _by_item(self, question: Question, answers: QuestionAnswers) -> dict[int, list[tuple[int, list[dict]]]]:
+        parsed: dict[str, list[dict]] = {}
+        by_item: dict[int, list[tuple[int, list[dict]]]] = {}
+        for item, worker, text in zip(answers.items, answers.workers, answers.values, strict=True):
+            value = parsed.get(text)
+            if value is None:
+                value = parsed[text] = question.normalise(json.loads(text))
+            by_item.setdefault(item, []).append((worker, value))
+        return by_item
+
+    @staticmethod
+    def _score(question: Question):
+        """The type's own score of an answer against another (span F1, box F1 at IoU >= 0.5)."""
+        return lambda given, known: question.plugin.score(question.definition, given, known)
+
+    def _outcome(self, question, method, by_item, merged, quality=None, weights=None) -> QuestionOutcome:
+        score = self._score(question)
+        items = {
+            item: ItemResult(
+                result.value, result.confidence, len(by_item[item]), agreement(by_item[item], result.value, score)
+            )
+            for item, result in merged.items()
+        }
+        if quality is None:
+            return QuestionOutcome(method, items)
+        answered: dict[int, int] = {}
+        for given in by_item.values():
+            for worker, _ in given:
+                answered[worker] = answered.get(worker, 0) + 1
+        estimates = {"weights": {str(w): weight for w, weight in weights.items()}}
+        return QuestionOutcome(method, items, quality, answered, estimates)
+
+    def whole(self, question, method, answers, gold):
+        if not len(answers):
+            return QuestionOutcome(method, {})
+        by_item = self._by_item(question, answers)
+        known = {item: question.normalise(value) for item, value in gold.items() if item in by_item}
+        result = aggregate(by_item, self.merge, self._score(question), known, weighted=method == "weighted")
+        merged = {item: m for item, m in result.items.items() if item not in known}
+        return self._outcome(question, method, by_item, merged, result.quality, result.weights)
+
+    def few(self, question, method, answers, estimates):
+        """Each item merged with the weights of the last whole pass (a worker not seen then weighs 1)."""
+        if not len(answers):
+            return QuestionOutcome(method, {})
+        by_item = self._by_item(question, answers)
+        weights = None
+        if method == "weighted" and estimates:
+            weights = {int(w): weight for w, weight in estimates["weights"].items()}
+        merged = {item: self.merge(given, weights) for item, given in sorted(by_item.items())}
+        return self._outcome(question, method, by_item, merged)
+
+
+KINDS: dict[str, Kind] = {
+    "categorical": Categorical(),
+    "numeric": Numeric(),
+    "text": Text(),
+    "spans": Annotation(merge_spans),
+    "boxes": Annotation(merge_boxes),
+}
 
 
 def kind_of(question: Question) -> Kind:

@@ -32,6 +32,8 @@ class QuestionType:
     gold_is_an_option = False
     # Whether its rows need the plugin's own check at intake (``row_problem``): the fast CSV path gives up then.
     checks_rows = False
+    # Whether the New job page's simple mode (a prompt and options) can define it; others need the form builder.
+    simple = True
     # A known answer counts as right when ``score`` reaches this (1.0: only the same answer).
     pass_mark = 1.0
 

@@ -56,6 +56,7 @@ def box_scores(given: list[dict], known: list[dict]) -> tuple[float, float, floa
 class Boxes(QuestionType):
     name = "boxes"
     label = "Bounding boxes"
+    simple = False
     aggregation = "boxes"
     pass_mark = 0.8
 

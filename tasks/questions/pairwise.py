@@ -19,6 +19,7 @@ DRAWN_LEFT, DRAWN_RIGHT, DRAWN_GROUP = "left", "right", "group"
 class Pairwise(QuestionType):
     name = "pairwise"
     label = "Pairwise comparison"
+    simple = False
     checks_rows = True
 
     def check_definition(self, definition):

@@ -26,6 +26,7 @@ def span_f1(given: list[dict], known: list[dict]) -> float:
 class Spans(QuestionType):
     name = "spans"
     label = "Text spans"
+    simple = False
     aggregation = "spans"
     checks_rows = True
     pass_mark = 0.8

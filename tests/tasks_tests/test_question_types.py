@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tasks.aggregation.per_question import KINDS, QuestionAnswers, kind_of, method_of
+from tasks.aggregation.per_question import KINDS, Annotation, QuestionAnswers, kind_of, method_of
 from tasks.forms import Form, FormError, check_questions
 from tasks.questions import QUESTION_TYPES
 
@@ -26,6 +26,18 @@ class Case:
     tie: tuple  # two valid answers that split a crowd of two
     bad_gold: str = "surely not an answer"  # a data file's cell that is no answer to the question
 
+
+def span(start, end, label="PER"):
+    return {"start": start, "end": end, "label": label}
+
+
+def box(x, y, w, h, label="car"):
+    return {"x": x, "y": y, "w": w, "h": h, "label": label}
+
+
+FIVE_SPANS = [span(0, 3), span(4, 12), span(17, 24, "LOC"), span(30, 40), span(45, 50, "LOC")]
+FIVE_BOXES = [box(0.1, 0.1, 0.2, 0.2), box(0.5, 0.1, 0.2, 0.2), box(0.1, 0.5, 0.2, 0.2, "person"),
+              box(0.5, 0.5, 0.2, 0.2), box(0.8, 0.8, 0.1, 0.1, "person")]  # fmt: skip
 
 CASES = {
     "single_choice": Case(
@@ -78,6 +90,60 @@ CASES = {
         right=4,
         wrong=5,
         tie=(2, 4),
+    ),
+    "pairwise": Case(
+        definition={"left": "answer_a", "right": "answer_b", "allow_equal": True},
+        invalid_definitions=[{"pairs": "random"}, {"left": "a", "right": "a"}, {"allow_equal": "yes"}],
+        valid_answers=["left", "right", "equal"],
+        invalid_answers=["up", "Left", 1, None, ["left"], True],
+        gold="left",
+        right="left",
+        wrong="right",
+        tie=("left", "right"),
+        bad_gold="up",
+    ),
+    "spans": Case(
+        definition={"column": "text", "labels": ["PER", "LOC"]},
+        invalid_definitions=[
+            {"column": "text", "labels": []},
+            {"column": "text", "labels": ["PER", "PER"]},
+            {"labels": ["PER"]},
+            {"column": "text", "labels": ["PER"], "max_spans": 0},
+        ],
+        valid_answers=[[span(0, 3)], [], [span(0, 3), span(4, 12, "LOC")]],
+        invalid_answers=[
+            [span(3, 3)],
+            [span(0, 3, "ORG")],
+            [{"start": 0, "end": 3}],
+            [span(0, 5), span(3, 8)],
+            "0-3",
+            None,
+        ],
+        gold=FIVE_SPANS,
+        right=FIVE_SPANS[:4],  # span F1 8/9: a near miss passes
+        wrong=FIVE_SPANS[:1],
+        tie=([span(0, 3)], [span(4, 12, "LOC")]),
+    ),
+    "boxes": Case(
+        definition={"column": "photo", "labels": ["car", "person"]},
+        invalid_definitions=[
+            {"column": "photo", "labels": []},
+            {"labels": ["car"]},
+            {"column": "photo", "labels": ["car"], "max_boxes": 501},
+        ],
+        valid_answers=[[box(0.1, 0.1, 0.2, 0.2)], [], [box(0, 0, 1, 1, "person"), box(0.5, 0.5, 0.25, 0.25)]],
+        invalid_answers=[
+            [box(0.1, 0.1, 0, 0.2)],
+            [box(1.2, 0.1, 0.2, 0.2)],
+            [box(0.1, 0.1, 0.2, 0.2, "bus")],
+            [{"x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}],
+            "box",
+            None,
+        ],
+        gold=FIVE_BOXES,
+        right=FIVE_BOXES[:4],  # box F1 8/9: a near miss passes
+        wrong=FIVE_BOXES[:1],
+        tie=([box(0.1, 0.1, 0.2, 0.2)], [box(0.6, 0.6, 0.2, 0.2, "person")]),
     ),
 }
 
@@ -165,7 +231,10 @@ def test_a_tie_goes_by_item_id_in_every_pass(type_name):
         assert whole[item].result == backward[item].result == halves[item].result, item
         assert whole[item].answers == 2
     values = [whole[item].result for item in sorted(whole)]
-    if kind.models_workers or type_name == "free_text":
+    if isinstance(kind, Annotation):
+        # A merge, not a choice between the answers: what only half the workers marked is left out, on every item.
+        assert all(v == values[0] for v in values) and not question.same(values[0], first)
+    elif kind.models_workers or type_name == "free_text":
         # A vote between two answers: both win somewhere, neither is favoured.
         assert any(question.same(v, first) for v in values) and any(question.same(v, second) for v in values)
 
@@ -183,4 +252,9 @@ def test_a_result_exports_as_a_cell_that_reads_back(type_name):
         assert isinstance(cell, str)
         if cell == "":
             continue  # an empty answer is an empty cell, which a data file reads as "no gold"
-        assert question.plugin.parse_gold(question.definition, cell) == result.result
+        parsed = question.plugin.parse_gold(question.definition, cell)
+        if isinstance(kind, Annotation):
+            # Merged spans and boxes carry their confidence and workers; read back as gold, they are the answer.
+            assert question.same(parsed, result.result) and parsed == question.normalise(value)
+        else:
+            assert parsed == result.result
