@@ -117,13 +117,13 @@ def bradley_terry(
     return Fit(scores - scores.mean(), _std_errors(info))
 
 
-def noisy_bradley_terry(n: int, left, right, outcome, workers: np.ndarray) -> Fit:
+def noisy_bradley_terry(n: int, left, right, outcome, workers: np.ndarray, trusted: np.ndarray | None = None) -> Fit:
     """Bradley-Terry where worker w answers by the model with probability r_w and at random (1/2) otherwise.
 
     EM: the E step gives each answer the posterior that it followed the model; the M step fits weighted
     Bradley-Terry with those weights and sets r_w to the worker's mean posterior under a Beta prior (PRIOR_ANSWERS
     answers at PRIOR_RELIABILITY). A spammer's r falls towards RELIABILITY_MIN, and with it the weight of their
-    answers.
+    answers. ``trusted`` marks answers known to follow the model (a gold pair's known side): weight 1 always.
     """
     left, right, outcome, _ = _arrays(left, right, outcome)
     workers = np.asarray(workers)
@@ -137,6 +137,8 @@ def noisy_bradley_terry(n: int, left, right, outcome, workers: np.ndarray) -> Fi
         model = np.exp(outcome * np.log(np.maximum(p, 1e-12)) + (1.0 - outcome) * np.log(np.maximum(1.0 - p, 1e-12)))
         r = reliability[worker_index]
         posterior = r * model / (r * model + (1.0 - r) * 0.5)
+        if trusted is not None:
+            posterior = np.where(trusted, 1.0, posterior)
         fit = bradley_terry(n, left, right, outcome, posterior)
         followed = np.bincount(worker_index, posterior, minlength=len(ids))
         updated = (followed + PRIOR_ANSWERS * PRIOR_RELIABILITY) / (answered + PRIOR_ANSWERS)
