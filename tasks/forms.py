@@ -198,6 +198,15 @@ class Form:
                     return column, message if self.single else f"{message} (question '{question.name}')"
         return None
 
+    def items_from_rows(self, rows, filename: str):
+        """The (line, row) pairs intake stores as items: the file's own, unless a question makes its items from
+        them (``QuestionType.items_from_rows``; drawn pairs)."""
+        for question in self.questions:
+            made = question.plugin.items_from_rows(question.definition, rows, filename)
+            if made is not None:
+                return made
+        return rows
+
     @property
     def checks_rows(self) -> bool:
         return any(q.plugin.checks_rows for q in self.questions)

@@ -34,6 +34,7 @@ from .aggregation.adaptive import needs_more_answers
 from .aggregation.gold import trust_score
 from .aggregation.service import items_results_refresh, job_results_refresh
 from .models import RESULTS_DUE, Job, Microtask
+from .pairs import pairs_draw_next
 from .scheduling import keys, pool
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,8 @@ def microtasks_results_write(job: Job, microtask_ids: list[int]) -> bool:
         pool.return_slot(job.pk, microtask_id, rank, index)
     if reopened:
         pool.publish({"type": "work.available", "job_id": job.pk})
+    # A job of drawn pairs: the next pairs once few are open, chosen by the answers so far.
+    pairs_draw_next(job)
     return job_complete_if_finished(job)
 
 
@@ -189,6 +192,8 @@ def microtasks_reopen_uncertain(job: Job, microtask_ids: list[int]) -> list[tupl
 def job_complete_if_finished(job: Job) -> bool:
     """An open job whose ordinary microtasks are all done (and none re-opened) and whose results are all written
     is done; its workers' records get a last whole-job pass."""
+    if pairs_draw_next(job):
+        return False  # drawn pairs with budget left: the job goes on with the pairs just drawn
     with transaction.atomic(), connection.cursor() as cur:
         # The job's row lock first, as answers that stop counting take it before they re-open microtasks
         # (quality.answers_stop_counting): the check below then sees their commit, so a job is never marked done

@@ -1,10 +1,11 @@
 """Requester REST API: thin views (auth, validation, one service call, output)."""
 
+import csv
 import io
 
 from django.conf import settings
 from django.db import transaction
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -15,7 +16,7 @@ from rest_framework.response import Response
 from quorum.request_bodies import MULTIPART_OVERHEAD
 from quorum.throttling import ActionRateThrottle
 
-from . import exports, media, selectors, services
+from . import exports, media, rankings, selectors, services
 from .automation.background import automation_run_job
 from .automation.selectors import automation_summary
 from .intake import IntakeError, UploadTooLarge
@@ -221,7 +222,30 @@ class JobViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("format", str, enum=["csv", "jsonl"], description="csv (default) or jsonl"),
+            OpenApiParameter("method", str, enum=list(rankings.METHODS), description="noisy_bt (default) or bt"),
+        ],
+        responses={200: dict},
+    )
+    @action(detail=True, methods=["get"])
+    def ranking(self, request, pk=None):
+        """Each group's candidates ranked from the pairwise answers (docs/ANNOTATION.md)."""
+        job = self.get_object()
+        method = request.query_params.get("method") or rankings.DEFAULT_METHOD
+        try:
+            groups = rankings.job_rankings(job, method)
+        except rankings.RankingError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(rankings.rankings_json(method, groups))
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "format",
+                str,
+                enum=["csv", "jsonl", "ranking"],
+                description="csv (default), jsonl, or ranking (a pairwise job's rankings as CSV)",
+            ),
+            OpenApiParameter("method", str, enum=list(rankings.METHODS), description="format=ranking: the method"),
             OpenApiParameter(
                 "spreadsheet",
                 bool,
@@ -234,13 +258,26 @@ class JobViewSet(viewsets.ModelViewSet):
     def export(self, request, pk=None):
         job = self.get_object()
         kind = request.query_params.get("format") or request.query_params.get("as") or "csv"
+        if kind == "ranking":
+            return self._ranking_csv(job, request.query_params.get("method") or rankings.DEFAULT_METHOD)
         if kind not in ("csv", "jsonl"):
-            raise ValidationError({"format": "use csv or jsonl"})
+            raise ValidationError({"format": "use csv, jsonl or ranking"})
         spreadsheet = request.query_params.get("spreadsheet") in ("1", "true")
         chunks = exports.export_csv(job, spreadsheet) if kind == "csv" else exports.export_jsonl(job)
         content_type = "text/csv; charset=utf-8" if kind == "csv" else "application/x-ndjson"
         response = StreamingHttpResponse(exports.iterate_in_thread(chunks), content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-results.{kind}"'
+        return response
+
+    def _ranking_csv(self, job, method):
+        try:
+            groups = rankings.job_rankings(job, method)
+        except rankings.RankingError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rankings.rankings_csv_rows(groups))
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-ranking.csv"'
         return response
 
 

@@ -138,6 +138,8 @@ class Load:
         self.gold_items = 0
         self.columns: dict[str, None] = dict.fromkeys(job.columns or [])
         self.prefix = f"{job.pk}\t"
+        # A file of items Quorum made itself (drawn pairs), not one to turn into items (tasks/pairs.py).
+        self.rows_are_items = False
 
     def advance(self, rows: int) -> None:
         """Count rows written; progress is reported each time another PROGRESS_EVERY rows are done."""
@@ -185,7 +187,10 @@ def copy_careful(load: Load, copy) -> None:
     prefix = load.prefix
     buf: list[str] = []
     buffered = 0
-    for line, row in read_rows(load.path, filename, load.max_row, load.max_columns):
+    rows = read_rows(load.path, filename, load.max_row, load.max_columns)
+    if not load.rows_are_items:
+        rows = rules.form.items_from_rows(rows, filename)
+    for line, row in rows:
         external_id, data, gold = split_row(rules, line, row)
         if load.position >= limit:
             raise IntakeError(f"the job would have more than the limit of {limit} items", file=filename, line=line)
@@ -222,25 +227,30 @@ def ingest_file(
     on_progress: Callable[[int], None] = lambda rows: None,
     on_done: Callable[[IngestResult], None] = lambda result: None,
     before_rows: Callable[[Job], None] | None = None,
+    rows_are_items: bool = False,
 ) -> IngestResult:
     """Parse, validate and store every row of ``path`` for the job, or raise IntakeError and store nothing.
 
     Runs its own transaction (a savepoint inside a caller's) and takes the job's row lock, so two uploads to one
     job are written one after the other. ``on_done`` runs inside the transaction, to record the outcome
     atomically with the rows; ``before_rows`` too, under the lock before any row is read (an archive's media
-    files are recorded there, so the rows' checks see them and they stay only if the rows do).
+    files are recorded there, so the rows' checks see them and they stay only if the rows do). ``rows_are_items``:
+    the rows are stored as they are, even where the form makes its items from the rows (drawn pairs appended by
+    tasks/pairs.py).
     """
     from .fast_csv import GiveUp, copy_fast_csv
 
     if FAST_PATH and path.stat().st_size > 0 and detect_format(path, filename) == "csv":
         try:
-            return _ingest(job_id, path, filename, copy_fast_csv, on_progress, on_done, before_rows)
+            return _ingest(job_id, path, filename, copy_fast_csv, on_progress, on_done, before_rows, rows_are_items)
         except GiveUp:
             pass  # rolled back; the careful path finds and reports what is wrong, or stores the file row by row
-    return _ingest(job_id, path, filename, copy_careful, on_progress, on_done, before_rows)
+    return _ingest(job_id, path, filename, copy_careful, on_progress, on_done, before_rows, rows_are_items)
 
 
-def _ingest(job_id, path, filename, copy_rows, on_progress, on_done, before_rows=None) -> IngestResult:
+def _ingest(
+    job_id, path, filename, copy_rows, on_progress, on_done, before_rows=None, rows_are_items=False
+) -> IngestResult:
     started = time.perf_counter()
     with transaction.atomic(), tempfile.TemporaryFile("w+", encoding="utf-8") as mt_lines:
         # The job's row lock: uploads to one job go one after the other, and a delete or a cancel (which take it
@@ -253,6 +263,7 @@ def _ingest(job_id, path, filename, copy_rows, on_progress, on_done, before_rows
         if before_rows is not None:
             before_rows(job)
         load = Load(job, path, filename, Slicer(job, mt_lines), on_progress)
+        load.rows_are_items = rows_are_items
         with connection.cursor() as cursor:
             pg = cursor.cursor  # the psycopg cursor underneath Django's wrapper
             columns = "job_id, position, microtask_index, external_id, data, gold"

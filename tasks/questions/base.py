@@ -34,6 +34,8 @@ class QuestionType:
     checks_rows = False
     # Whether the New job page's simple mode (a prompt and options) can define it; others need the form builder.
     simple = True
+    # Whether its answers rank candidates (pairwise comparisons: tasks/rankings.py).
+    ranks_candidates = False
     # A known answer counts as right when ``score`` reaches this (1.0: only the same answer).
     pass_mark = 1.0
 
@@ -83,6 +85,11 @@ class QuestionType:
         the image boxes are drawn on): the form adds a block for each one the display lacks, and the worker page
         draws them inside the question instead of above it."""
         return {}
+
+    def items_from_rows(self, definition: dict, rows, filename: str):
+        """The item rows intake stores, from the file's (line, row) pairs, when the question makes its own items
+        (drawn pairs: rows are candidates, items are pairs of them); None when the rows are the items."""
+        return None
 
     def row_problem(self, definition: dict, row: dict, gold) -> tuple[str, str] | None:
         """(column, message) of what is wrong with a data row for this question, given its known answer for the

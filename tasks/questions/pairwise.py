@@ -21,6 +21,7 @@ class Pairwise(QuestionType):
     label = "Pairwise comparison"
     simple = False
     checks_rows = True
+    ranks_candidates = True
 
     def check_definition(self, definition):
         pairs = definition.get("pairs", "given")
@@ -69,6 +70,13 @@ class Pairwise(QuestionType):
 
     def value_of_label(self, definition, label):
         return label
+
+    def items_from_rows(self, definition, rows, filename):
+        if definition["pairs"] != "drawn":
+            return None
+        from tasks.pairs import pair_rows_from_candidates
+
+        return pair_rows_from_candidates(definition, rows, filename)
 
     def row_problem(self, definition, row, gold):
         left, right = definition["left"], definition["right"]
