@@ -140,8 +140,10 @@ def spearman(scores, truth) -> float:
     return float(spearmanr(scores, truth).statistic)
 
 
-def active_comparisons(rng, truth, workers, budget: int, per_pair: int, batch: int) -> tuple[Comparisons, int]:
-    """The platform draws the pairs: the first cycle, then ``choose_pairs`` on the current fit, up to ``budget``."""
+def active_comparisons(rng, truth, workers, budget: int, per_pair: int, batch: int, fit_with: str):
+    """The platform draws the pairs as tasks/pairs.py does: the first cycle, then rounds of ``choose_pairs`` on
+    the current fit (``bradley_terry`` there), each pair's sides in a random order, up to ``budget`` pairs.
+    Returns the comparisons and the pairs drawn."""
     n = len(truth)
     comparisons = Comparisons([], [], [], [])
     counts = np.zeros((n, n), dtype=np.int64)
@@ -149,6 +151,7 @@ def active_comparisons(rng, truth, workers, budget: int, per_pair: int, batch: i
 
     def ask(pairs):
         nonlocal drawn
+        pairs = [(b, a) if rng.random() < 0.5 else (a, b) for a, b in pairs]
         ask_pairs(rng, truth, workers, pairs, per_pair, comparisons)
         for i, j in pairs:
             counts[i, j] += 1  # times (i, j) was drawn, in that order
@@ -156,7 +159,11 @@ def active_comparisons(rng, truth, workers, budget: int, per_pair: int, batch: i
 
     ask(initial_pairs(n, rng)[:budget])
     while drawn < budget:
-        fit = noisy_bradley_terry(n, *comparisons.arrays())
+        left, right, outcome, answered_by = comparisons.arrays()
+        if fit_with == "noisy_bt":
+            fit = noisy_bradley_terry(n, left, right, outcome, answered_by)
+        else:
+            fit = bradley_terry(n, left, right, outcome)
         pairs = choose_pairs(fit, counts, min(batch, budget - drawn))
         if not pairs:
             break
@@ -197,15 +204,20 @@ def crowdkit_scores(row: dict, n: int) -> np.ndarray:
 
 
 def bench_pairwise(args, rng, ck_python) -> dict:
+    """``rng`` draws the workers; each group has generators of its own (from --seed), so that the two ways of
+    choosing pairs start from the same draws and the random comparisons do not depend on them."""
     n, budget, per_pair = args.candidates, args.candidates * args.pairs_per_candidate, args.answers_per_pair
     workers = pair_workers(rng, args.pair_workers)
+    batch = args.batch or max(1, n // 4)  # tasks/pairs.py round_size: a quarter of the candidates
     truths, random_sets, active_sets = [], [], []
-    ours, ours_bt, ours_half, active, seconds = [], [], [], [], {"ours": 0.0, "active": 0.0}
-    for _ in range(args.groups):
-        truth = rng.normal(0, 1, size=n)
-        pairs = random_pairs(rng, n, budget)
+    ours, ours_bt, ours_half, seconds = [], [], [], {"ours": 0.0, "active": 0.0}
+    active: dict[str, list[float]] = {"noisy_bt": [], "bt": []}
+    for group in range(args.groups):
+        group_rng = np.random.default_rng([args.seed, 0, group])
+        truth = group_rng.normal(0, 1, size=n)
+        pairs = random_pairs(group_rng, n, budget)
         full = Comparisons([], [], [], [])
-        ask_pairs(rng, truth, workers, pairs, per_pair, full)
+        ask_pairs(group_rng, truth, workers, pairs, per_pair, full)
         started = time.perf_counter()
         fit = noisy_bradley_terry(n, *full.arrays())
         seconds["ours"] += time.perf_counter() - started
@@ -215,10 +227,13 @@ def bench_pairwise(args, rng, ck_python) -> dict:
         # the first half of the same random pairs: what choosing the pairs is worth at that budget
         half = Comparisons(*(values[: (budget // 2) * per_pair] for values in full.arrays()))
         ours_half.append(spearman(noisy_bradley_terry(n, *half.arrays()).scores, truth))
-        started = time.perf_counter()
-        chosen, drawn = active_comparisons(rng, truth, workers, budget // 2, per_pair, args.batch)
-        seconds["active"] += time.perf_counter() - started
-        active.append(spearman(noisy_bradley_terry(n, *chosen.arrays()).scores, truth))
+        for fit_with in ("noisy_bt", "bt"):  # the brief's choice, then the plain fit tasks/pairs.py draws on
+            started = time.perf_counter()
+            active_rng = np.random.default_rng([args.seed, 0, group, 1])
+            chosen, drawn = active_comparisons(active_rng, truth, workers, budget // 2, per_pair, batch, fit_with)
+            if fit_with == "noisy_bt":
+                seconds["active"] += time.perf_counter() - started
+            active[fit_with].append(spearman(noisy_bradley_terry(n, *chosen.arrays()).scores, truth))
         truths.append(truth)
         random_sets.append(full)
         active_sets.append(drawn)
@@ -254,9 +269,10 @@ def bench_pairwise(args, rng, ck_python) -> dict:
         + f" (runner {ck_wall:.1f}s wall)"
     )
     print(
-        f"  active: {np.mean(active_sets):.0f} pairs per group chosen by the platform (first cycle of {n}, then batches "
-        f"of {args.batch}) {np.mean(active):.4f} ({seconds['active']:.2f}s with the fits between batches); "
-        f"ours on the first {budget // 2} random pairs {np.mean(ours_half):.4f}"
+        f"  chosen pairs: {np.mean(active_sets):.0f} per group (the first cycle of {n}, then rounds of {batch}, as "
+        f"tasks/pairs.py draws them), ranked by noisy_bt: rounds chosen on the noisy_bt fit "
+        f"{np.mean(active['noisy_bt']):.4f} ({seconds['active']:.2f}s with the fits between rounds), on the bt fit "
+        f"{np.mean(active['bt']):.4f}; ours on the first {budget // 2} random pairs {np.mean(ours_half):.4f}"
     )
     best = ck_best[1] if ck_best else None
     best_name = ck_best[0] if ck_best else "crowd-kit"
@@ -266,10 +282,10 @@ def bench_pairwise(args, rng, ck_python) -> dict:
     )
     print(
         f"  target chosen pairs at half the budget >= crowd-kit's best on all of it: "
-        f"{np.mean(active):.4f} vs {fmt(best)} {verdict(float(np.mean(active)), best)}",
+        f"{np.mean(active['noisy_bt']):.4f} vs {fmt(best)} {verdict(float(np.mean(active['noisy_bt'])), best)}",
         flush=True,
     )
-    return {"ours": float(np.mean(ours)), "crowdkit": best, "active": float(np.mean(active))}
+    return {"ours": float(np.mean(ours)), "crowdkit": best, "active": float(np.mean(active["noisy_bt"]))}
 
 
 # --- spans ----------------------------------------------------------------------------------------------------
@@ -541,11 +557,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-crowdkit", action="store_true")
-    parser.add_argument("--groups", type=int, default=8, help="pairwise: groups of candidates")
+    parser.add_argument("--groups", type=int, default=20, help="pairwise: groups of candidates")
     parser.add_argument("--candidates", type=int, default=50, help="pairwise: candidates per group")
     parser.add_argument("--pairs-per-candidate", type=int, default=5, help="pairwise: random pairs = this x candidates")
     parser.add_argument("--answers-per-pair", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=5, help="pairwise: pairs chosen per round")
+    parser.add_argument(
+        "--batch", type=int, default=0, help="pairwise: pairs per round; 0: a quarter of the candidates"
+    )
     parser.add_argument("--pair-workers", type=int, default=20)
     parser.add_argument("--span-items", type=int, default=600)
     parser.add_argument("--span-workers", type=int, default=20)
