@@ -9,9 +9,10 @@ Everything is drawn from --seed, so a run is repeatable.
   at random or always "left"), each perceiving the two scores with their own noise. A budget of B random pairs
   per group, each answered by a few workers, goes to ours (``noisy_bradley_terry``) and to crowd-kit's
   BradleyTerry and NoisyBT (its own venv, bench/.venv-crowdkit, set up by bench/aggregation.py). Then the
-  platform chooses the pairs (``initial_pairs``, then rounds of ``choose_pairs`` on the current fit) until B/2
-  pairs. Spearman correlation with the true scores, averaged over the groups. No ties are simulated: crowd-kit has
-  none.
+  platform chooses the pairs as tasks/pairs.py does (``initial_pairs``, then rounds of a quarter of the
+  candidates from ``choose_pairs`` on the current fit: ``noisy_bradley_terry``'s for the headline,
+  ``bradley_terry``'s too, which tasks/pairs.py uses) until B/2 pairs, ranked by ``noisy_bradley_terry``.
+  Spearman correlation with the true scores, averaged over the groups. No ties are simulated: crowd-kit has none.
 - **Spans**: texts of words with true entity spans; good workers (a few slips), sloppy ones (a boundary off by a
   word), missers, spammers (random spans); 3-5 workers per text. Ours = ``aggregate(weighted=True)`` against the
   unweighted majority (``weighted=False``, all texts) and the best single worker (on the texts that worker
@@ -269,8 +270,8 @@ def bench_pairwise(args, rng, ck_python) -> dict:
         + f" (runner {ck_wall:.1f}s wall)"
     )
     print(
-        f"  chosen pairs: {np.mean(active_sets):.0f} per group (the first cycle of {n}, then rounds of {batch}, as "
-        f"tasks/pairs.py draws them), ranked by noisy_bt: rounds chosen on the noisy_bt fit "
+        f"  chosen pairs: {np.mean(active_sets):.0f} per group (the first cycle of {n}, then rounds of {batch}"
+        f"{'' if args.batch else ', a quarter of the candidates, as tasks/pairs.py draws them'}), ranked by noisy_bt: rounds chosen on the noisy_bt fit "
         f"{np.mean(active['noisy_bt']):.4f} ({seconds['active']:.2f}s with the fits between rounds), on the bt fit "
         f"{np.mean(active['bt']):.4f}; ours on the first {budget // 2} random pairs {np.mean(ours_half):.4f}"
     )
