@@ -58,8 +58,9 @@ def dashboard(request):
 
 @requester_required
 def job_new(request):
-    simple = [(name, label) for name, label in QUESTION_TYPE_CHOICES if QUESTION_TYPES[name].simple]
-    return render(request, "requester/job_new.html", {"question_types": simple})
+    # Every type goes to the form builder; the simple mode's list offers those a prompt and options define.
+    types = [(name, label, QUESTION_TYPES[name].simple) for name, label in QUESTION_TYPE_CHOICES]
+    return render(request, "requester/job_new.html", {"question_types": types})
 
 
 @requester_required
