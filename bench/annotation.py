@@ -10,8 +10,9 @@ Everything is drawn from --seed, so a run is repeatable.
   per group, each answered by a few workers, goes to ours (``noisy_bradley_terry``) and to crowd-kit's
   BradleyTerry and NoisyBT (its own venv, bench/.venv-crowdkit, set up by bench/aggregation.py). Then the
   platform chooses the pairs as tasks/pairs.py does (``initial_pairs``, then rounds of a quarter of the
-  candidates from ``choose_pairs`` on the current fit: ``noisy_bradley_terry``'s for the headline,
-  ``bradley_terry``'s too, which tasks/pairs.py uses) until B/2 pairs, ranked by ``noisy_bradley_terry``.
+  candidates from ``choose_pairs`` on the current fit: ``noisy_bradley_terry``'s, which tasks/pairs.py uses, and
+  ``bradley_terry``'s for comparison), each drawn pair asked once, until half as many answers as the random
+  pairs had, ranked by ``noisy_bradley_terry``.
   Spearman correlation with the true scores, averaged over the groups. No ties are simulated: crowd-kit has none.
 - **Spans**: texts of words with true entity spans; good workers (a few slips), sloppy ones (a boundary off by a
   word), missers, spammers (random spans); 3-5 workers per text. Ours = ``aggregate(weighted=True)`` against the
@@ -231,7 +232,8 @@ def bench_pairwise(args, rng, ck_python) -> dict:
         for fit_with in ("noisy_bt", "bt"):  # the brief's choice, then the plain fit tasks/pairs.py draws on
             started = time.perf_counter()
             active_rng = np.random.default_rng([args.seed, 0, group, 1])
-            chosen, drawn = active_comparisons(active_rng, truth, workers, budget // 2, per_pair, batch, fit_with)
+            # Half the answers: tasks/pairs.py asks each drawn pair once (a drawn job's redundancy is 1).
+            chosen, drawn = active_comparisons(active_rng, truth, workers, budget * per_pair // 2, 1, batch, fit_with)
             if fit_with == "noisy_bt":
                 seconds["active"] += time.perf_counter() - started
             active[fit_with].append(spearman(noisy_bradley_terry(n, *chosen.arrays()).scores, truth))
@@ -270,8 +272,9 @@ def bench_pairwise(args, rng, ck_python) -> dict:
         + f" (runner {ck_wall:.1f}s wall)"
     )
     print(
-        f"  chosen pairs: {np.mean(active_sets):.0f} per group (the first cycle of {n}, then rounds of {batch}"
-        f"{'' if args.batch else ', a quarter of the candidates, as tasks/pairs.py draws them'}), ranked by noisy_bt: rounds chosen on the noisy_bt fit "
+        f"  chosen pairs: {np.mean(active_sets):.0f} per group, one answer each (the first cycle of {n}, then "
+        f"rounds of {batch}{'' if args.batch else ', a quarter of the candidates, as tasks/pairs.py draws them'}), "
+        "ranked by noisy_bt: rounds chosen on the noisy_bt fit "
         f"{np.mean(active['noisy_bt']):.4f} ({seconds['active']:.2f}s with the fits between rounds), on the bt fit "
         f"{np.mean(active['bt']):.4f}; ours on the first {budget // 2} random pairs {np.mean(ours_half):.4f}"
     )
@@ -282,7 +285,7 @@ def bench_pairwise(args, rng, ck_python) -> dict:
         f"{np.mean(ours):.4f} vs {fmt(best)} {verdict(float(np.mean(ours)), best)}"
     )
     print(
-        f"  target chosen pairs at half the budget >= crowd-kit's best on all of it: "
+        f"  target chosen pairs with half the answers >= crowd-kit's best on all of them: "
         f"{np.mean(active['noisy_bt']):.4f} vs {fmt(best)} {verdict(float(np.mean(active['noisy_bt'])), best)}",
         flush=True,
     )

@@ -5,9 +5,10 @@ candidate, a candidate twice in a group, a group of one) and yields the first pa
 group, so every candidate is in two comparisons and the group's comparisons connect.
 
 While the job runs, ``pairs_draw_next`` (called by the results pipeline, tasks/results.py) tops each group up when
-few of its pairs are still open: it fits the group's Bradley-Terry scores from the answers so far and appends the
-pairs that most reduce the ranking's uncertainty (``choose_pairs``), until the group has its budget of
-``comparisons_per_candidate * candidates / 2`` pairs. The new pairs go through intake like any upload
+few of its pairs are still open: it fits the group's scores from the answers so far (Bradley-Terry with worker
+reliability) and appends the pairs whose order the ranking is least sure of (``choose_pairs``), until the group
+has its budget of ``comparisons_per_candidate * candidates / 2`` pairs. Each drawn pair is asked once (the
+pairwise type sets a drawn job's redundancy to 1): a new pair tells the ranking more than a second answer to one. The new pairs go through intake like any upload
 (``ingest_file``), under the job's row lock, so two passes cannot draw the same round twice.
 """
 
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from scipy import sparse
 
-from .aggregation.ranking import bradley_terry, choose_pairs, initial_pairs
+from .aggregation.ranking import choose_pairs, initial_pairs
 from .forms import Form, Question
 from .intake import IntakeError
 from .models import Job
@@ -154,7 +155,7 @@ def pairs_draw_next(job: Job) -> int:
             if comparisons is None or more <= 0:
                 continue
             n = len(comparisons.names)
-            fit = bradley_terry(n, comparisons.left, comparisons.right, comparisons.outcome)
+            fit = comparisons.fit("noisy_bt")  # a spammer's answers should not decide what to ask next
             pairs = np.asarray(comparisons.pairs, dtype=np.int64).reshape(-1, 2)
             drawn = sparse.csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
             for a, b in choose_pairs(fit, drawn, more):

@@ -211,6 +211,9 @@ class JobSerializer(serializers.ModelSerializer):
     def validate(self, attrs):
         instance = self.instance
         self._check_form(attrs)
+        for definition in attrs.get("questions", getattr(instance, "questions", None)) or []:
+            if (fixed := QUESTION_TYPES[definition["type"]].redundancy(definition)) is not None:
+                attrs.update(redundancy=fixed, max_answers=None)  # the question type decides (docs/ANNOTATION.md)
         redundancy = attrs.get("redundancy", getattr(instance, "redundancy", 3))
         max_answers = attrs.get("max_answers", getattr(instance, "max_answers", None))
         if max_answers is not None and max_answers < redundancy:

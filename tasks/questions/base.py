@@ -79,6 +79,10 @@ class QuestionType:
             raise ValueError(f"gold answer {_show(raw)}: {problem}")
         return value
 
+    def redundancy(self, definition: dict) -> int | None:
+        """The answers per item this question sets for its job, or None to leave the requester's redundancy."""
+        return None
+
     # --- data ---------------------------------------------------------------------------------------------------
     def claimed_columns(self, definition: dict) -> dict[str, str]:
         """{column: display block type} of the columns the question shows itself (the text spans are marked on,

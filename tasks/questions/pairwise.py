@@ -43,6 +43,11 @@ class Pairwise(QuestionType):
             out["left"], out["right"] = DRAWN_LEFT, DRAWN_RIGHT
         return out
 
+    def redundancy(self, definition):
+        # Drawn pairs are asked once each: the ranking pools every answer, and a new pair tells it more than a
+        # second answer to the same pair (bench/annotation.py).
+        return 1 if definition.get("pairs") == "drawn" else None
+
     def sides(self, definition) -> list[str]:
         return [*SIDES, EQUAL] if definition.get("allow_equal") else list(SIDES)
 

@@ -152,3 +152,16 @@ def test_a_box_outside_the_image_or_without_area_and_a_side_that_does_not_exist_
 
     run(body)
     assert Answer.objects.get(job=job).value == {"better": "right", "objects": [box]}
+
+
+@pytest.mark.django_db
+def test_a_job_of_drawn_pairs_asks_each_pair_once_whatever_the_request_says(requester_api):
+    drawn = {"name": "rank", "type": "pairwise", "pairs": "drawn", "candidate_column": "title"}
+    response = requester_api.post("/api/jobs/", job_body(drawn, redundancy=3, max_answers=5), format="json")
+    assert response.status_code == 201, response.json()
+    assert (response.json()["redundancy"], response.json()["max_answers"]) == (1, None)
+    job_id = response.json()["id"]
+    changed = requester_api.patch(f"/api/jobs/{job_id}/", {"redundancy": 4}, format="json")
+    assert changed.status_code == 200 and changed.json()["redundancy"] == 1
+    given = requester_api.post("/api/jobs/", job_body(PAIRS, redundancy=3), format="json").json()
+    assert given["redundancy"] == 3  # given pairs keep the requester's redundancy
