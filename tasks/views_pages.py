@@ -17,6 +17,7 @@ from workers.tokens import token_expired, token_expires_at, token_replace, token
 
 from . import media, quality, selectors, services
 from .automation.questions import questions_support, text_column
+from .forms import Form
 from .models import QUESTION_TYPE_CHOICES, Assignment, Item, Job
 from .questions import QUESTION_TYPES
 
@@ -159,8 +160,6 @@ def _annotation_context(job: Job, items) -> dict | None:
     the text, boxes on the image, a pair's candidates): the form, and per item those columns, the media URLs and
     the result of each question. None for a job whose questions show no column themselves. ``items`` carry
     ``media`` ({column: signed URL})."""
-    from .forms import Form
-
     form = Form.for_job(job)
     claimed = form.claimed_columns()
     if not claimed:
@@ -185,8 +184,6 @@ def _annotation_context(job: Job, items) -> dict | None:
 
 def _media_shown(job: Job, urls: dict) -> list[dict]:
     """The item's media blocks as the requester sees them: {type, label, column, url} for each media block."""
-    from .forms import Form
-
     return [
         {**block, "url": urls[block["column"]]}
         for block in Form.for_job(job).media_blocks()
