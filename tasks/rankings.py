@@ -13,6 +13,7 @@ import numpy as np
 from django.db import connection
 
 from .aggregation.ranking import Fit, bradley_terry, noisy_bradley_terry
+from .exports import csv_cell
 from .forms import Form, Question
 from .questions.pairwise import DRAWN_GROUP
 
@@ -150,7 +151,7 @@ def group_ranking(group: GroupComparisons, method: str) -> list[CandidateRank]:
         CandidateRank(
             rank=rank,
             candidate=group.names[i],
-            score=round(float(fit.scores[i]), 6),
+            score=round(float(fit.scores[i]), 6) + 0.0,  # + 0.0: never "-0.0"
             std_error=round(float(fit.std_errors[i]), 6),
             wins=int(wins[i]),
             losses=int(losses[i]),
@@ -168,12 +169,14 @@ def rankings_json(method: str, rankings: list[GroupRanking]) -> dict:
     }
 
 
-def rankings_csv_rows(rankings: list[GroupRanking]):
-    """The ranking export's rows, header first."""
+def rankings_csv_rows(rankings: list[GroupRanking], spreadsheet: bool = False):
+    """The ranking export's rows, header first; ``spreadsheet`` guards text cells as the results export does."""
     yield CSV_COLUMNS
     for g in rankings:
+        group = csv_cell(g.group, spreadsheet)
         for c in g.candidates:
-            yield (g.group, c.rank, c.candidate, c.score, c.std_error, c.wins, c.losses, c.ties, c.comparisons)
+            candidate = csv_cell(c.candidate, spreadsheet)
+            yield (group, c.rank, candidate, c.score, c.std_error, c.wins, c.losses, c.ties, c.comparisons)
 
 
 def _json(text: str | None):

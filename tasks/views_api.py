@@ -258,24 +258,24 @@ class JobViewSet(viewsets.ModelViewSet):
     def export(self, request, pk=None):
         job = self.get_object()
         kind = request.query_params.get("format") or request.query_params.get("as") or "csv"
+        spreadsheet = request.query_params.get("spreadsheet") in ("1", "true")
         if kind == "ranking":
-            return self._ranking_csv(job, request.query_params.get("method") or rankings.DEFAULT_METHOD)
+            return self._ranking_csv(job, request.query_params.get("method") or rankings.DEFAULT_METHOD, spreadsheet)
         if kind not in ("csv", "jsonl"):
             raise ValidationError({"format": "use csv, jsonl or ranking"})
-        spreadsheet = request.query_params.get("spreadsheet") in ("1", "true")
         chunks = exports.export_csv(job, spreadsheet) if kind == "csv" else exports.export_jsonl(job)
         content_type = "text/csv; charset=utf-8" if kind == "csv" else "application/x-ndjson"
         response = StreamingHttpResponse(exports.iterate_in_thread(chunks), content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-results.{kind}"'
         return response
 
-    def _ranking_csv(self, job, method):
+    def _ranking_csv(self, job, method, spreadsheet):
         try:
             groups = rankings.job_rankings(job, method)
         except rankings.RankingError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerows(rankings.rankings_csv_rows(groups))
+        csv.writer(out, lineterminator="\n").writerows(rankings.rankings_csv_rows(groups, spreadsheet))
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-ranking.csv"'
         return response

@@ -57,7 +57,7 @@ async function drawRanking() {
   if (!section || !context.questions.some((q) => questionType(q.type)?.ranksCandidates)) return;
   section.hidden = false;
   const actions = document.querySelector(".page-head .actions");
-  if (actions) actions.append(el("a", { class: "button", id: "download-ranking", href: `/api/jobs/${context.job}/export/?format=ranking`, download: "", text: "Export ranking (CSV)" }));
+  if (actions) actions.append(el("a", { class: "button", id: "download-ranking", href: `/api/jobs/${context.job}/export/?format=ranking&spreadsheet=1`, download: "", text: "Export ranking (CSV)" }));
   const body = $("ranking-body");
   let data = null;
   try {

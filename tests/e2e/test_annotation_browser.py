@@ -196,7 +196,7 @@ def test_results_show_spans_on_the_text_and_the_ranking_of_a_pairwise_job(new_pa
     expect(page.locator("#ranking tbody tr")).to_have_count(2)
     expect(page.locator("#ranking tbody tr").nth(1)).to_contain_text("<i>Tea</i>")
     expect(page.get_by_role("link", name="Export ranking (CSV)")).to_have_attribute(
-        "href", f"/api/jobs/{job.pk}/export/?format=ranking"
+        "href", f"/api/jobs/{job.pk}/export/?format=ranking&spreadsheet=1"
     )
     assert page.locator("#results-table b, #ranking i").count() == 0
     screenshot(page, "results-annotation")

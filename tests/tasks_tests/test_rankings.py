@@ -227,3 +227,12 @@ def test_the_ranking_api_and_export_rank_given_pairs_gold_included():
     refused = api.get(f"/api/jobs/{fruit.pk}/ranking/")
     assert refused.status_code == 400 and "pairwise" in refused.json()["detail"]
     assert api.get(f"/api/jobs/{fruit.pk}/export/?format=ranking").status_code == 400
+
+
+def test_the_ranking_csv_for_a_spreadsheet_runs_no_formula():
+    from tasks.rankings import CandidateRank, GroupRanking, rankings_csv_rows
+
+    groups = [GroupRanking("=group", [CandidateRank(1, '=HYPERLINK("x")', 0.0, 1.0, 1, 0, 0, 1)])]
+    plain, guarded = list(rankings_csv_rows(groups))[1], list(rankings_csv_rows(groups, spreadsheet=True))[1]
+    assert plain[0] == "=group" and plain[2] == '=HYPERLINK("x")'
+    assert guarded[0] == "'=group" and guarded[2] == '\'=HYPERLINK("x")'

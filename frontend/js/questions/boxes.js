@@ -32,7 +32,19 @@ function imageStage(blocks, column, item) {
   image.replaceWith(stage);
   image.draggable = false;
   stage.append(image);
+  image.addEventListener("load", () => enlargeSmall(image, stage));
+  requestAnimationFrame(() => enlargeSmall(image, stage));
   return { element, stage };
+}
+
+// A small image is drawn as large as the room allows (its height within the CSS max-height): boxes cannot be
+// placed with a pointer on a 64-pixel picture. Box coordinates are fractions, so the scale changes nothing else.
+function enlargeSmall(image, stage) {
+  const room = stage.parentElement ? stage.parentElement.clientWidth : 0;
+  if (!image.naturalWidth || !room) return;
+  const tallest = parseFloat(getComputedStyle(image).maxHeight) || Infinity;
+  const scale = Math.min(room / image.naturalWidth, tallest / image.naturalHeight);
+  if (scale > 1) image.style.width = `${Math.floor(image.naturalWidth * scale)}px`;
 }
 
 export function render(container, question, { idPrefix, label, promptHidden, onChange, item = { data: {} }, blocks = [] }) {
