@@ -192,3 +192,12 @@ def check_flag(definition: dict, key: str, default: bool = False) -> bool:
     if not isinstance(value, bool):
         raise DefinitionError(f"{key} is true or false", key)
     return value
+
+
+def list_problem(value, things: str, shape: str, limit: int) -> str:
+    """What is wrong with the outside of an annotation answer: a list of at most ``limit`` ``things``."""
+    if not isinstance(value, list):
+        return f"must be a list of {things} {shape}"
+    if len(value) > limit:
+        return f"has {len(value)} {things}; at most {limit}"
+    return ""

@@ -2,7 +2,7 @@
 {x, y, w, h, label} in fractions of the image's width and height (0..1 from the top left corner), so a box means
 the same whatever size the image was shown at."""
 
-from .base import QuestionType, check_column, check_labels, check_whole, is_number, json_value
+from .base import QuestionType, check_column, check_labels, check_whole, is_number, json_value, list_problem
 
 BOX_KEYS = {"x", "y", "w", "h", "label"}
 # A box drawn up to the edge may overshoot it by a rounding error.
@@ -71,10 +71,8 @@ class Boxes(QuestionType):
         return {definition["column"]: "image"}
 
     def answer_problem(self, definition, value):
-        if not isinstance(value, list):
-            return "must be a list of boxes {x, y, w, h, label}"
-        if len(value) > definition["max_boxes"]:
-            return f"has {len(value)} boxes; at most {definition['max_boxes']}"
+        if problem := list_problem(value, "boxes", "{x, y, w, h, label}", definition["max_boxes"]):
+            return problem
         for n, box in enumerate(value, 1):
             if not isinstance(box, dict) or set(box) != BOX_KEYS:
                 return f"box {n} must be an object {{x, y, w, h, label}}"

@@ -2,7 +2,7 @@
 phrases). An answer is a list of {start, end, label}: character offsets into the text column (code points, end
 exclusive), so "Ada" at the start of "Ada Lovelace" is {"start": 0, "end": 3, "label": "PER"}."""
 
-from .base import QuestionType, check_column, check_flag, check_labels, check_whole, json_value
+from .base import QuestionType, check_column, check_flag, check_labels, check_whole, json_value, list_problem
 
 SPAN_KEYS = {"start", "end", "label", "text"}  # "text" may echo the marked text; it is not stored
 
@@ -43,10 +43,8 @@ class Spans(QuestionType):
         return {definition["column"]: "text"}
 
     def answer_problem(self, definition, value):
-        if not isinstance(value, list):
-            return "must be a list of spans {start, end, label}"
-        if len(value) > definition["max_spans"]:
-            return f"has {len(value)} spans; at most {definition['max_spans']}"
+        if problem := list_problem(value, "spans", "{start, end, label}", definition["max_spans"]):
+            return problem
         for n, span in enumerate(value, 1):
             if not isinstance(span, dict) or not {"start", "end", "label"} <= set(span) or set(span) - SPAN_KEYS:
                 return f"span {n} must be an object {{start, end, label}}"
