@@ -97,7 +97,22 @@ class QuestionSchema(serializers.Serializer):
     integer = serializers.BooleanField(required=False, help_text="number")
     max_length = serializers.IntegerField(required=False, help_text="free_text")
     scale = serializers.IntegerField(required=False, help_text="rating: 2 to 10 points")
-    labels = serializers.ListField(child=serializers.CharField(), required=False, help_text="rating: [low, high]")
+    labels = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="rating: [low, high]; spans, boxes: the labels"
+    )
+    column = serializers.CharField(required=False, help_text="spans: the text column; boxes: the image column")
+    overlap = serializers.BooleanField(required=False, help_text="spans: whether spans may overlap (default false)")
+    max_spans = serializers.IntegerField(required=False, help_text="spans: at most this many (default 100)")
+    max_boxes = serializers.IntegerField(required=False, help_text="boxes: at most this many (default 50)")
+    pairs = serializers.ChoiceField(
+        choices=["given", "drawn"], required=False, help_text="pairwise: rows hold pairs, or rows are candidates"
+    )
+    left = serializers.CharField(required=False, help_text="pairwise, given pairs: the left candidate's column")
+    right = serializers.CharField(required=False, help_text="pairwise, given pairs: the right candidate's column")
+    candidate_column = serializers.CharField(required=False, help_text="pairwise, drawn pairs: the candidate column")
+    comparisons_per_candidate = serializers.IntegerField(required=False, help_text="pairwise, drawn: 2 to 50")
+    group_column = serializers.CharField(required=False, help_text="pairwise: the column of a candidate's group")
+    allow_equal = serializers.BooleanField(required=False, help_text="pairwise: whether 'equal' is an answer")
 
 
 @extend_schema_serializer(
