@@ -70,7 +70,8 @@ class Job(models.Model):
     required_skill = models.SlugField(max_length=64, blank=True)
     required_skill_level = models.FloatField(default=0)
 
-    # Quality rules: block a worker whose gold accuracy falls below a threshold after enough gold answers;
+    # Quality rules: block a worker whose gold accuracy is surely below a threshold (its whole 95 % interval)
+    # after enough gold answers;
     # flag answers faster than a plausible time; accept answers automatically after a delay.
     block_below_accuracy = models.FloatField(null=True, blank=True)
     block_min_gold = models.PositiveSmallIntegerField(default=5)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from quorum import events
 from quorum.redis import get_redis
 
+from .aggregation.gold import accuracy_interval, accuracy_surely_below, interval_text, percent_text
 from .forms import Form
 from .models import Job, JobWorker
 from .results import QUEUE_DONE_LUA
@@ -153,13 +154,21 @@ def gold_checks_repair(settle_seconds: float = GOLD_REPAIR_SETTLE_SECONDS) -> in
     return scored
 
 
+def gold_block_reason(right: int, total: int, threshold: float) -> str:
+    """'gold accuracy 2/10 (95 % interval 6-51 %) below 70 % (automatic)'."""
+    interval = interval_text(*accuracy_interval(right, total))
+    return f"gold accuracy {right}/{total} (95 % interval {interval}) below {percent_text(threshold)} % (automatic)"
+
+
 class GoldChecks(NamedTuple):
     scored: int  # assignments scored by this call (none scored twice)
     blocked: list[tuple[int, int]]  # (job, worker) pairs blocked
 
 
 def gold_checks_record(assignment_ids: list[int]) -> GoldChecks:
-    """Score submitted gold microtasks against their known answers; block workers the job's rule says to.
+    """Score submitted gold microtasks against their known answers; block workers the job's rule says to: at
+    least ``block_min_gold`` gold checks, and accuracy surely below ``block_below_accuracy`` (the whole 95 %
+    interval under it, so one unlucky check blocks nobody).
 
     Safe to repeat: each assignment is claimed (``gold_checked_at``) in the transaction that scores it, so one
     already scored, or answered to no gold microtask, is skipped.
@@ -187,11 +196,11 @@ def gold_checks_record(assignment_ids: list[int]) -> GoldChecks:
                 not already
                 and job.block_below_accuracy is not None
                 and gold_total >= job.block_min_gold
-                and gold_correct / gold_total < job.block_below_accuracy
+                and accuracy_surely_below(gold_correct, gold_total, job.block_below_accuracy)
             ):
                 blocked.append((job_id, worker_id, gold_correct, gold_total, job.block_below_accuracy))
     for job_id, worker_id, right, total, threshold in blocked:
-        worker_block_for_job(job_id, worker_id, f"gold accuracy {right}/{total} below {threshold:.0%} (automatic)")
+        worker_block_for_job(job_id, worker_id, gold_block_reason(right, total, threshold))
     for _, worker_id, _, _ in rows:
         worker_changed(worker_id)
     return GoldChecks(len(claimed), [(j, w) for j, w, *_ in blocked])

@@ -13,6 +13,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from .aggregation.gold import accuracy_interval, enough_evidence, interval_text, percent_text
 from .models import Answer, Assignment, Item, Job, JobWorker, Microtask, Upload
 
 ACTIVE_WINDOW = timedelta(minutes=5)
@@ -136,6 +137,24 @@ def job_costs(jobs: list[Job]) -> dict[int, Decimal]:
     return {job.pk: (paid.get(job.pk) or Decimal("0")).quantize(Decimal("0.01")) for job in jobs}
 
 
+NOT_ENOUGH_ANSWERS = "not enough answers yet"
+
+
+def accuracy_shown(right: float | None, total: float) -> dict:
+    """An accuracy of ``right`` out of ``total`` with its 95 % interval, as every page shows it: ``accuracy`` (the
+    share, None with no answers), ``accuracy_low`` / ``accuracy_high`` and ``accuracy_text`` ("82 % (64-92 %)",
+    or "not enough answers yet" while it rests on too few answers to read)."""
+    if right is None or not total:
+        return {"accuracy": None, "accuracy_low": None, "accuracy_high": None, "accuracy_text": NOT_ENOUGH_ANSWERS}
+    low, high = accuracy_interval(right, total)
+    text = (
+        f"{percent_text(right / total)} % ({interval_text(low, high)})"
+        if enough_evidence(total)
+        else NOT_ENOUGH_ANSWERS
+    )
+    return {"accuracy": right / total, "accuracy_low": low, "accuracy_high": high, "accuracy_text": text}
+
+
 def job_workers(job: Job, limit: int = 100) -> list[dict]:
     """Per-worker table of one job: answers, accuracy (gold, else agreement with results), trust, blocked.
 
@@ -151,19 +170,21 @@ def job_workers(job: Job, limit: int = 100) -> list[dict]:
         return job_workers_counted(job, limit)
     table = []
     for r in records:
+        # The estimated accuracy stands for its share of the worker's answers right, so its interval is as wide
+        # as that many answers' would be.
         if r.gold_total:
-            accuracy, basis = r.gold_correct / r.gold_total, "gold"
+            accuracy, basis = accuracy_shown(r.gold_correct, r.gold_total), "gold"
         elif r.estimated_accuracy is not None:
-            accuracy, basis = r.estimated_accuracy, "results"
+            accuracy, basis = accuracy_shown(r.estimated_accuracy * r.answers, r.answers), "results"
         else:
-            accuracy, basis = None, ""
+            accuracy, basis = accuracy_shown(None, 0), ""
         profile = getattr(r.worker, "worker_profile", None)
         table.append(
             {
                 "id": r.worker_id,
                 "username": r.worker.username,
                 "answers": r.answers,
-                "accuracy": accuracy,
+                **accuracy,
                 "accuracy_basis": basis,
                 "not_counting": 0,
                 "trust": r.trust if r.trust is not None else (profile.trust if profile else None),
@@ -180,17 +201,17 @@ def job_workers_counted(job: Job, limit: int = 100) -> list[dict]:
     table = []
     for worker_id, username, answers, gold_n, gold_ok, judged, agreed, not_counting, trust, blocked in rows:
         if gold_n:
-            accuracy, basis = gold_ok / gold_n, "gold"
+            accuracy, basis = accuracy_shown(gold_ok, gold_n), "gold"
         elif judged:
-            accuracy, basis = agreed / judged, "results"
+            accuracy, basis = accuracy_shown(agreed, judged), "results"
         else:
-            accuracy, basis = None, ""
+            accuracy, basis = accuracy_shown(None, 0), ""
         table.append(
             {
                 "id": worker_id,
                 "username": username,
                 "answers": answers,
-                "accuracy": accuracy,
+                **accuracy,
                 "accuracy_basis": basis,
                 "not_counting": not_counting,
                 "trust": trust,

@@ -13,6 +13,7 @@ from django.utils import timezone
 from quorum.redis import get_redis
 from tasks.models import Assignment
 from tasks.scheduling import keys
+from tasks.selectors import accuracy_shown
 
 from .models import LedgerEntry, WorkerProfile
 
@@ -41,7 +42,8 @@ def worker_stats(user) -> dict:
         "earnings_pending": _money(sums["pending"]),
         "microtasks": sums["microtasks"],
         "answers": sums["answers"] or 0,
-        "accuracy": profile.gold_accuracy if profile is not None else None,
+        # accuracy, accuracy_low, accuracy_high, accuracy_text: on gold, with its interval.
+        **accuracy_shown(profile.gold_correct if profile else None, profile.gold_total if profile else 0),
         "blocked": bool(profile and profile.blocked),
     }
 

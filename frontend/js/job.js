@@ -116,7 +116,7 @@ function renderWorkers() {
         {},
         el("td", { text: w.username }),
         el("td", { class: "num", text: w.answers }),
-        el("td", { class: "num", text: w.accuracy === null ? "–" : `${percent(w.accuracy)} (${w.accuracy_basis})` }),
+        el("td", { class: "num", text: w.accuracy === null ? "–" : `${w.accuracy_text} (${w.accuracy_basis})` }),
         el("td", { class: "num", text: w.trust === null ? "–" : w.trust.toFixed(2) }),
         el("td", { text: w.blocked ? "yes" : "no" }),
         actions,

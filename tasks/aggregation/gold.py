@@ -1,4 +1,5 @@
-"""Gold questions: how often to show a worker an item whose answer is known, and how far to trust a worker.
+"""Gold questions: how often to show a worker an item whose answer is known, how far to trust a worker, and how
+sure an accuracy is.
 
 Both read a worker's record as a Beta posterior over their accuracy: with few gold answers it is wide, so the
 gold rate stays high and the trust score low until the worker has shown, on enough known items, that they are
@@ -6,6 +7,11 @@ accurate.
 """
 
 import math
+
+# Fewer answers than this and an accuracy is shown as "not enough answers yet": its interval is too wide to read.
+MIN_EVIDENCE = 5
+# Two-sided 95 %.
+Z_95 = 1.959964
 
 # A worker's accuracy starts from Beta(PRIOR_CORRECT, PRIOR_WRONG): uniform, nothing assumed.
 PRIOR_CORRECT = 1.0
@@ -72,3 +78,40 @@ def trust_score(
     answered = gold_answered + estimated_weight * estimated_answered
     mean, sd = _posterior(correct, answered)
     return min(max(mean - z * sd, 0.0), 1.0)
+
+
+def accuracy_interval(right: float, total: float, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval (95 %) of an accuracy of ``right`` out of ``total``: (low, high) in [0, 1].
+
+    Unlike ``right / total`` plus or minus a normal margin it stays inside [0, 1] and is wide for few answers:
+    0 of 1 is 0-79 %, 0 of 12 is 0-24 %, 2 of 10 is 6-51 %. No answers at all: (0, 1), nothing known.
+    """
+    _check(total, right)
+    if total == 0:
+        return 0.0, 1.0
+    share = right / total
+    z2 = z * z
+    centre = (share + z2 / (2 * total)) / (1 + z2 / total)
+    margin = z * math.sqrt(share * (1 - share) / total + z2 / (4 * total * total)) / (1 + z2 / total)
+    return max(centre - margin, 0.0), min(centre + margin, 1.0)
+
+
+def accuracy_surely_below(right: float, total: float, threshold: float) -> bool:
+    """Whether the whole interval is below ``threshold``: the accuracy is low on the evidence, not on one unlucky
+    answer (0 of 1 is not surely below 70 %; 0 of 2 is, 1 of 5 is not)."""
+    return total > 0 and accuracy_interval(right, total)[1] < threshold
+
+
+def enough_evidence(total: float) -> bool:
+    """Whether an accuracy rests on enough answers to be shown as a figure."""
+    return total >= MIN_EVIDENCE
+
+
+def percent_text(share: float) -> str:
+    """A share as a whole percent, halves rounded up (0.825 is 83)."""
+    return str(math.floor(share * 100 + 0.5))
+
+
+def interval_text(low: float, high: float) -> str:
+    """'64-92 %'."""
+    return f"{percent_text(low)}-{percent_text(high)} %"
