@@ -7,7 +7,14 @@ import pytest
 
 from tasks.aggregation import Answers
 from tasks.aggregation.adaptive import item_confidences, needs_more_answers
-from tasks.aggregation.gold import gold_rate, trust_score
+from tasks.aggregation.gold import (
+    accuracy_interval,
+    accuracy_surely_below,
+    enough_evidence,
+    gold_rate,
+    interval_text,
+    trust_score,
+)
 from tasks.aggregation.numeric import NUMERIC_METHODS, median, trimmed_mean
 from tasks.aggregation.offline import replay
 from tasks.aggregation.text import normalise_text, text_vote
@@ -132,3 +139,40 @@ class TestText:
         result = text_vote(np.array([0, 0, 0, 1]), np.array([0, 1, 2, 0]), ["Paris", "paris ", "Rome", "x"], 3)
         assert result.values[0] in ("Paris", "paris") and result.values[2] is None
         assert result.agreement[0] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize(
+    "right,total,shown",
+    [
+        (0, 1, "0-79 %"),
+        (1, 1, "21-100 %"),
+        (0, 12, "0-24 %"),
+        (2, 10, "6-51 %"),
+        (9, 11, "52-95 %"),
+        (40, 50, "67-89 %"),
+    ],
+)
+def test_the_accuracy_interval_is_wilsons_and_wide_for_few_answers(right, total, shown):
+    low, high = accuracy_interval(right, total)
+    assert 0 <= low <= right / total <= high <= 1
+    assert interval_text(low, high) == shown
+
+
+def test_the_accuracy_interval_narrows_with_answers_and_knows_nothing_without_them():
+    assert accuracy_interval(0, 0) == (0.0, 1.0)
+    widths = [high - low for low, high in (accuracy_interval(n * 4 // 5, n) for n in (5, 20, 100, 1000))]
+    assert widths == sorted(widths, reverse=True) and widths[-1] < 0.06
+    with pytest.raises(ValueError):
+        accuracy_interval(3, 2)
+
+
+def test_an_accuracy_is_surely_below_a_threshold_only_when_its_whole_interval_is():
+    assert not accuracy_surely_below(0, 1, 0.7)  # one unlucky answer
+    assert not accuracy_surely_below(1, 2, 0.7)  # a two-person split
+    assert not accuracy_surely_below(0, 0, 0.7)
+    assert accuracy_surely_below(0, 2, 0.7) and accuracy_surely_below(0, 12, 0.7) and accuracy_surely_below(2, 10, 0.7)
+    assert not accuracy_surely_below(60, 100, 0.65)  # below on its face, not on the evidence
+
+
+def test_an_accuracy_needs_five_answers_to_be_shown_as_a_figure():
+    assert not enough_evidence(4) and enough_evidence(5)

@@ -266,3 +266,26 @@ def test_results_filters_by_confidence_disagreement_source_and_text():
     assert shown(q="kiwi", disagreement="1") == {"k1"}
     assert shown(q="text") == set()  # a key name of the stored JSON is not text anyone sees
     assert shown(q="K3") == {"k3"}  # the id, in any case
+
+
+def test_the_job_page_shows_each_workers_accuracy_with_its_interval_or_not_enough_answers(job_with_answer):
+    job, worker, _, _ = job_with_answer
+    newcomer = factories.make_worker()
+    JobWorker.objects.create(job=job, worker=worker, answers=20, gold_total=11, gold_correct=9)
+    JobWorker.objects.create(job=job, worker=newcomer, answers=2, gold_total=1, gold_correct=0)
+    body = client_for(job.owner).get(f"/jobs/{job.pk}/").content.decode()
+    snapshot = body.split('<script id="job-snapshot" type="application/json">')[1].split("</script>")[0]
+    workers = {w["username"]: w for w in json.loads(snapshot)["details"]["workers"]}
+    assert workers[worker.username]["accuracy_text"] == "82 % (52-95 %)"
+    assert round(workers[worker.username]["accuracy"], 3) == 0.818  # the share itself, as before
+    assert 0.52 < workers[worker.username]["accuracy_low"] < workers[worker.username]["accuracy_high"] < 0.95
+    assert workers[newcomer.username]["accuracy_text"] == "not enough answers yet"
+    assert workers[newcomer.username]["accuracy"] == 0.0
+
+
+def test_a_workers_own_page_shows_their_accuracy_with_its_interval(db):
+    worker = factories.make_worker()
+    WorkerProfile.objects.filter(user=worker).update(gold_total=2, gold_correct=2)
+    assert "not enough answers yet" in client_for(worker).get("/work/").content.decode()
+    WorkerProfile.objects.filter(user=worker).update(gold_total=50, gold_correct=40)
+    assert "80 % (67-89 %)" in client_for(worker).get("/work/").content.decode()

@@ -45,7 +45,8 @@ def test_gold_answers_are_judged_by_the_rules_of_the_vote(question_type, answer,
 
 def test_a_worker_failing_gold_is_blocked_and_their_microtasks_are_answered_again(monkeypatch):
     monkeypatch.setattr(runtime, "gold_probability", lambda total, correct: 1.0)
-    job = factories.make_job(redundancy=1, block_below_accuracy=0.6, block_min_gold=2)
+    # 0 of 2 right: the 95 % interval is 0-66 %, wholly below 70 %.
+    job = factories.make_job(redundancy=1, block_below_accuracy=0.7, block_min_gold=2)
     factories.ingest_now(job, b"id,text,gold\ng1,known one,apple\ng2,known two,banana\no1,open one,\no2,open two,\n")
     services.job_publish(job)
     bad, good = factories.make_worker(), factories.make_worker()
@@ -77,7 +78,7 @@ def test_a_worker_failing_gold_is_blocked_and_their_microtasks_are_answered_agai
     run(body)
     record = JobWorker.objects.get(job=job, worker=bad)
     assert record.blocked and record.gold_total == 2 and record.gold_correct == 0
-    assert "gold accuracy 0/2" in record.blocked_reason
+    assert record.blocked_reason == "gold accuracy 0/2 (95 % interval 0-66 %) below 70 % (automatic)"
     for mt in Microtask.objects.filter(job=job, is_gold=False):
         assert mt.status == "done" and mt.answer_count == 1
         assert Answer.objects.filter(assignment__microtask=mt, counts=True).count() == 1
@@ -96,6 +97,44 @@ def submitted(job, worker, microtask, seconds=10.0, flag=""):
         Answer.objects.create(assignment=assignment, item=item, job=job, worker=worker, value="apple")
     Microtask.objects.filter(pk=microtask.pk).update(answer_count=1, status="done")
     return assignment
+
+
+def gold_record_scored(right: int, wrong: int, **rule) -> JobWorker:
+    """A worker answers ``right`` gold items right and ``wrong`` ones wrong, then the gold checks run."""
+    job = factories.make_job(redundancy=1, **rule)
+    rows = [
+        {"id": f"g{i}", "text": f"known {i}", "gold": "apple" if i < right else "banana"} for i in range(right + wrong)
+    ]
+    factories.ingest_now(job, factories.csv_bytes(rows))
+    services.job_publish(job)
+    worker = factories.make_worker()
+    answered = [submitted(job, worker, microtask).pk for microtask in Microtask.objects.filter(job=job, is_gold=True)]
+    assert len(answered) == right + wrong
+    quality.gold_checks_record(answered)
+    return JobWorker.objects.get(job=job, worker=worker)
+
+
+def test_one_unlucky_gold_answer_blocks_nobody():
+    record = gold_record_scored(0, 1, block_below_accuracy=0.7, block_min_gold=1)
+    assert (record.gold_total, record.gold_correct) == (1, 0)
+    assert not record.blocked  # 0 of 1 is 0-79 %: it may well be a 70 % worker
+
+
+@pytest.mark.parametrize(
+    "right,wrong,reason",
+    [
+        (0, 12, "gold accuracy 0/12 (95 % interval 0-24 %) below 70 % (automatic)"),
+        (2, 8, "gold accuracy 2/10 (95 % interval 6-51 %) below 70 % (automatic)"),
+    ],
+)
+def test_a_worker_surely_below_the_threshold_is_blocked_with_the_interval_as_reason(right, wrong, reason):
+    record = gold_record_scored(right, wrong, block_below_accuracy=0.7, block_min_gold=1)
+    assert record.blocked and record.blocked_reason == reason
+
+
+def test_a_low_record_whose_interval_reaches_the_threshold_is_not_blocked():
+    record = gold_record_scored(2, 3, block_below_accuracy=0.7, block_min_gold=1)  # 40 %, but 12-77 %
+    assert not record.blocked
 
 
 def test_review_pays_accepted_answers_and_reopens_rejected_ones():
