@@ -1,7 +1,7 @@
 """Aggregation benchmark: every method on every real crowd, crowd-kit on the same data, adaptive redundancy,
 and a million synthetic answers.
 
-    python bench/aggregation.py [--datasets ../shared/datasets] [--seeds 3] [--glad-max-answers 10000]
+    python bench/aggregation.py [--datasets ../shared/datasets] [--seeds 3] [--glad-max-answers 10000] [--no-crowdkit]
 
 Datasets are read in place (research-only licences: never copied into the project). Every answers file goes
 through the same reader as ``manage.py aggregate`` (a repeated (worker, item) pair keeps its last answer) and
