@@ -1,7 +1,7 @@
 """Aggregation benchmark: every method on every real crowd, crowd-kit on the same data, adaptive redundancy,
 and a million synthetic answers.
 
-    python bench/aggregation.py [--datasets ../shared/datasets] [--seeds 3] [--glad-max-answers 10000]
+    python bench/aggregation.py [--datasets ../shared/datasets] [--seeds 3] [--glad-max-answers 10000] [--no-crowdkit]
 
 Datasets are read in place (research-only licences: never copied into the project). Every answers file goes
 through the same reader as ``manage.py aggregate`` (a repeated (worker, item) pair keeps its last answer) and
@@ -9,13 +9,19 @@ accuracy counts the gold items that have at least one answer. ``hitspam_crowdflo
 the headline means: its gold is unreliable (see the datasets' README). A dataset whose labels are all numbers with
 more than 20 distinct values is numeric: it gets the numeric methods (MAE), never the classifiers.
 
+Calibration: for every method, the expected calibration error (ECE, ``tasks.aggregation.calibration``: 10
+equal-width bins of the result's stated confidence, on the same gold items as accuracy). The reference is
+``mv_expected``: majority vote over one answer per (worker, item), ties broken at random in expectation (a tied item
+counts 1/ties right), its confidence the winner's share of the item's votes.
+
 crowd-kit runs in its own virtual environment, bench/.venv-crowdkit, created from bench/requirements.txt on first
 use, because it needs scikit-learn<1.6 and pandas<3 and the project's venv has newer ones (sentence-transformers).
 GLAD is slow in crowd-kit (about 3 minutes on 25,000 answers), so it runs only on datasets up to
 --glad-max-answers answers; a method that did not run on every headline dataset is left out of crowdkit_best_mean.
 
-The run ends with one line per dataset and this summary line:
-aggregation mean_acc=<x> crowdkit_best_mean=<x> worst_vs_mv=<x> adaptive_answer_share=<x> time_1m_s=<n> crowdkit_ds_1m_s=<n>
+The run ends with one line per dataset, one ECE line per dataset, and this summary line (mean_ece: auto's mean ECE
+over the headline datasets, target <= 0.05):
+aggregation mean_acc=<x> crowdkit_best_mean=<x> worst_vs_mv=<x> adaptive_answer_share=<x> time_1m_s=<n> crowdkit_ds_1m_s=<n> mean_ece=<x>
 """
 
 import argparse
@@ -36,6 +42,7 @@ import numpy as np  # noqa: E402
 
 from bench.synthetic import generate  # noqa: E402
 from tasks.aggregation import DEFAULT_METHOD, METHODS, Answers  # noqa: E402
+from tasks.aggregation.calibration import expected_calibration_error  # noqa: E402
 from tasks.aggregation.files import Codes, code_answers, read_answers, read_gold  # noqa: E402
 from tasks.aggregation.numeric import NUMERIC_METHODS  # noqa: E402
 from tasks.aggregation.offline import DEFAULT_TARGET, replay  # noqa: E402
@@ -44,6 +51,7 @@ UNRELIABLE_GOLD = {"hitspam_crowdflower"}
 CROWDKIT_VENV = ROOT / "bench" / ".venv-crowdkit"
 CROWDKIT_METHODS = ["MV", "Wawa", "DS", "OneCoinDS", "GLAD", "MACE", "MMSR"]
 ADAPTIVE_MIN_ANSWERS_PER_ITEM = 10
+ECE_TARGET = 0.05
 
 
 def default_datasets() -> Path:
@@ -62,13 +70,16 @@ def is_numeric(labels: list[str]) -> bool:
     return len(values) > 20
 
 
-def expected_mv_accuracy(answers: Answers, gold: np.ndarray) -> float:
-    """Majority vote's accuracy with ties broken at random, in expectation (a tied gold label scores 1/ties)."""
+def tie_neutral_majority_vote(answers: Answers, gold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Majority vote on the gold items with answers, ties broken at random in expectation: per item, the winner's
+    share of the votes (its stated confidence) and the chance that the drawn winner is the gold label (1/ties)."""
     counts = answers.counts()
     scored = (gold >= 0) & (counts.sum(axis=1) > 0)
     top = counts[scored].max(axis=1, keepdims=True)
     winners = counts[scored] == top
-    return float(np.mean(winners[np.arange(scored.sum()), gold[scored]] / winners.sum(axis=1)))
+    confidence = top[:, 0] / counts[scored].sum(axis=1)
+    correct = winners[np.arange(scored.sum()), gold[scored]] / winners.sum(axis=1)
+    return confidence, correct
 
 
 def crowdkit_python() -> Path | None:
@@ -190,10 +201,16 @@ def main() -> None:
         row: dict = {"answers": len(answers), "per_item": len(answers) / answers.n_items}
         for method, fn in METHODS.items():
             started = time.perf_counter()
-            labels = fn(answers).labels
-            row[method] = float(np.mean(labels[scored] == gold_codes[scored]))
+            result = fn(answers)
             row[f"{method}_s"] = time.perf_counter() - started
-        row["mv_expected"] = expected_mv_accuracy(answers, gold_codes)
+            correct = result.labels[scored] == gold_codes[scored]
+            row[method] = float(np.mean(correct))
+            row[f"{method}_ece"] = expected_calibration_error(result.confidence[scored], correct)
+            row[f"{method}_conf"] = float(np.mean(result.confidence[scored]))
+        mv_confidence, mv_correct = tie_neutral_majority_vote(answers, gold_codes)
+        row["mv_expected"] = float(np.mean(mv_correct))
+        row["mv_expected_ece"] = expected_calibration_error(mv_confidence, mv_correct)
+        row["mv_expected_conf"] = float(np.mean(mv_confidence))
         ours[name] = row
         print(f"ran ours on {name}: auto={row['auto']:.4f} in {row['auto_s']:.2f}s", flush=True)
         if row["per_item"] >= ADAPTIVE_MIN_ANSWERS_PER_ITEM:
@@ -220,6 +237,7 @@ def main() -> None:
     headline = [n for n in categorical if n not in UNRELIABLE_GOLD]
     mean_acc = float(np.mean([ours[n][DEFAULT_METHOD] for n in headline]))
     worst_vs_mv = min(ours[n][DEFAULT_METHOD] - ours[n]["mv_expected"] for n in headline)
+    mean_ece = float(np.mean([ours[n][f"{DEFAULT_METHOD}_ece"] for n in headline]))
     ck_means = {}
     for method in CROWDKIT_METHODS:
         accs = [crowdkit.get(n, {}).get(method, {}).get("accuracy") for n in headline]
@@ -236,6 +254,16 @@ def main() -> None:
         "our means: "
         + ", ".join(f"{m}={np.mean([ours[n][m] for n in headline]):.4f}" for m in METHODS)
         + f", mv_expected={np.mean([ours[n]['mv_expected'] for n in headline]):.4f}"
+    )
+    print(
+        "our mean ECE (10 equal-width bins of stated confidence, gold items with answers): "
+        + ", ".join(f"{m}={np.mean([ours[n][f'{m}_ece'] for n in headline]):.4f}" for m in METHODS)
+        + f", mv_expected={np.mean([ours[n]['mv_expected_ece'] for n in headline]):.4f}; "
+        f"target for {DEFAULT_METHOD} <= {ECE_TARGET:.2f}"
+    )
+    print(
+        "mv_expected: majority vote over one answer per (worker, item) (a repeated pair keeps its last answer), "
+        "ties broken at random in expectation; its confidence is the winner's share of the votes"
     )
     print(
         f"adaptive redundancy (datasets with >= {ADAPTIVE_MIN_ANSWERS_PER_ITEM} answers per item after the duplicate rule; "
@@ -283,11 +311,23 @@ def main() -> None:
             + ck_part
             + f" ck_DS_s={fmt(ck.get('DS', {}).get('seconds'), 2)}{note}"
         )
+    for name in categorical:
+        row = ours[name]
+        note = " (excluded: unreliable gold)" if name in UNRELIABLE_GOLD else ""
+        print(
+            f"ece dataset={name} {DEFAULT_METHOD}={fmt(row[f'{DEFAULT_METHOD}_ece'])} "
+            f"(mean confidence {row[f'{DEFAULT_METHOD}_conf']:.3f}, accuracy {row[DEFAULT_METHOD]:.3f}) "
+            f"mv_expected={fmt(row['mv_expected_ece'])} "
+            f"(mean confidence {row['mv_expected_conf']:.3f}, accuracy {row['mv_expected']:.3f}) all: "
+            + " ".join(f"{m}={fmt(row[f'{m}_ece'], 3)}" for m in METHODS)
+            + note
+        )
     print(
         f"aggregation mean_acc={mean_acc:.4f} crowdkit_best_mean={fmt(ck_best[1] if ck_best else None)} "
         f"worst_vs_mv={worst_vs_mv:+.4f} adaptive_answer_share={adaptive_share:.3f} "
         f"time_1m_s={fmt(synthetic['seconds'] if synthetic else None, 2)} "
-        f"crowdkit_ds_1m_s={fmt(ck_synthetic['seconds'] if ck_synthetic else None, 2)}"
+        f"crowdkit_ds_1m_s={fmt(ck_synthetic['seconds'] if ck_synthetic else None, 2)} "
+        f"mean_ece={mean_ece:.4f}"
     )
 
 

@@ -2,6 +2,7 @@
 
 ``base`` defines the coded-answers interface, ``categorical`` / ``numeric`` / ``text`` the methods (pure numpy,
 registered in ``METHODS``), ``adaptive`` the adaptive-redundancy policy, ``gold`` the gold rate and trust score,
+``calibration`` the reliability bins and expected calibration error of a stated confidence against gold,
 ``files`` the offline answers files, ``offline`` what the aggregate / replay commands run, and ``service`` the
 database-facing result refresh.
 """
