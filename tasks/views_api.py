@@ -17,6 +17,7 @@ from quorum.request_bodies import MULTIPART_OVERHEAD
 from quorum.throttling import ActionRateThrottle
 
 from . import exports, media, rankings, selectors, services
+from .aggregation.reliability import gold_reliability
 from .automation.background import automation_run_job
 from .automation.selectors import automation_summary
 from .intake import IntakeError, UploadTooLarge
@@ -219,6 +220,12 @@ class JobViewSet(viewsets.ModelViewSet):
         page = self.paginate_queryset(queryset)
         serializer = ItemResultSerializer(page, many=True, context={"media": media.viewer_media(job)})
         return self.get_paginated_response(serializer.data)
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def reliability(self, request, pk=None):
+        """Stated confidence against observed accuracy on gold items, per categorical question."""
+        return Response(gold_reliability(self.get_object()))
 
     @extend_schema(
         parameters=[

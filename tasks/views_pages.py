@@ -16,6 +16,7 @@ from rest_framework.authtoken.models import Token
 from workers.tokens import token_expired, token_expires_at, token_replace, token_revoke_all
 
 from . import media, quality, selectors, services
+from .aggregation.reliability import gold_reliability
 from .automation.questions import questions_support, text_column
 from .forms import Form
 from .models import QUESTION_TYPE_CHOICES, Assignment, Item, Job
@@ -71,7 +72,12 @@ def job_detail(request, job_id: int):
     return render(
         request,
         "requester/job_detail.html",
-        {"job": job, "snapshot": selectors.job_snapshot(job), "automation_questions": automation},
+        {
+            "job": job,
+            "snapshot": selectors.job_snapshot(job),
+            "automation_questions": automation,
+            "reliability": gold_reliability(job),
+        },
     )
 
 

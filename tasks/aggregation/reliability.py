@@ -1,0 +1,107 @@
+"""The job page's reliability picture: each categorical question's stated confidence against observed accuracy
+on the job's gold items, so a requester can see whether to trust the confidences (docs/AGGREGATION.md).
+
+A normal pass never gives a gold item a crowd result (its result is its gold, and its known answer teaches the
+method about workers). Here every counting answer is aggregated once more with the question's method but without
+gold, so gold items get a crowd result and a stated confidence as any item would; each is then compared with its
+known answer and binned by stated confidence (``calibration``). The answers are read once, as in
+``job_results_refresh``, and the picture is cached in Redis for a minute so reloading the page does not recompute.
+"""
+
+import json
+import math
+
+from quorum.redis import get_redis, key
+
+from ..forms import Form
+from ..models import Job
+from .calibration import expected_calibration_error, reliability_bins
+from .per_question import kind_of, method_of
+from .service import _read_answers, _read_gold
+
+# Below this many answered gold items the bins say little; the page says "not enough gold yet" instead.
+MINIMUM_GOLD = 20
+BINS = 10
+CACHE_SECONDS = 60
+
+
+def _cache_key(job_id: int) -> str:
+    return key("aggregation", "job", job_id, "reliability")
+
+
+def _number(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else round(float(value), 4)
+
+
+def bin_sentence(low: float, high: float, accuracy: float, count: int) -> str:
+    items = "item" if count == 1 else "items"
+    return (
+        f"Among results stated at {low:.1f}-{high:.1f}, {round(accuracy * 100)} % of gold items were right "
+        f"({count} {items})"
+    )
+
+
+def _question_picture(question, method: str, confidence: list[float], correct: list[float]) -> dict:
+    table = reliability_bins(confidence, correct, BINS)
+    bins = []
+    for b, count in enumerate(table.counts.tolist()):
+        if not count:
+            continue
+        low, high = b / BINS, (b + 1) / BINS
+        accuracy = float(table.accuracy[b])
+        bins.append(
+            {
+                "low": low,
+                "high": high,
+                "count": count,
+                "mean_confidence": _number(table.confidence[b]),
+                "accuracy": _number(accuracy),
+                "text": bin_sentence(low, high, accuracy, count),
+            }
+        )
+    gold_items = int(table.counts.sum())
+    return {
+        "name": question.name,
+        "label": question.definition.get("label") or question.name,
+        "method": method,
+        "gold_items": gold_items,
+        "enough_gold": gold_items >= MINIMUM_GOLD,
+        "ece": _number(expected_calibration_error(confidence, correct, BINS)),
+        "bins": bins,
+    }
+
+
+def gold_reliability_compute(job: Job) -> dict:
+    """The picture, computed now: one whole pass without gold per categorical question."""
+    form = Form.for_job(job)
+    categorical = [q for q in form.questions if q.plugin.aggregation == "categorical"]
+    questions = []
+    if categorical:
+        gold = {item: form.values(value) for item, value in _read_gold(job).items()}
+        answers = _read_answers(form, job.pk, None) if gold else None
+        for question in categorical:
+            method = method_of(question, job.aggregation_method)
+            known = {item: values[question.name] for item, values in gold.items() if question.name in values}
+            confidence: list[float] = []
+            correct: list[float] = []
+            if known and answers is not None:
+                outcome = kind_of(question).whole(question, method, answers.by_question[question.name], {})
+                for item, truth in known.items():
+                    found = outcome.items.get(item)
+                    if found is not None:
+                        confidence.append(found.confidence)
+                        correct.append(1.0 if question.same(found.result, truth) else 0.0)
+            questions.append(_question_picture(question, method, confidence, correct))
+    return {"minimum_gold": MINIMUM_GOLD, "questions": questions}
+
+
+def gold_reliability(job: Job) -> dict:
+    """The picture as the job page shows it: cached for a minute, computed on a miss."""
+    redis = get_redis()
+    cache_key = _cache_key(job.pk)
+    cached = redis.get(cache_key)
+    if cached:
+        return json.loads(cached)
+    picture = gold_reliability_compute(job)
+    redis.set(cache_key, json.dumps(picture), ex=CACHE_SECONDS)
+    return picture
