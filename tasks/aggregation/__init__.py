@@ -4,7 +4,7 @@
 registered in ``METHODS``), ``adaptive`` the adaptive-redundancy policy, ``gold`` the gold rate and trust score,
 ``calibration`` the reliability bins and expected calibration error of a stated confidence against gold,
 ``files`` the offline answers files, ``offline`` what the aggregate / replay commands run, and ``service`` the
-database-facing result refresh.
+database-facing result refresh, ``reliability`` the job page's picture of stated confidence against gold.
 """
 
 from .base import NO_LABEL, Aggregate, Answers

@@ -1,7 +1,7 @@
 """Calibration of a result's stated confidence against gold: reliability bins and the expected calibration error.
 
 A confidence is calibrated when, among results stated at about 0.9, about 90 % are right. Both the benchmark
-(``bench/aggregation.py``) and, later, the job page's reliability picture read the same bins from here.
+(``bench/aggregation.py``) and the job page's reliability picture (``reliability.py``) read the same bins from here.
 """
 
 from dataclasses import dataclass
