@@ -3,6 +3,8 @@
 from celery import shared_task
 
 from . import quality, results, services
+from .aggregation.reliability import gold_reliability_refresh
+from .models import Job
 from .scheduling import leases, pace, pool
 
 
@@ -73,3 +75,10 @@ def repair_results() -> int:
 
 # Autodiscovery imports this module only; the automation jobs live with their package.
 from .automation.background import automation_run_job, automation_sweep  # noqa: E402, F401
+
+
+@shared_task(ignore_result=True)
+def refresh_gold_reliability(job_id: int) -> None:
+    job = Job.objects.filter(pk=job_id).first()
+    if job is not None:
+        gold_reliability_refresh(job)

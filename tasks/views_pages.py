@@ -76,7 +76,7 @@ def job_detail(request, job_id: int):
             "job": job,
             "snapshot": selectors.job_snapshot(job),
             "automation_questions": automation,
-            "reliability": gold_reliability(job),
+            "reliability": gold_reliability(job, wait=False),
         },
     )
 

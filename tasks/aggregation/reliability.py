@@ -23,6 +23,8 @@ from .service import _read_answers, _read_gold
 MINIMUM_GOLD = 20
 BINS = 10
 CACHE_SECONDS = 60
+# A page view computes the picture itself only for jobs up to this size: the pass reads every answer.
+COMPUTE_NOW_ITEMS = 20_000
 
 
 def _cache_key(job_id: int) -> str:
@@ -95,13 +97,22 @@ def gold_reliability_compute(job: Job) -> dict:
     return {"minimum_gold": MINIMUM_GOLD, "questions": questions}
 
 
-def gold_reliability(job: Job) -> dict:
-    """The picture as the job page shows it: cached for a minute, computed on a miss."""
-    redis = get_redis()
-    cache_key = _cache_key(job.pk)
-    cached = redis.get(cache_key)
+def gold_reliability_refresh(job: Job) -> dict:
+    picture = gold_reliability_compute(job)
+    get_redis().set(_cache_key(job.pk), json.dumps(picture), ex=CACHE_SECONDS)
+    return picture
+
+
+def gold_reliability(job: Job, *, wait: bool = True) -> dict | None:
+    """The picture, cached for a minute. On a miss it is computed now for a job of up to COMPUTE_NOW_ITEMS items
+    (well under a second); a larger job's is computed by a Celery job, and None comes back meanwhile, unless
+    ``wait`` (the API, whose caller asked for it) computes it now whatever the size."""
+    cached = get_redis().get(_cache_key(job.pk))
     if cached:
         return json.loads(cached)
-    picture = gold_reliability_compute(job)
-    redis.set(cache_key, json.dumps(picture), ex=CACHE_SECONDS)
-    return picture
+    if wait or job.item_count <= COMPUTE_NOW_ITEMS:
+        return gold_reliability_refresh(job)
+    from ..background import refresh_gold_reliability
+
+    refresh_gold_reliability.delay(job.pk)
+    return None

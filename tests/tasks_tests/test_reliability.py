@@ -92,3 +92,17 @@ def test_job_page_says_when_gold_is_too_few():
     client.force_login(owner)
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert f"Not enough gold yet: 3 of {MINIMUM_GOLD} answered gold items." in page
+
+
+@pytest.mark.django_db
+def test_a_large_job_s_page_leaves_the_picture_to_a_celery_job(monkeypatch):
+    from tasks import background
+    from tasks.aggregation import reliability
+
+    job = factories.make_job()
+    job.item_count = reliability.COMPUTE_NOW_ITEMS + 1
+    queued = []
+    monkeypatch.setattr(background.refresh_gold_reliability, "delay", queued.append)
+    assert reliability.gold_reliability(job, wait=False) is None and queued == [job.pk]
+    background.refresh_gold_reliability(job.pk)  # what the Celery job does
+    assert reliability.gold_reliability(job, wait=False)["questions"][0]["gold_items"] == 0
