@@ -64,10 +64,6 @@ class Question:
     def same(self, a, b) -> bool:
         return self.plugin.same(self.definition, a, b)
 
-    def passes(self, given, known) -> bool:
-        """Whether an answer passes a gold check: the type's score against the known answer reaches its pass mark."""
-        return self.plugin.score(self.definition, given, known) >= self.plugin.pass_mark
-
 
 @dataclass(frozen=True)
 class Form:

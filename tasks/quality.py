@@ -40,8 +40,8 @@ WHERE ans.assignment_id = ANY(%s) AND i.gold IS NOT NULL
 
 def gold_checks_of_answer(form: Form, answer: object, gold: object) -> tuple[int, int]:
     """(checks, right ones) of one answer to a gold item: one check per question with a known answer, judged by
-    that question type's own score (right at its pass mark: the same option, span F1 >= 0.8, ...); a question left
-    unanswered is wrong."""
+    that question type's own rule of "same answer" (the same option; for spans and boxes, the type's score at its
+    pass mark: span F1 >= 0.8, ...); a question left unanswered is wrong."""
     given = form.values(answer)
     checks = right = 0
     for name, known in form.values(gold).items():
@@ -49,7 +49,7 @@ def gold_checks_of_answer(form: Form, answer: object, gold: object) -> tuple[int
         if question is None:
             continue
         checks += 1
-        right += given.get(name) is not None and question.passes(given[name], known)
+        right += given.get(name) is not None and question.same(given[name], known)
     return checks, right
 
 

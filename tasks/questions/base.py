@@ -36,7 +36,7 @@ class QuestionType:
     simple = True
     # Whether its answers rank candidates (pairwise comparisons: tasks/rankings.py).
     ranks_candidates = False
-    # A known answer counts as right when ``score`` reaches this (1.0: only the same answer).
+    # A mark list (MarkList) counts two answers the same, and a gold check right, when ``score`` reaches this.
     pass_mark = 1.0
 
     @property
@@ -67,8 +67,8 @@ class QuestionType:
         return self.label_of(definition, a) == self.label_of(definition, b)
 
     def score(self, definition: dict, given, known) -> float:
-        """How well an answer matches a known one, 0..1 (span F1, box matching ...); a gold check is right when
-        it reaches ``pass_mark``."""
+        """How well an answer matches a known one, 0..1 (span F1, box matching ...); a mark list (``MarkList``)
+        counts two answers the same, and so a gold check right, when it reaches ``pass_mark``."""
         return 1.0 if self.same(definition, given, known) else 0.0
 
     def parse_gold(self, definition: dict, raw):
@@ -119,6 +119,27 @@ class QuestionType:
         if isinstance(value, (list, dict)):
             return json.dumps(value, ensure_ascii=False)
         return str(value)
+
+
+class MarkList(QuestionType):
+    """A type whose answer is a list of marks on the item (spans, boxes): answers agree when the type's ``score``
+    reaches ``pass_mark``, and a known answer is a JSON list, possibly an exported result whose marks carry
+    ``confidence`` and ``workers`` (left out here)."""
+
+    mark_keys: frozenset[str] = frozenset()
+
+    def same(self, definition, a, b):
+        return self.score(definition, a, b) >= self.pass_mark
+
+    def parse_gold(self, definition, raw):
+        value = json_value(raw)
+        if isinstance(value, list):
+            value = [{k: v for k, v in m.items() if k in self.mark_keys} if isinstance(m, dict) else m for m in value]
+        value = self.normalise(definition, value)
+        problem = self.answer_problem(definition, value)
+        if problem:
+            raise ValueError(f"gold answer {problem}")
+        return value
 
 
 def _show(value) -> str:

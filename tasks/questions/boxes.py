@@ -2,9 +2,9 @@
 {x, y, w, h, label} in fractions of the image's width and height (0..1 from the top left corner), so a box means
 the same whatever size the image was shown at."""
 
-from .base import QuestionType, check_column, check_labels, check_whole, is_number, json_value, list_problem
+from .base import MarkList, check_column, check_labels, check_whole, is_number, list_problem
 
-BOX_KEYS = {"x", "y", "w", "h", "label"}
+BOX_KEYS = frozenset({"x", "y", "w", "h", "label"})
 # A box drawn up to the edge may overshoot it by a rounding error.
 EDGE = 1e-6
 PLACES = 6
@@ -53,12 +53,13 @@ def box_scores(given: list[dict], known: list[dict]) -> tuple[float, float, floa
     return precision, recall, f1
 
 
-class Boxes(QuestionType):
+class Boxes(MarkList):
     name = "boxes"
     label = "Bounding boxes"
     simple = False
     aggregation = "boxes"
     pass_mark = 0.8
+    mark_keys = BOX_KEYS
 
     def check_definition(self, definition):
         return {
@@ -103,16 +104,3 @@ class Boxes(QuestionType):
 
     def score(self, definition, given, known):
         return box_scores(given or [], known or [])[2]
-
-    def same(self, definition, a, b):
-        return self.score(definition, a, b) >= self.pass_mark
-
-    def parse_gold(self, definition, raw):
-        value = json_value(raw)
-        if isinstance(value, list):  # an exported result carries confidence and workers per box
-            value = [{k: v for k, v in b.items() if k in BOX_KEYS} if isinstance(b, dict) else b for b in value]
-        value = self.normalise(definition, value)
-        problem = self.answer_problem(definition, value)
-        if problem:
-            raise ValueError(f"gold answer {problem}")
-        return value

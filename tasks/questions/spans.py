@@ -2,9 +2,9 @@
 phrases). An answer is a list of {start, end, label}: character offsets into the text column (code points, end
 exclusive), so "Ada" at the start of "Ada Lovelace" is {"start": 0, "end": 3, "label": "PER"}."""
 
-from .base import QuestionType, check_column, check_flag, check_labels, check_whole, json_value, list_problem
+from .base import MarkList, check_column, check_flag, check_labels, check_whole, list_problem
 
-SPAN_KEYS = {"start", "end", "label", "text"}  # "text" may echo the marked text; it is not stored
+SPAN_KEYS = frozenset({"start", "end", "label", "text"})  # "text" may echo the marked text; it is not stored
 
 
 def _text(data: dict, column: str) -> str | None:
@@ -23,13 +23,14 @@ def span_f1(given: list[dict], known: list[dict]) -> float:
     return 2 * len(a & b) / (len(a) + len(b))
 
 
-class Spans(QuestionType):
+class Spans(MarkList):
     name = "spans"
     label = "Text spans"
     simple = False
     aggregation = "spans"
     checks_rows = True
     pass_mark = 0.8
+    mark_keys = SPAN_KEYS
 
     def check_definition(self, definition):
         return {
@@ -85,19 +86,6 @@ class Spans(QuestionType):
 
     def score(self, definition, given, known):
         return span_f1(given or [], known or [])
-
-    def same(self, definition, a, b):
-        return self.score(definition, a, b) >= self.pass_mark
-
-    def parse_gold(self, definition, raw):
-        value = json_value(raw)
-        if isinstance(value, list):  # an exported result carries confidence and workers per span
-            value = [{k: v for k, v in s.items() if k in SPAN_KEYS} if isinstance(s, dict) else s for s in value]
-        value = self.normalise(definition, value)
-        problem = self.answer_problem(definition, value)
-        if problem:
-            raise ValueError(f"gold answer {problem}")
-        return value
 
     def row_problem(self, definition, row, gold):
         column = definition["column"]
