@@ -13,6 +13,7 @@ import numpy as np
 from django.db import connection
 
 from .aggregation.ranking import Fit, bradley_terry, noisy_bradley_terry
+from .aggregation.service import read_job_answers
 from .exports import csv_cell
 from .forms import Form, Question
 from .questions.pairwise import DRAWN_GROUP
@@ -93,7 +94,6 @@ def group_key(definition: dict) -> str:
 
 # Django's cursor hands jsonb over as text; cast so that it is always text, and read it with json.loads.
 ITEMS_SQL = "SELECT id, data::text, gold::text FROM tasks_item WHERE job_id = %s ORDER BY position"
-ANSWERS_SQL = "SELECT item_id, worker_id, value::text FROM tasks_answer WHERE job_id = %s AND counts"
 
 
 def job_comparisons(job, question: Question) -> dict[str, GroupComparisons]:
@@ -115,13 +115,13 @@ def job_comparisons(job, question: Question) -> dict[str, GroupComparisons]:
             known = form.values(_json(gold)).get(question.name) if gold is not None else None
             if known in OUTCOMES:
                 group.add(left, right, OUTCOMES[known], GOLD_WORKER)
-        cur.execute(ANSWERS_SQL, [job.pk])
-        for item_id, worker_id, value in cur.fetchall():
-            side = form.values(_json(value)).get(question.name)
-            found = pair_of.get(item_id)
-            if found is not None and side in OUTCOMES:
-                group, left, right = found
-                group.add(left, right, OUTCOMES[side], worker_id)
+    answers = read_job_answers(form, job.pk, None).by_question[question.name]
+    for item_id, worker_id, value in zip(answers.items, answers.workers, answers.values, strict=True):
+        side = json.loads(value)
+        found = pair_of.get(item_id)
+        if found is not None and side in OUTCOMES:
+            group, left, right = found
+            group.add(left, right, OUTCOMES[side], worker_id)
     return dict(groups)
 
 

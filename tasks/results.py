@@ -167,8 +167,7 @@ def microtasks_results_write(job: Job, microtask_ids: list[int]) -> bool:
         pool.return_slot(job.pk, microtask_id, rank, index)
     if reopened:
         pool.publish({"type": "work.available", "job_id": job.pk})
-    # A job of drawn pairs: the next pairs once few are open, chosen by the answers so far.
-    pairs_draw_next(job)
+    # job_complete_if_finished first draws a drawn-pairs job's next pairs when few are open.
     return job_complete_if_finished(job)
 
 
@@ -192,8 +191,10 @@ def microtasks_reopen_uncertain(job: Job, microtask_ids: list[int]) -> list[tupl
 def job_complete_if_finished(job: Job) -> bool:
     """An open job whose ordinary microtasks are all done (and none re-opened) and whose results are all written
     is done; its workers' records get a last whole-job pass."""
+    # A job of drawn pairs gets its next pairs once few are open (chosen by the answers so far); with budget left
+    # it goes on with them.
     if pairs_draw_next(job):
-        return False  # drawn pairs with budget left: the job goes on with the pairs just drawn
+        return False
     with transaction.atomic(), connection.cursor() as cur:
         # The job's row lock first, as answers that stop counting take it before they re-open microtasks
         # (quality.answers_stop_counting): the check below then sees their commit, so a job is never marked done

@@ -17,7 +17,7 @@ from ..forms import Form
 from ..models import Job
 from .calibration import expected_calibration_error, reliability_bins
 from .per_question import kind_of, method_of
-from .service import _read_answers, _read_gold
+from .service import read_job_answers, read_job_gold
 
 # Below this many answered gold items the bins say little; the page says "not enough gold yet" instead.
 MINIMUM_GOLD = 20
@@ -79,8 +79,8 @@ def gold_reliability_compute(job: Job) -> dict:
     categorical = [q for q in form.questions if q.plugin.aggregation == "categorical"]
     questions = []
     if categorical:
-        gold = {item: form.values(value) for item, value in _read_gold(job).items()}
-        answers = _read_answers(form, job.pk, None) if gold else None
+        gold = {item: form.values(value) for item, value in read_job_gold(job).items()}
+        answers = read_job_answers(form, job.pk, None) if gold else None
         for question in categorical:
             method = method_of(question, job.aggregation_method)
             known = {item: values[question.name] for item, values in gold.items() if question.name in values}

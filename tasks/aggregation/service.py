@@ -68,7 +68,7 @@ class FormAnswers:
         return sum(self.per_item.values())
 
 
-def _read_answers(form: Form, job_id: int, item_ids: list[int] | None) -> FormAnswers:
+def read_job_answers(form: Form, job_id: int, item_ids: list[int] | None) -> FormAnswers:
     """Each question's values as JSON text: a one-question job stores the bare value, a form {name: value}, of
     which each question's is taken out in SQL; a question left out (hidden, optional) has no answer there."""
     if form.single:
@@ -96,7 +96,7 @@ def _read_answers(form: Form, job_id: int, item_ids: list[int] | None) -> FormAn
     return FormAnswers(by_question, per_item)
 
 
-def _read_gold(job: Job) -> dict[int, object]:
+def read_job_gold(job: Job) -> dict[int, object]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, gold::text FROM tasks_item WHERE job_id = %s AND gold IS NOT NULL", [job.pk])
         return {item_id: json.loads(gold) for item_id, gold in cursor.fetchall()}
@@ -258,10 +258,10 @@ def job_results_refresh(job_id: int) -> RefreshSummary:
     """
     job, form, methods = _form_of(job_id)
     method = _job_method(methods)
-    answers = _read_answers(form, job.pk, None)
+    answers = read_job_answers(form, job.pk, None)
     if not answers.per_item:
         return RefreshSummary(job_id, method, _write(job, [], method, whole_job=True), 0)
-    gold = {item: form.values(value) for item, value in _read_gold(job).items()}
+    gold = {item: form.values(value) for item, value in read_job_gold(job).items()}
     outcomes: dict[str, QuestionOutcome] = {}
     pipe = get_redis().pipeline(transaction=False)
     for question in form.questions:
@@ -286,7 +286,7 @@ def items_results_refresh(job_id: int, item_ids: list[int]) -> int:
     refines these results. Gold items are skipped.
     """
     job, form, methods = _form_of(job_id)
-    answers = _read_answers(form, job.pk, list(item_ids))
+    answers = read_job_answers(form, job.pk, list(item_ids))
     if not answers.per_item:
         return 0
     caching = [q for q in form.questions if kind_of(q).models_workers]
