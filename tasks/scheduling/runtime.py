@@ -760,9 +760,9 @@ class Runtime:
             return f"item {extra[0]} is not part of this microtask"
         if missing := [item_id for item_id in lease.item_ids if item_id not in given]:
             return f"item {missing[0]} has no answer; answer every item of the microtask"
-        data = {item["id"]: item["data"] for item in lease.message["items"]}
-        for item_id, value in given.items():
-            if problem := job.form.answer_problem(value, data.get(item_id) or {}):
+        for item in lease.message["items"]:  # the items as the worker got them: some answers are checked against them
+            item_id = item["id"]
+            if problem := job.form.answer_problem(given[item_id], item["data"] or {}):
                 return f"item {item_id}: {problem}"
         return ""
 

@@ -66,9 +66,12 @@ def test_the_first_pairs_are_a_cycle_and_the_next_spread_over_the_group():
 
 # --- drawn pairs ----------------------------------------------------------------------------------------------------
 def drawn_job(**definition):
-    questions = check_questions(
-        [{"name": "better", "type": "pairwise", "prompt": "Which is better?", "pairs": "drawn", **definition}]
-    )
+    return pairwise_job(pairs="drawn", **definition)
+
+
+def pairwise_job(**definition):
+    """A one-question pairwise job (checked as the API checks it), one pair a microtask, one answer each."""
+    questions = check_questions([{"name": "better", "type": "pairwise", "prompt": "Which is better?", **definition}])
     return factories.make_job(
         questions=questions,
         display=complete_display([], questions),
@@ -177,18 +180,7 @@ def test_groups_are_drawn_apart():
 # --- the ranking of given pairs, by API and export ------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_the_ranking_api_and_export_rank_given_pairs_gold_included():
-    questions = check_questions(
-        [{"name": "better", "type": "pairwise", "prompt": "Which?", "left": "a", "right": "b", "allow_equal": True}]
-    )
-    job = factories.make_job(
-        questions=questions,
-        display=complete_display([], questions),
-        text_field="",
-        question_type="pairwise",
-        options=[],
-        redundancy=1,
-        items_per_microtask=1,
-    )
+    job = pairwise_job(left="a", right="b", allow_equal=True)
     names = ["c4", "c3", "c2", "c1"]
     rows = [{"a": x, "b": y, "gold": ""} for n, x in enumerate(names) for y in names[n + 1 :]]
     rows.append({"a": "c1", "b": "c4", "gold": "right"})
