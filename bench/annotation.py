@@ -383,6 +383,15 @@ def micro_f1(counts) -> float:
     return 2 * tp / (given + known) if given + known else 1.0
 
 
+def best_worker_and_items(figures: dict[int, float], by_item: dict) -> tuple[int, float, list[int]]:
+    """The best single worker, their figure and the items they answered. A worker answers a fifth of the items, and every
+    one of those has that worker's answer: ours is compared on those items (ours on all of them is printed too).
+    The best of many workers is also partly luck."""
+    best_worker = max(figures, key=figures.get)
+    theirs = [i for i, answers in by_item.items() if any(w == best_worker for w, _ in answers)]
+    return best_worker, figures[best_worker], theirs
+
+
 def bench_spans(args, rng) -> dict:
     kinds = kinds_of_pool(rng, args.span_workers, SPAN_WORKERS)
     texts = [make_text(rng) for _ in range(args.span_items)]
@@ -403,11 +412,7 @@ def bench_spans(args, rng) -> dict:
         for worker, value in answers:
             per_worker.setdefault(worker, []).append(span_counts(value, truth[item]))
     worker_f1 = {w: micro_f1(c) for w, c in per_worker.items()}
-    best_worker = max(worker_f1, key=worker_f1.get)
-    best = worker_f1[best_worker]
-    # A worker answers a fifth of the texts, and every one of them has that worker's answer: the comparison is on
-    # those texts (ours on all of them is printed too). The best of many workers is also partly luck.
-    theirs = [i for i, answers in by_item.items() if any(w == best_worker for w, _ in answers)]
+    best_worker, best, theirs = best_worker_and_items(worker_f1, by_item)
     ours_there = micro_f1([span_counts(ours.items[i].value, truth[i]) for i in theirs])
     shares = ", ".join(f"{kinds.count(k)} {k}" for k in SPAN_WORKERS)
     answers = sum(len(a) for a in by_item.values())
@@ -527,9 +532,7 @@ def bench_boxes(args, rng) -> dict:
         for worker, value in answers:
             per_worker.setdefault(worker, []).extend(truth_ious(value, images[item]))
     worker_iou = {w: float(np.mean(v)) for w, v in per_worker.items() if v}
-    best_worker = max(worker_iou, key=worker_iou.get)
-    best = worker_iou[best_worker]
-    theirs = [i for i, answers in by_item.items() if any(w == best_worker for w, _ in answers)]
+    best_worker, best, theirs = best_worker_and_items(worker_iou, by_item)
     ours_there = float(np.mean([v for i in theirs for v in truth_ious(ours.items[i].value, images[i])]))
     shares = ", ".join(f"{kinds.count(k)} {k}" for k in BOX_WORKERS)
     answers = sum(len(a) for a in by_item.values())
