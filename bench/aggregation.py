@@ -19,8 +19,15 @@ use, because it needs scikit-learn<1.6 and pandas<3 and the project's venv has n
 GLAD is slow in crowd-kit (about 3 minutes on 25,000 answers), so it runs only on datasets up to
 --glad-max-answers answers; a method that did not run on every headline dataset is left out of crowdkit_best_mean.
 
+Robustness of ``auto``'s choice: every dataset again with each worker split into pseudo-workers of 5 answers (a
+crowd of one-off workers, where a model per worker over-fits), ``auto`` against tie-neutral majority vote.
+
+Also per method: the ECE with only the first 3 answers of each item (few answers, where EM models are most
+over-confident), and ``auto``'s ECE with gold: half the gold items given (``calibration.aggregate_with_gold``, what
+``manage.py aggregate --gold`` runs), the other half scored.
+
 The run ends with one line per dataset, one ECE line per dataset, and this summary line (mean_ece: auto's mean ECE
-over the headline datasets, target <= 0.05):
+over the headline datasets without gold, target <= 0.05):
 aggregation mean_acc=<x> crowdkit_best_mean=<x> worst_vs_mv=<x> adaptive_answer_share=<x> time_1m_s=<n> crowdkit_ds_1m_s=<n> mean_ece=<x>
 """
 
@@ -42,7 +49,7 @@ import numpy as np  # noqa: E402
 
 from bench.synthetic import generate  # noqa: E402
 from tasks.aggregation import DEFAULT_METHOD, METHODS, Answers  # noqa: E402
-from tasks.aggregation.calibration import expected_calibration_error  # noqa: E402
+from tasks.aggregation.calibration import aggregate_with_gold, expected_calibration_error  # noqa: E402
 from tasks.aggregation.files import Codes, code_answers, read_answers, read_gold  # noqa: E402
 from tasks.aggregation.numeric import NUMERIC_METHODS  # noqa: E402
 from tasks.aggregation.offline import DEFAULT_TARGET, replay  # noqa: E402
@@ -52,6 +59,8 @@ CROWDKIT_VENV = ROOT / "bench" / ".venv-crowdkit"
 CROWDKIT_METHODS = ["MV", "Wawa", "DS", "OneCoinDS", "GLAD", "MACE", "MMSR"]
 ADAPTIVE_MIN_ANSWERS_PER_ITEM = 10
 ECE_TARGET = 0.05
+FEW_ANSWERS = 3
+ONE_OFF_ANSWERS = 5
 
 
 def default_datasets() -> Path:
@@ -80,6 +89,30 @@ def tie_neutral_majority_vote(answers: Answers, gold: np.ndarray) -> tuple[np.nd
     confidence = top[:, 0] / counts[scored].sum(axis=1)
     correct = winners[np.arange(scored.sum()), gold[scored]] / winners.sum(axis=1)
     return confidence, correct
+
+
+def split_workers(answers: Answers, per: int, seed: int = 0) -> Answers:
+    """The same answers from a crowd of one-off workers: each worker's answers, in a seeded order, go to a new
+    pseudo-worker every ``per`` answers."""
+    order = np.lexsort((np.random.default_rng(seed).random(len(answers)), answers.workers))
+    workers = answers.workers[order]
+    starts = np.flatnonzero(np.r_[True, workers[1:] != workers[:-1]])
+    rank = np.arange(len(answers)) - np.repeat(starts, np.diff(np.r_[starts, len(answers)]))
+    _, pseudo = np.unique(workers * (len(answers) + 1) + rank // per, return_inverse=True)
+    split = np.empty(len(answers), dtype=np.int64)
+    split[order] = pseudo
+    return Answers.from_codes(answers.items, split, answers.labels, n_items=answers.n_items, n_labels=answers.n_labels)
+
+
+def half_gold(gold: np.ndarray, scored: np.ndarray, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Gold with a seeded half of the scored gold items hidden, and the mask of those hidden items."""
+    known = np.flatnonzero(scored)
+    hidden_items = np.random.default_rng(seed).permutation(known)[: known.size // 2]
+    given = gold.copy()
+    given[hidden_items] = -1
+    hidden = np.zeros(gold.size, dtype=bool)
+    hidden[hidden_items] = True
+    return given, hidden
 
 
 def crowdkit_python() -> Path | None:
@@ -207,6 +240,25 @@ def main() -> None:
             row[method] = float(np.mean(correct))
             row[f"{method}_ece"] = expected_calibration_error(result.confidence[scored], correct)
             row[f"{method}_conf"] = float(np.mean(result.confidence[scored]))
+        # Few answers per item (where EM models are most over-confident): the first FEW_ANSWERS of each item's
+        # answers in a seeded order, every method, gold-free.
+        few = answers.subset(answers.arrival_ranks() < FEW_ANSWERS)
+        few_scored = scored & (few.answer_count() > 0)
+        for method, fn in METHODS.items():
+            result = fn(few)
+            correct = result.labels[few_scored] == gold_codes[few_scored]
+            row[f"{method}_few_ece"] = expected_calibration_error(result.confidence[few_scored], correct)
+        # With gold (manage.py aggregate --gold): half the gold items given, the other half scored.
+        given, hidden = half_gold(gold_codes, scored)
+        result = aggregate_with_gold(METHODS[DEFAULT_METHOD], answers, given)
+        correct = result.labels[hidden] == gold_codes[hidden]
+        row["gold_ece"] = expected_calibration_error(result.confidence[hidden], correct)
+        row["gold_error"] = result.consensus_error
+        # A crowd of one-off workers (each worker split into pseudo-workers of ONE_OFF_ANSWERS answers), where a
+        # model per worker over-fits: auto against tie-neutral majority vote on the same answers.
+        one_off = split_workers(answers, ONE_OFF_ANSWERS)
+        row["one_off_auto"] = float(np.mean(METHODS[DEFAULT_METHOD](one_off).labels[scored] == gold_codes[scored]))
+        row["one_off_mv"] = float(np.mean(tie_neutral_majority_vote(one_off, gold_codes)[1]))
         mv_confidence, mv_correct = tie_neutral_majority_vote(answers, gold_codes)
         row["mv_expected"] = float(np.mean(mv_correct))
         row["mv_expected_ece"] = expected_calibration_error(mv_confidence, mv_correct)
@@ -260,6 +312,21 @@ def main() -> None:
         + ", ".join(f"{m}={np.mean([ours[n][f'{m}_ece'] for n in headline]):.4f}" for m in METHODS)
         + f", mv_expected={np.mean([ours[n]['mv_expected_ece'] for n in headline]):.4f}; "
         f"target for {DEFAULT_METHOD} <= {ECE_TARGET:.2f}"
+    )
+    print(
+        f"mean ECE with only the first {FEW_ANSWERS} answers of each item (gold-free): "
+        + ", ".join(f"{m}={np.mean([ours[n][f'{m}_few_ece'] for n in headline]):.4f}" for m in METHODS)
+    )
+    print(
+        f"mean ECE of {DEFAULT_METHOD} with gold (half the gold items given, as manage.py aggregate --gold uses them; "
+        f"the other half scored): {np.mean([ours[n]['gold_ece'] for n in headline]):.4f}; "
+        "consensus error estimated per dataset: " + ", ".join(f"{n}={ours[n]['gold_error']:.3f}" for n in headline)
+    )
+    print(
+        f"crowds of one-off workers (each worker split into pseudo-workers of {ONE_OFF_ANSWERS} answers): "
+        f"{DEFAULT_METHOD} - mv_expected worst "
+        f"{min(ours[n]['one_off_auto'] - ours[n]['one_off_mv'] for n in headline):+.4f}, mean "
+        f"{np.mean([ours[n]['one_off_auto'] - ours[n]['one_off_mv'] for n in headline]):+.4f}"
     )
     print(
         "mv_expected: majority vote over one answer per (worker, item) (a repeated pair keeps its last answer), "
@@ -320,6 +387,9 @@ def main() -> None:
             f"mv_expected={fmt(row['mv_expected_ece'])} "
             f"(mean confidence {row['mv_expected_conf']:.3f}, accuracy {row['mv_expected']:.3f}) all: "
             + " ".join(f"{m}={fmt(row[f'{m}_ece'], 3)}" for m in METHODS)
+            + f" first {FEW_ANSWERS} answers: "
+            + " ".join(f"{m}={fmt(row[f'{m}_few_ece'], 3)}" for m in METHODS)
+            + f" with gold: {fmt(row['gold_ece'], 3)}"
             + note
         )
     print(

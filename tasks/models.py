@@ -60,7 +60,8 @@ class Job(models.Model):
     items_per_microtask = models.PositiveIntegerField(default=1)
     redundancy = models.PositiveSmallIntegerField(default=3, help_text="Answers wanted per microtask (minimum).")
     max_answers = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Adaptive redundancy cap.")
-    target_confidence = models.FloatField(default=0.95)
+    # On the consensus confidence (tasks/aggregation/calibration.py); the same default as manage.py replay's.
+    target_confidence = models.FloatField(default=0.965)
     aggregation_method = models.CharField(max_length=32, default="auto")
 
     priority = models.SmallIntegerField(default=5)

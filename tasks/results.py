@@ -4,7 +4,8 @@ The scheduler queues every microtask that reaches its answers (Redis list ``<pre
 marks its job dirty. Celery beat then runs:
 
 - ``results_pending`` (every 2 s): results for the queued microtasks' items, then adaptive redundancy: a
-  microtask whose items are still below the job's target confidence gets one more answer, up to
+  microtask whose items are still below the job's target (on the consensus confidence, ``stop_confidence``)
+  gets one more answer, up to
   ``max_answers`` (``tasks.aggregation.adaptive.needs_more_answers``, the policy ``manage.py replay`` measures);
   a job with nothing left to answer is marked done.
 - ``results_refresh_dirty`` (every 30 s): a whole-job pass for jobs with new answers, as worker estimates
@@ -32,7 +33,7 @@ from quorum.redis import get_redis
 
 from .aggregation.adaptive import needs_more_answers
 from .aggregation.gold import trust_score
-from .aggregation.service import items_results_refresh, job_results_refresh
+from .aggregation.service import items_results_refresh, job_results_refresh, stop_confidence
 from .models import RESULTS_DUE, Job, Microtask
 from .pairs import pairs_draw_next
 from .scheduling import keys, pool
@@ -178,10 +179,11 @@ def microtasks_reopen_uncertain(job: Job, microtask_ids: list[int]) -> list[tupl
     slots go back to the pool after the commit.
     """
     reopened = []
+    target = stop_confidence(job)
     with connection.cursor() as cur:
         cur.execute(MICROTASK_ITEMS_SQL, [microtask_ids])
         for microtask_id, answers, rank, index, confidences, _ in cur.fetchall():
-            if needs_more_answers(confidences, answers, job.redundancy, job.max_answers, job.target_confidence):
+            if needs_more_answers(confidences, answers, job.redundancy, job.max_answers, target):
                 cur.execute(REOPEN_SQL, [microtask_id, job.answers_cap])
                 if cur.fetchone():
                     reopened.append((microtask_id, rank, index))

@@ -39,5 +39,6 @@ def needs_more_answers(
 
 
 def item_confidences(answers: Answers, gold: np.ndarray | None = None, method: str = "auto") -> np.ndarray:
-    """Confidence of each item's current result under ``method`` (NaN for items without answers)."""
-    return CATEGORICAL[method](answers, gold).confidence
+    """Consensus confidence of each item's current result under ``method`` (NaN for items without answers): what
+    more answers can raise (calibration.py); the target applies to it."""
+    return CATEGORICAL[method](answers, gold).consensus

@@ -64,6 +64,21 @@ class Answers:
     def answer_count(self) -> np.ndarray:
         return np.bincount(self.items, minlength=self.n_items)
 
+    def subset(self, keep: np.ndarray) -> "Answers":
+        """The answers where ``keep`` is true, with the same codes."""
+        return Answers(
+            self.items[keep], self.workers[keep], self.labels[keep], self.n_items, self.n_workers, self.n_labels
+        )
+
+    def arrival_ranks(self, seed: int = 0) -> np.ndarray:
+        """Each answer's place (0, 1, ...) among its item's answers in a seeded random order of arrival."""
+        rng = np.random.default_rng(seed)
+        order = np.lexsort((rng.random(len(self)), self.items))
+        starts = np.concatenate(([0], np.cumsum(self.answer_count())[:-1]))
+        rank = np.empty(len(self), dtype=np.int64)
+        rank[order] = np.arange(len(self)) - starts[self.items[order]]
+        return rank
+
 
 @dataclass
 class Aggregate:
@@ -75,6 +90,15 @@ class Aggregate:
     posteriors: np.ndarray
     # Estimated probability that each worker answers correctly (None for methods that do not model workers).
     worker_accuracy: np.ndarray | None = None
+    # The calibration (calibration.py): per item the consensus probability of its result (how sure it is to be
+    # what the crowd would say given unlimited answers), the temperature fitted on held-out answers, and the share
+    # of consensus results taken to be wrong all the same.
+    consensus: np.ndarray | None = None
+    temperature: float | None = None
+    consensus_error: float | None = None
+    # ``auto``: the method it chose and each candidate's held-out log-likelihood per answer.
+    chosen: str | None = None
+    evidence: dict | None = None
 
     def agreement(self, answers: Answers) -> np.ndarray:
         """Share of each item's answers equal to its result (NaN for items without answers)."""
@@ -84,6 +108,40 @@ class Aggregate:
         )
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(count > 0, hits / np.maximum(count, 1), np.nan)
+
+
+@dataclass
+class AnswerModel:
+    """What a categorical method fitted, in the shape calibration needs.
+
+    ``scores`` (items x labels) rank each item's labels, the method's result being the highest (log-posteriors for
+    the EM methods, votes for the votes); softmax(t x scores) is its tempered posterior. The method's model of how
+    a worker answers predicts held-out answers: one-coin ``accuracy`` per worker (right with probability a, else
+    any other label alike) or a full ``confusion`` per worker (W x K x K, P(answer l | true label k)).
+    """
+
+    scores: np.ndarray
+    accuracy: np.ndarray | None = None
+    confusion: np.ndarray | None = None
+    worker_accuracy: np.ndarray | None = None
+    # Scores that are the model's own log-posteriors are only ever discounted (temperature <= 1): a crowd's
+    # answers are never worth more than the model takes them for. Votes have no scale of their own.
+    log_posterior: bool = True
+
+    def answer_probability(self, posteriors: np.ndarray, workers: np.ndarray, labels: np.ndarray, seen: np.ndarray):
+        """P(worker w gives label l) for answers (w, l) whose items have ``posteriors`` rows; a worker not ``seen``
+        in the fit answers like the crowd's average worker."""
+        if self.confusion is not None:
+            counts = seen.astype(np.float64)
+            pooled = np.einsum("w,wkl->kl", counts, self.confusion) / max(counts.sum(), 1.0)
+            rows = np.where(seen[workers][:, None], self.confusion[workers, :, labels], pooled[:, labels].T)
+            return np.einsum("ak,ak->a", posteriors, rows)
+        k = posteriors.shape[1]
+        accuracy = self.accuracy
+        pooled = float(accuracy[seen].mean()) if seen.any() else 0.7
+        a = np.clip(np.where(seen[workers], accuracy[workers], pooled), 1e-3, 1 - 1e-3)
+        p = posteriors[np.arange(len(labels)), labels]
+        return p * a + (1 - p) * (1 - a) / max(k - 1, 1)
 
 
 # A categorical method: answers and optional known labels per item (NO_LABEL where unknown) -> Aggregate.

@@ -1,4 +1,5 @@
-"""Categorical aggregation methods: majority vote, weighted vote, one-coin and full Dawid-Skene, and ``auto``.
+"""Categorical aggregation methods: majority vote, weighted vote, one-coin, crowd-wide and full Dawid-Skene, and
+``auto``.
 
 Every function here has the shape ``method(answers, gold=None) -> Aggregate`` and is registered in
 ``METHODS``. They are vectorised with numpy: an EM iteration is a handful of gathers and segment sums over the
@@ -6,9 +7,15 @@ answer arrays, so a million answers take well under a second. ``gold`` (known la
 unknown) clamps those items' posteriors, so known answers teach the methods how good each worker is.
 """
 
+from collections.abc import Callable
+
 import numpy as np
 
-from .base import Aggregate, Answers, CategoricalMethod, check_gold, finish
+from .base import Aggregate, AnswerModel, Answers, CategoricalMethod, check_gold, finish
+from .calibration import CONSENSUS_ERROR_PRIOR, held_out_fit, shrink, softmax_rows
+
+# A method's fit: answers and known labels in, its AnswerModel out (``max_iterations=`` caps an EM fit).
+AnswerFit = Callable[..., AnswerModel]
 
 # EM stops when no posterior moves more than this between iterations, or after MAX_ITERATIONS.
 TOLERANCE = 1e-4
@@ -18,13 +25,6 @@ POOLED_STRENGTH = 1.0
 # The pooled confusion itself starts from "right TYPICAL_ACCURACY of the time", worth TYPICAL_WEIGHT answers.
 TYPICAL_ACCURACY = 0.7
 TYPICAL_WEIGHT = 2.0
-
-
-def _softmax_rows(log_p: np.ndarray) -> np.ndarray:
-    log_p = log_p - log_p.max(axis=1, keepdims=True)
-    p = np.exp(log_p)
-    p /= p.sum(axis=1, keepdims=True)
-    return p
 
 
 def _clamp(posteriors: np.ndarray, gold: np.ndarray | None) -> np.ndarray:
@@ -65,10 +65,49 @@ class _Segments:
         return out
 
 
-def mv(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
-    """Majority vote. Confidence is the winning label's vote share (not a calibrated probability)."""
+def _log(posteriors: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(posteriors, 1e-300, 1.0))
+
+
+def _log_odds(accuracy: float, k: int) -> float:
+    """How much one answer of a worker right ``accuracy`` of the time moves its label's odds (one-coin)."""
+    accuracy = min(max(accuracy, 1.0 / max(k, 2) + 1e-3), 1 - 1e-3)
+    return float(np.log(accuracy * max(k - 1, 1) / (1 - accuracy)))
+
+
+def _calibrated(
+    name: str, fit: "AnswerFit", answers: Answers, gold: np.ndarray | None, temperature: float | None = None
+) -> Aggregate:
+    """The method's result with its calibrated confidence (see calibration.py): its scores tempered by the
+    temperature fitted on held-out answers give the consensus confidence, shrunk by the crowd's consensus error."""
     gold = check_gold(answers, gold)
-    return finish("mv", answers, _vote_shares(answers), gold)
+    model = fit(answers, gold)
+    if temperature is None:
+        temperature = held_out_fit(fit, answers, gold)[0]
+    consensus = softmax_rows(temperature * model.scores)
+    result = finish(
+        name, answers, shrink(consensus, CONSENSUS_ERROR_PRIOR), gold, worker_accuracy=model.worker_accuracy
+    )
+    answered = result.labels >= 0
+    result.consensus = np.where(answered, consensus[np.arange(answers.n_items), np.maximum(result.labels, 0)], np.nan)
+    if gold is not None:
+        result.consensus[gold >= 0] = 1.0
+    result.temperature = temperature
+    result.consensus_error = CONSENSUS_ERROR_PRIOR
+    return result
+
+
+def _fit_mv(answers: Answers, gold: np.ndarray | None, **_) -> AnswerModel:
+    """Votes, scaled by what one answer is worth when every worker is as right as the crowd agrees with itself."""
+    votes = answers.counts()
+    agree = float(np.mean(answers.labels == np.argmax(votes, axis=1)[answers.items])) if len(answers) else 0.7
+    accuracy = np.full(answers.n_workers, min(max(agree, 1e-3), 1 - 1e-3))
+    return AnswerModel(votes * _log_odds(agree, answers.n_labels), accuracy=accuracy, log_posterior=False)
+
+
+def mv(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
+    """Majority vote. Its confidence is a calibrated function of the item's votes (see ``_calibrated``)."""
+    return _calibrated("mv", _fit_mv, answers, gold)
 
 
 def _peer_agreement(answers: Answers, weights: np.ndarray) -> np.ndarray:
@@ -89,12 +128,8 @@ def _peer_agreement(answers: Answers, weights: np.ndarray) -> np.ndarray:
     return (hits + 1.0) / (seen + 2.0)
 
 
-def wmv(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
-    """Weighted majority vote: each answer weighs its worker's agreement with their peers (Wawa-style).
-
-    Confidence is the winning label's weighted vote share. Known labels (``gold``) score their workers directly.
-    """
-    gold = check_gold(answers, gold)
+def _fit_wmv(answers: Answers, gold: np.ndarray | None, **_) -> AnswerModel:
+    """Each answer weighs its worker's agreement with their peers (Wawa-style); known labels score their workers."""
     weights = np.ones(len(answers))
     accuracy = np.full(answers.n_workers, 0.5)
     for _ in range(3):
@@ -109,25 +144,42 @@ def wmv(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
             seen = np.bincount(answers.workers[on_gold], minlength=answers.n_workers)
             accuracy = np.where(seen > 0, (right + 1.0) / (seen + 2.0), accuracy)
         weights = accuracy[answers.workers]
-    posteriors = _clamp(_vote_shares(answers, weights), gold)
-    return finish("wmv", answers, posteriors, gold, worker_accuracy=accuracy)
+    shares = _clamp(_vote_shares(answers, weights), gold)
+    totals = np.bincount(answers.items, weights=weights, minlength=answers.n_items)[:, None]
+    typical = float(np.mean(weights)) if len(answers) else 0.7
+    scores = shares * totals * _log_odds(typical, answers.n_labels)
+    # Held-out answers are predicted by each worker's agreement with the weighted result (peer agreement, the
+    # weight, understates a good worker's accuracy).
+    result = np.argmax(scores, axis=1)
+    right = np.bincount(answers.workers, weights=answers.labels == result[answers.items], minlength=answers.n_workers)
+    seen = np.bincount(answers.workers, minlength=answers.n_workers)
+    return AnswerModel(scores, accuracy=(right + 1.0) / (seen + 2.0), worker_accuracy=accuracy, log_posterior=False)
 
 
-def ods(
-    answers: Answers, gold: np.ndarray | None = None, *, prior_correct: float = 4.0, prior_wrong: float = 1.0
-) -> Aggregate:
-    """One-coin Dawid-Skene: each worker is right with probability a_w, and wrong uniformly over other labels.
+def wmv(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
+    """Weighted majority vote: each answer weighs its worker's agreement with their peers (Wawa-style)."""
+    return _calibrated("wmv", _fit_wmv, answers, gold)
+
+
+def _fit_ods(
+    answers: Answers,
+    gold: np.ndarray | None,
+    *,
+    prior_correct: float = 4.0,
+    prior_wrong: float = 1.0,
+    max_iterations: int = MAX_ITERATIONS,
+) -> AnswerModel:
+    """One-coin Dawid-Skene by EM: each worker is right with probability a_w, and wrong uniformly otherwise.
 
     A Beta(prior_correct, prior_wrong) prior on a_w keeps workers with few answers near the crowd's typical
     accuracy instead of at 0 or 1.
     """
-    gold = check_gold(answers, gold)
     k = answers.n_labels
     posteriors = _clamp(_vote_shares(answers), gold)
     by_item_label = answers.items * k + answers.labels
     n_w = np.bincount(answers.workers, minlength=answers.n_workers)
     accuracy = np.full(answers.n_workers, 0.7)
-    for _ in range(MAX_ITERATIONS):
+    for _ in range(max_iterations):
         hits = np.bincount(
             answers.workers, weights=posteriors[answers.items, answers.labels], minlength=answers.n_workers
         )
@@ -137,12 +189,17 @@ def ods(
         bonus = np.log(accuracy) - wrong
         log_p = np.bincount(by_item_label, weights=bonus[answers.workers], minlength=answers.n_items * k)
         log_p = log_p.reshape(answers.n_items, k) + np.log(class_prior)
-        new = _clamp(_softmax_rows(log_p), gold)
+        new = _clamp(softmax_rows(log_p), gold)
         delta = np.abs(new - posteriors).max() if new.size else 0.0
         posteriors = new
         if delta < TOLERANCE:
             break
-    return finish("ods", answers, posteriors, gold, worker_accuracy=accuracy)
+    return AnswerModel(_log(posteriors), accuracy=accuracy, worker_accuracy=accuracy)
+
+
+def ods(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
+    """One-coin Dawid-Skene (see ``_fit_ods``)."""
+    return _calibrated("ods", _fit_ods, answers, gold)
 
 
 def _dawid_skene(
@@ -186,7 +243,7 @@ def _dawid_skene(
         # traffic of the per-answer gather; an item's few log terms lose nothing that matters at that precision.
         log_given = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * k, k).astype(np.float32)
         log_p = by_item.sum(log_given[wl_for_item]) + np.log(class_prior)
-        new = _clamp(_softmax_rows(log_p), gold)
+        new = _clamp(softmax_rows(log_p), gold)
         delta = np.abs(new - posteriors).max() if new.size else 0.0
         posteriors = new
         if delta < TOLERANCE:
@@ -199,27 +256,66 @@ def _accuracy_from_confusion(confusion: np.ndarray, posteriors: np.ndarray) -> n
     return np.einsum("wkk,k->w", confusion, class_prior / class_prior.sum())
 
 
-def ds(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
-    """Full Dawid-Skene (a confusion matrix per worker), EM initialised from majority vote, light priors."""
-    gold = check_gold(answers, gold)
-    posteriors, confusion = _dawid_skene(
-        answers, gold, _vote_shares(answers), pooled_strength=0.0, diagonal_bonus=1.0, smoothing=0.01
-    )
-    return finish("ds", answers, posteriors, gold, worker_accuracy=_accuracy_from_confusion(confusion, posteriors))
-
-
-def hds(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
-    """Dawid-Skene with each worker's confusion shrunk toward the crowd's pooled confusion (see _dawid_skene)."""
-    gold = check_gold(answers, gold)
+def _fit_confusions(
+    answers: Answers, gold: np.ndarray | None, pooled_strength: float, max_iterations: int
+) -> AnswerModel:
+    """A confusion matrix per worker by EM from majority vote, light priors, pulled toward the crowd's pooled
+    confusion by ``pooled_strength`` answers (see _dawid_skene)."""
     posteriors, confusion = _dawid_skene(
         answers,
         gold,
         _vote_shares(answers),
-        pooled_strength=POOLED_STRENGTH * answers.n_labels,
+        pooled_strength=pooled_strength,
         diagonal_bonus=1.0,
         smoothing=0.01,
+        max_iterations=max_iterations,
     )
-    return finish("hds", answers, posteriors, gold, worker_accuracy=_accuracy_from_confusion(confusion, posteriors))
+    return AnswerModel(
+        _log(posteriors), confusion=confusion, worker_accuracy=_accuracy_from_confusion(confusion, posteriors)
+    )
+
+
+def _fit_ds(answers: Answers, gold: np.ndarray | None, *, max_iterations: int = MAX_ITERATIONS) -> AnswerModel:
+    """Full Dawid-Skene: each worker's own confusion matrix."""
+    return _fit_confusions(answers, gold, 0.0, max_iterations)
+
+
+def ds(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
+    """Full Dawid-Skene (see ``_fit_ds``)."""
+    return _calibrated("ds", _fit_ds, answers, gold)
+
+
+def _fit_hds(answers: Answers, gold: np.ndarray | None, *, max_iterations: int = MAX_ITERATIONS) -> AnswerModel:
+    """Dawid-Skene with each worker's confusion shrunk toward the crowd's pooled confusion (see _dawid_skene)."""
+    return _fit_confusions(answers, gold, POOLED_STRENGTH * answers.n_labels, max_iterations)
+
+
+def hds(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
+    """Dawid-Skene with pooled priors (see ``_fit_hds``)."""
+    return _calibrated("hds", _fit_hds, answers, gold)
+
+
+def _fit_cds(answers: Answers, gold: np.ndarray | None, *, max_iterations: int = MAX_ITERATIONS) -> AnswerModel:
+    """Dawid-Skene with one confusion matrix for the whole crowd: the crowd's leanings between labels, and nothing
+    of any one worker. Where workers answer a handful of items each, a matrix per worker is mostly noise."""
+    crowd = Answers(answers.items, np.zeros_like(answers.workers), answers.labels, answers.n_items, 1, answers.n_labels)
+    posteriors, confusion = _dawid_skene(
+        crowd,
+        gold,
+        _vote_shares(crowd),
+        pooled_strength=0.0,
+        diagonal_bonus=1.0,
+        smoothing=0.01,
+        max_iterations=max_iterations,
+    )
+    shared = np.broadcast_to(confusion, (answers.n_workers, answers.n_labels, answers.n_labels))
+    accuracy = _accuracy_from_confusion(confusion, posteriors)
+    return AnswerModel(_log(posteriors), confusion=shared, worker_accuracy=np.repeat(accuracy, answers.n_workers))
+
+
+def cds(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
+    """Dawid-Skene with one confusion matrix shared by the crowd (see ``_fit_cds``)."""
+    return _calibrated("cds", _fit_cds, answers, gold)
 
 
 # A label the model gives to a share of items more than this many times its share of the answers (and to more
@@ -240,20 +336,51 @@ def invented_labels(answers: Answers, result: Aggregate) -> np.ndarray:
     return np.flatnonzero((chosen > INVENTED_RATIO * given) & (chosen - given > INVENTED_MIN_EXCESS))
 
 
-def auto(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
-    """The default: Dawid-Skene with pooled priors (``hds``), or weighted vote where DS invents a class.
+# The candidates ``auto`` weighs by held-out evidence: Dawid-Skene with pooled priors, the most accurate on the
+# crowds we measured; one-coin Dawid-Skene, one number per worker; and one confusion matrix for the whole crowd,
+# which cannot over-fit any worker where workers answer a handful of items each.
+AUTO_CANDIDATES = ("hds", "ods", "cds")
 
-    ``hds`` is the most accurate method on the real crowds we measured, but like every DS it can settle on a
-    solution where a label the crowd rarely gives absorbs the contested items; ``wmv`` cannot, and stays within
-    a fraction of a point of majority vote there.
+
+def auto(answers: Answers, gold: np.ndarray | None = None) -> Aggregate:
+    """The default: of AUTO_CANDIDATES, the one that best predicts answers held out of its fit; weighted vote where
+    that one invents a class.
+
+    Each candidate is fitted without a fold of the answers and predicts that fold's answers (calibration.held_out_fit);
+    the candidate with the highest held-out likelihood is the one whose model of this crowd is the truer. Like
+    every DS it can still settle on a solution where a label the crowd rarely gives absorbs the contested items;
+    ``wmv`` cannot, and stays within a fraction of a point of majority vote there.
     """
-    result = hds(answers, gold)
+    gold = check_gold(answers, gold)
+    fits = {name: held_out_fit(FITS[name], answers, gold) for name in AUTO_CANDIDATES}
+    chosen = max(AUTO_CANDIDATES, key=lambda name: -np.inf if np.isnan(fits[name][1]) else fits[name][1])
+    result = _calibrated(chosen, FITS[chosen], answers, gold, temperature=fits[chosen][0])
     if invented_labels(answers, result).size:
+        chosen = "wmv"
         result = wmv(answers, gold)
     result.method = "auto"
+    result.chosen = chosen
+    result.evidence = {name: fit[1] for name, fit in fits.items()}
     return result
 
 
 # Categorical methods a job may name in ``aggregation_method``; "auto" is the default.
-METHODS: dict[str, CategoricalMethod] = {"auto": auto, "mv": mv, "wmv": wmv, "ods": ods, "ds": ds, "hds": hds}
+METHODS: dict[str, CategoricalMethod] = {
+    "auto": auto,
+    "mv": mv,
+    "wmv": wmv,
+    "ods": ods,
+    "cds": cds,
+    "ds": ds,
+    "hds": hds,
+}
+# Each named method's fit (what calibration and ``auto`` need).
+FITS: dict[str, "AnswerFit"] = {
+    "mv": _fit_mv,
+    "wmv": _fit_wmv,
+    "ods": _fit_ods,
+    "cds": _fit_cds,
+    "ds": _fit_ds,
+    "hds": _fit_hds,
+}
 DEFAULT_METHOD = "auto"

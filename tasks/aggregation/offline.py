@@ -9,37 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .adaptive import needs_more_answers
-from .base import NO_LABEL, Aggregate, Answers, CategoricalMethod
+from .base import Answers
 from .categorical import DEFAULT_METHOD, METHODS
 
-# The target confidence replay uses unless told otherwise: with ``auto`` it reaches majority vote's accuracy over
-# all answers with under half of them on every real crowd with 10+ answers per item (docs/BENCHMARKS.md).
-DEFAULT_TARGET = 0.97
-
-
-def aggregate_holding_out_gold(
-    method: CategoricalMethod, answers: Answers, gold: np.ndarray, seed: int = 0
-) -> Aggregate:
-    """Aggregate with known labels teaching the method about workers, without any result copying its own gold.
-
-    Items without gold use every gold label. Gold items are split into two halves; each half's results come from a
-    run that knows only the other half, so accuracy on gold items is a fair held-out figure.
-    """
-    known = np.flatnonzero(gold >= 0)
-    if known.size == 0:
-        return method(answers, None)
-    result = method(answers, gold)
-    folds = np.array_split(np.random.default_rng(seed).permutation(known), 2)
-    for fold in folds:
-        if fold.size == 0:
-            continue
-        partial = gold.copy()
-        partial[fold] = NO_LABEL
-        held_out = method(answers, partial)
-        result.labels[fold] = held_out.labels[fold]
-        result.confidence[fold] = held_out.confidence[fold]
-        result.posteriors[fold] = held_out.posteriors[fold]
-    return result
+# The target replay uses unless told otherwise, the same as a new job's (Job.target_confidence). It applies to the
+# consensus confidence (calibration.py): an item stops once its result is that sure to be what the crowd would say
+# given unlimited answers. With ``auto`` it reaches majority vote's accuracy over all answers with under half of
+# them on the real crowds with 10+ answers per item (docs/BENCHMARKS.md).
+DEFAULT_TARGET = 0.965
 
 
 def gold_accuracy(labels: np.ndarray, gold: np.ndarray, answered: np.ndarray) -> tuple[float, int]:
@@ -102,23 +79,11 @@ def replay(
     to score, never by the method, since the platform does not clamp the items it is scoring here.
     """
     aggregate = METHODS[method]
-    rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(len(answers)), answers.items))
     available = answers.answer_count()
-    starts = np.concatenate(([0], np.cumsum(available)[:-1]))
-    rank = np.empty(len(answers), dtype=np.int64)
-    rank[order] = np.arange(len(answers)) - starts[answers.items[order]]
+    rank = answers.arrival_ranks(seed)
 
     def subset(used: np.ndarray) -> Answers:
-        keep = rank < used[answers.items]
-        return Answers(
-            answers.items[keep],
-            answers.workers[keep],
-            answers.labels[keep],
-            answers.n_items,
-            answers.n_workers,
-            answers.n_labels,
-        )
+        return answers.subset(rank < used[answers.items])
 
     rounds = 0
     if policy == "fixed":
@@ -127,7 +92,7 @@ def replay(
         used = np.minimum(available, min_answers)
         while True:
             rounds += 1
-            confidence = aggregate(subset(used), None).confidence
+            confidence = aggregate(subset(used), None).consensus
             more = np.fromiter(
                 (
                     used[i] < available[i]

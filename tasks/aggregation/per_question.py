@@ -28,6 +28,7 @@ from ..forms import Question
 from .annotation import Merge, aggregate, agreement
 from .base import NO_LABEL, Answers, argmax_ties_by_key, stable_key
 from .boxes import merge_boxes
+from .calibration import CONSENSUS_ERROR_PRIOR, aggregate_with_gold, shrink, softmax_rows
 from .categorical import DEFAULT_METHOD, METHODS, TYPICAL_ACCURACY
 from .numeric import NUMERIC_METHODS
 from .spans import merge_spans
@@ -162,7 +163,9 @@ class Categorical(Kind):
     default = DEFAULT_METHOD
     models_workers = True
 
-    def whole(self, question, method, answers, gold):
+    def whole(self, question, method, answers, gold, *, gold_items: bool = False):
+        """``gold_items``: the results of the gold items instead, each from a run that did not know its gold
+        (what the reliability picture compares with gold)."""
         if not len(answers):
             return QuestionOutcome(method, {})
         space = LabelSpace(question)
@@ -175,11 +178,12 @@ class Categorical(Kind):
             if position < items.size and items[position] == item_id:
                 gold_codes[position] = space.code(value)
         coded = Answers(item_codes, worker_codes, labels, items.size, workers.size, max(len(space.labels), 1))
-        result = METHODS[method](coded, gold_codes)
+        # With gold, the consensus error comes from the gold items, judged without their own gold.
+        result = aggregate_with_gold(METHODS[method], coded, gold_codes)
         result.labels = np.where(
             result.labels == NO_LABEL, NO_LABEL, argmax_ties_by_key(result.posteriors, items, space.tie_keys())
         )
-        keep = (gold_codes == NO_LABEL) & (result.labels != NO_LABEL)
+        keep = ((gold_codes != NO_LABEL) if gold_items else (gold_codes == NO_LABEL)) & (result.labels != NO_LABEL)
         by_item = _results(
             items[keep],
             space.values(result.labels[keep]),
@@ -197,13 +201,18 @@ class Categorical(Kind):
             "labels": space.labels,
             "prior": result.posteriors.mean(axis=0).tolist(),
             "accuracy": {str(w): a for w, a in accuracy.items()},
+            "temperature": result.temperature,
+            "consensus_error": result.consensus_error,
+            "chosen": result.chosen,
+            "gold_items": int((gold_codes != NO_LABEL).sum()),
         }
         answered = dict(zip(workers.tolist(), per_worker.tolist(), strict=True)) if accuracy else {}
         return QuestionOutcome(method, by_item, accuracy, answered, estimates)
 
     def few(self, question, method, answers, estimates):
-        """A one-coin posterior with each worker's cached accuracy (a worker not seen yet counts as typical):
-        the cost is that of these items' own answers; the next whole pass refines the results."""
+        """A one-coin posterior with each worker's cached accuracy (a worker not seen yet counts as typical),
+        calibrated with the whole pass's temperature and consensus error: the cost is that of these items' own
+        answers; the next whole pass refines the results."""
         if not len(answers):
             return QuestionOutcome(method, {})
         estimates = estimates or {"labels": [], "prior": [], "accuracy": {}}
@@ -219,9 +228,10 @@ class Categorical(Kind):
         bonus = np.log(accuracy * max(k - 1, 1) / (1 - accuracy))
         log_p = np.bincount(item_codes * k + labels, weights=bonus, minlength=items.size * k)
         log_p = log_p.reshape(items.size, k) + np.log(prior / prior.sum())
-        log_p -= log_p.max(axis=1, keepdims=True)
-        posteriors = np.exp(log_p)
-        posteriors /= posteriors.sum(axis=1, keepdims=True)
+        temperature = estimates.get("temperature") or 1.0
+        consensus_error = estimates.get("consensus_error")
+        consensus_error = CONSENSUS_ERROR_PRIOR if consensus_error is None else consensus_error
+        posteriors = shrink(softmax_rows(temperature * log_p), consensus_error)
         chosen = argmax_ties_by_key(posteriors, items, space.tie_keys())
         counts = np.bincount(item_codes, minlength=items.size)
         agree = np.bincount(item_codes, weights=labels == chosen[item_codes], minlength=items.size)

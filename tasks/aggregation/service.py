@@ -26,6 +26,7 @@ from quorum.redis import get_redis, key
 from ..forms import Form
 from ..intake.loading import copy_text
 from ..models import Job
+from .calibration import CONSENSUS_ERROR_PRIOR, reachable_target
 from .per_question import ItemResult, QuestionAnswers, QuestionOutcome, kind_of, method_of
 
 log = logging.getLogger(__name__)
@@ -246,8 +247,29 @@ def _worker_accuracy(outcomes: dict[str, QuestionOutcome]) -> dict[int, float]:
     return {worker: weighted[worker] / answered[worker] for worker in weighted if answered[worker]}
 
 
-def _estimates_key(job_id: int, question: str) -> str:
+def estimates_key(job_id: int, question: str) -> str:
     return key("aggregation", "job", job_id, "question", question, "workers")
+
+
+def stop_confidence(job: Job) -> float:
+    """The stored item confidence at which adaptive redundancy stops asking: the job's target applies to the
+    consensus confidence (more answers cannot raise the rest), so a categorical question's stored, calibrated
+    confidence stops at ``reachable_target`` under its consensus error (the last whole pass's, else the prior).
+    An item's stored confidence is the lowest over its questions, so the lowest such level counts."""
+    form = Form.for_job(job)
+    categorical = [q for q in form.questions if kind_of(q).models_workers]
+    if not categorical:
+        return job.target_confidence
+    cached = get_redis().mget([estimates_key(job.pk, q.name) for q in categorical])
+    levels = []
+    for question, text in zip(categorical, cached, strict=True):
+        estimates = json.loads(text) if text else {}
+        error = estimates.get("consensus_error")
+        n_labels = max(len(estimates.get("labels") or question.plugin.labels(question.definition)), 2)
+        levels.append(
+            reachable_target(job.target_confidence, CONSENSUS_ERROR_PRIOR if error is None else error, n_labels)
+        )
+    return min(levels)
 
 
 def job_results_refresh(job_id: int) -> RefreshSummary:
@@ -271,7 +293,7 @@ def job_results_refresh(job_id: int) -> RefreshSummary:
             question, methods[question.name], answers.by_question[question.name], known
         )
         if outcome.estimates is not None:
-            pipe.set(_estimates_key(job_id, question.name), json.dumps(outcome.estimates), ex=ESTIMATES_TTL_SECONDS)
+            pipe.set(estimates_key(job_id, question.name), json.dumps(outcome.estimates), ex=ESTIMATES_TTL_SECONDS)
     pipe.execute()
     updated = _write(job, _rows(form, outcomes, answers), method, whole_job=True)
     log.info("job %s: %s results by %s from %s answers", job_id, updated, method, answers.total)
@@ -290,7 +312,7 @@ def items_results_refresh(job_id: int, item_ids: list[int]) -> int:
     if not answers.per_item:
         return 0
     caching = [q for q in form.questions if kind_of(q).models_workers]
-    cached = get_redis().mget([_estimates_key(job_id, q.name) for q in caching]) if caching else []
+    cached = get_redis().mget([estimates_key(job_id, q.name) for q in caching]) if caching else []
     estimates = {q.name: json.loads(c) if c else None for q, c in zip(caching, cached, strict=True)}
     outcomes = {
         q.name: kind_of(q).few(q, methods[q.name], answers.by_question[q.name], estimates.get(q.name))

@@ -273,3 +273,22 @@ def test_the_preview_shows_only_the_columns_workers_get(new_page, tmp_path):
     page.get_by_label("More columns shown to workers").select_option([])
     expect(item).to_have_text("text: the note\nsecret_col: internal only")  # all columns but the id column
     screenshot(page, "job-new-shown-columns")
+
+
+def test_the_job_page_shows_how_far_to_trust_the_confidence(new_page):
+    from tasks.aggregation.service import job_results_refresh
+    from tests.tasks_tests.test_reliability import gold_job
+
+    owner = factories.make_requester("tess")
+    job = gold_job(30, wrong=6, owner=owner)
+    job_results_refresh(job.pk)
+    page = new_page()
+    sign_in(page, "tess", factories.PASSWORD)
+    page.goto(f"/jobs/{job.pk}/")
+    card = page.locator("#reliability")
+    expect(card).to_contain_text("Reliability on gold items")
+    # Gold shows this crowd unanimously wrong on a fifth of the gold items: the page says so, and that no result
+    # states more than the crowd can promise.
+    expect(card.locator(".reliability-calibration")).to_contain_text("gold items show the crowd wrong on")
+    expect(card).to_contain_text("Among results stated at")
+    screenshot(page, "job-reliability-calibration")

@@ -2,6 +2,7 @@
 
 import pytest
 
+from tasks.aggregation.calibration import CONSENSUS_ERROR_PRIOR
 from tasks.aggregation.service import items_results_refresh, job_results_refresh
 from tasks.models import Item
 from tests import factories
@@ -91,7 +92,8 @@ def test_each_question_gets_its_own_result_and_the_item_the_lowest_confidence_th
     assert scratched.result["quality"] == "damaged" and scratched.result["sharp"] == 2
     assert scratched.result["why"] in ("Scratch", "scratch.")
     why = scratched.results["why"]
-    assert why["answers"] == 2 and why["agreement"] == 1.0 and why["confidence"] == 1.0
+    assert why["answers"] == 2 and why["agreement"] == 1.0
+    assert why["confidence"] == pytest.approx(1 - CONSENSUS_ERROR_PRIOR, abs=1e-3)
     assert scratched.results["quality"]["agreement"] == pytest.approx(2 / 3, abs=1e-4)
     # The split questions make the item unsure: its confidence is the lowest of the three, which all apply.
     lowest = min(scratched.results[q]["confidence"] for q in ("quality", "why", "sharp"))
@@ -145,7 +147,7 @@ def test_the_job_method_applies_where_it_fits_each_question():
     # mv is a categorical method: the choice and the rating use it, the free text keeps its vote.
     assert item.results["quality"]["method"] == item.results["sharp"]["method"] == "mv"
     assert item.results["why"]["method"] == "vote" and item.result_method == "form"
-    assert item.confidence == pytest.approx(1.0)
+    assert item.confidence == pytest.approx(1 - CONSENSUS_ERROR_PRIOR, abs=1e-3)
 
 
 def test_a_one_question_form_writes_bare_results_as_before():

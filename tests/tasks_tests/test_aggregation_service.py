@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tasks.aggregation.calibration import CONSENSUS_ERROR_PRIOR
 from tasks.aggregation.service import items_results_refresh, job_results_refresh
 from tasks.models import Answer, Assignment, Item, Microtask
 from tests import factories
@@ -119,7 +120,8 @@ def test_the_job_method_is_used():
         answer(job, w, items[0], "banana")
     job_results_refresh(job.pk)
     item = Item.objects.get(pk=items[0].pk)
-    assert item.result_method == "mv" and item.confidence == pytest.approx(1.0)
+    # As sure as a crowd can be without gold: unanimous, short of the consensus error (calibration.py).
+    assert item.result_method == "mv" and item.confidence == pytest.approx(1 - CONSENSUS_ERROR_PRIOR, abs=1e-3)
 
 
 def test_numbers_take_a_robust_mean():
@@ -166,3 +168,28 @@ def test_items_refresh_writes_only_the_given_items_with_cached_worker_estimates(
     one = Item.objects.get(pk=items[1].pk)
     assert one.result == "banana" and one.answer_count == 3 and 0.5 < one.confidence < 1
     assert Item.objects.get(pk=items[2].pk).result is None
+
+
+def test_gold_items_set_how_sure_a_result_can_be_and_where_redundancy_stops():
+    from tasks.aggregation.calibration import reachable_target
+    from tasks.aggregation.service import stop_confidence
+
+    job, items = job_with_items(40, gold_every=2, aggregation_method="mv")
+    gold_items = [i for i in items if i.gold is not None]
+    others = [i for i in items if i.gold is None]
+    # Before any pass: the prior consensus error.
+    assert stop_confidence(job) == pytest.approx(reachable_target(job.target_confidence, CONSENSUS_ERROR_PRIOR, 3))
+    workers = [factories.make_worker() for _ in range(3)]
+    for n, item in enumerate(gold_items):
+        # Three workers agree on every gold item, and are wrong on every fourth one.
+        value = item.gold if n % 4 else ("apple" if item.gold != "apple" else "banana")
+        for w in workers:
+            answer(job, w, item, value)
+    for item in others:
+        for w in workers:
+            answer(job, w, item, "banana")
+    job_results_refresh(job.pk)
+    item = Item.objects.get(pk=others[0].pk)
+    # Unanimous answers, but gold shows this crowd's unanimity wrong about a quarter of the time.
+    assert 0.6 < item.confidence < 0.9
+    assert stop_confidence(job) < reachable_target(job.target_confidence, CONSENSUS_ERROR_PRIOR, 3)

@@ -14,7 +14,7 @@ from tasks import exports, quality
 from tasks.aggregation.adaptive import needs_more_answers
 from tasks.aggregation.annotation import aggregate
 from tasks.aggregation.boxes import merge_boxes
-from tasks.aggregation.service import _estimates_key, items_results_refresh, job_results_refresh
+from tasks.aggregation.service import estimates_key, items_results_refresh, job_results_refresh
 from tasks.aggregation.spans import merge_spans
 from tasks.models import Assignment, Item, JobWorker
 from tasks.questions import QUESTION_TYPES
@@ -303,7 +303,7 @@ def test_a_spans_job_gets_merged_spans_and_its_exports_carry_them():
     assert item.agreement == pytest.approx((1 + 1 + 0.5) / 3)
     assert Item.objects.get(pk=known.pk).result is None  # gold is never overwritten, it teaches
     # The sloppy worker failed gold and disagrees: weighed less than each careful one.
-    weights = json.loads(get_redis().get(_estimates_key(job.pk, "entities")))["weights"]
+    weights = json.loads(get_redis().get(estimates_key(job.pk, "entities")))["weights"]
     assert weights[str(sloppy.pk)] < min(weights[str(w.pk)] for w in good)
     assert summary.worker_accuracy[sloppy.pk] < summary.worker_accuracy[good[0].pk]
 

@@ -78,6 +78,7 @@ def test_job_page_and_endpoint_show_it_to_the_owner_only():
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Reliability on gold items" in page
     assert question["bins"][-1]["text"] in page
+    assert question["calibration"] in page
 
     stranger = APIClient()
     stranger.force_login(factories.make_requester())
@@ -106,3 +107,17 @@ def test_a_large_job_s_page_leaves_the_picture_to_a_celery_job(monkeypatch):
     assert reliability.gold_reliability(job, wait=False) is None and queued == [job.pk]
     background.refresh_gold_reliability(job.pk)  # what the Celery job does
     assert reliability.gold_reliability(job, wait=False)["questions"][0]["gold_items"] == 0
+
+
+def test_the_picture_says_how_confidence_is_calibrated_and_gold_lowers_a_crowd_s_ceiling():
+    job = gold_job(30, wrong=6)
+    (before,) = gold_reliability_compute(job)["questions"]
+    assert before["calibration"] == "Confidence is calibrated at the next results pass."
+    job_results_refresh(job.pk)
+    (question,) = gold_reliability_compute(job)["questions"]
+    assert "chose" in question["calibration"] and "gold items show the crowd wrong on" in question["calibration"]
+    # A fifth of the gold items were unanimously wrong: the plain item's unanimous result is far from certain,
+    # and the gold items, judged without their own gold, are stated about as right as they were.
+    plain = Item.objects.get(job=job, external_id="plain")
+    assert 0.7 < plain.confidence < 0.9
+    assert abs(sum(b["count"] * b["mean_confidence"] for b in question["bins"]) / 30 - 24 / 30) < 0.1

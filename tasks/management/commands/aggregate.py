@@ -8,9 +8,10 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
 from tasks.aggregation import METHODS
+from tasks.aggregation.calibration import aggregate_with_gold
 from tasks.aggregation.files import AnswersFileError, Codes, code_answers, parse_numbers, read_answers, read_gold
 from tasks.aggregation.numeric import NUMERIC_METHODS
-from tasks.aggregation.offline import aggregate_holding_out_gold, gold_accuracy
+from tasks.aggregation.offline import gold_accuracy
 from tasks.aggregation.text import normalise_text, text_vote
 
 KINDS = ("categorical", "number", "text")
@@ -64,12 +65,11 @@ class Command(BaseCommand):
         if kind == "categorical":
             coded, gold_codes = code_answers(raw, gold)
             aggregate = METHODS[method]
-            result = (
-                aggregate_holding_out_gold(aggregate, coded.answers, gold_codes) if gold else aggregate(coded.answers)
-            )
+            result = aggregate_with_gold(aggregate, coded.answers, gold_codes) if gold else aggregate(coded.answers)
             items = coded.items.values
             labels = [coded.labels.values[code] if code >= 0 else "" for code in result.labels.tolist()]
             confidence = result.confidence
+            self.stdout.write(_calibration_line(result, bool(gold)))
             if gold:
                 accuracy, n_gold = gold_accuracy(result.labels, gold_codes, coded.answers.answer_count() > 0)
                 self.stdout.write(f"accuracy on {n_gold} gold items: {accuracy:.4f} (each held out of its own run)")
@@ -122,6 +122,25 @@ class Command(BaseCommand):
             f"{len(items)} items, {len(raw.labels)} answers{dropped}; method {method}; wrote {options['out']}"
         )
         sys.stdout.flush()
+
+
+def _calibration_line(result, with_gold: bool) -> str:
+    """How the confidence was calibrated (docs/AGGREGATION.md, "Confidence")."""
+    chosen = ""
+    if result.chosen and result.evidence:
+        figures = ", ".join(f"{m} {ll:.4f}" for m, ll in result.evidence.items())
+        best = max(result.evidence, key=lambda m: -math.inf if math.isnan(result.evidence[m]) else result.evidence[m])
+        why = (
+            "by held-out answers"
+            if best == result.chosen
+            else f"({best}, the best by held-out answers, invents a class)"
+        )
+        chosen = f" chose {result.chosen} {why} (log-likelihood per held-out answer: {figures});"
+    source = "estimated from gold items" if with_gold else "the prior, no gold given"
+    return (
+        f"calibration:{chosen} temperature {result.temperature:g}; consensus error "
+        f"{result.consensus_error:.3f} ({source})"
+    )
 
 
 def _is_number(text: str) -> bool:

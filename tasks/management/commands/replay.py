@@ -11,7 +11,7 @@ class Command(BaseCommand):
     help = (
         "Replay ANSWERS.csv (worker,item,label) as the platform would collect it: each item's answers arrive in a "
         "seeded random order; 'fixed:K' takes K per item, 'adaptive' starts at --min and adds one answer per item per "
-        "round while tasks.aggregation.adaptive.needs_more_answers says so (confidence under --target, up to --max "
+        "round while tasks.aggregation.adaptive.needs_more_answers says so (consensus confidence under --target, up to --max "
         "or the answers the item has). Aggregates with the platform's default method and prints accuracy on gold "
         "items and the answers used. A repeated (worker, item) pair keeps that worker's LAST answer. Needs no database."
     )
