@@ -148,14 +148,19 @@ def _form_cells(form: Form, rec: dict, spreadsheet: bool) -> list[str]:
     return cells + [csv_cell(rec[c], spreadsheet) for c in FORM_COLUMNS]
 
 
+# Excel reads a CSV as the system's code page unless it starts with a UTF-8 byte order mark.
+UTF8_BOM = "\ufeff"
+
+
 def export_csv(job: Job, spreadsheet: bool = False) -> Iterator[bytes]:
-    """``spreadsheet`` quotes text cells that a spreadsheet would run as formulas (=, +, -, @) with a leading '."""
+    """``spreadsheet`` quotes text cells that a spreadsheet would run as formulas (=, +, -, @) with a leading ',
+    and starts the file with a UTF-8 byte order mark, so Excel reads accented text as written."""
     form = Form.for_job(job)
     columns = list(job.columns or [])
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(csv_header(job, form))
-    yield buf.getvalue().encode()
+    yield ((UTF8_BOM if spreadsheet else "") + buf.getvalue()).encode()
     for batch in export_records(job):
         buf.seek(0)
         buf.truncate()

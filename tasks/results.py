@@ -313,6 +313,14 @@ RETURNING worker_id, answers, gold_total, gold_correct, estimated_accuracy
 """
 
 
+# Each worker's answers over every job (the admin's and console's count), from the job records just written.
+PROFILE_ANSWERS_SQL = """
+UPDATE workers_workerprofile p SET answers_count = t.total
+FROM (SELECT worker_id, sum(answers) AS total FROM tasks_jobworker WHERE worker_id = ANY(%s) GROUP BY worker_id) t
+WHERE p.user_id = t.worker_id AND p.answers_count IS DISTINCT FROM t.total
+"""
+
+
 def results_refresh_dirty() -> list[int]:
     """Whole-job refresh of the jobs that got answers since the last pass; worker records follow."""
     r = get_redis()
@@ -355,4 +363,5 @@ def job_worker_records_refresh(job_id: int) -> bool:
             " WHERE w.job_id = %s AND w.worker_id = t.worker_id",
             [workers, trusts, job_id],
         )
+        cur.execute(PROFILE_ANSWERS_SQL, [workers])
     return True

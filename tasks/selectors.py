@@ -50,8 +50,9 @@ LIMIT %s
 """
 
 
-def job_list(owner) -> QuerySet[Job]:
-    return Job.objects.filter(owner=owner).order_by("-created_at")
+def job_list(user) -> QuerySet[Job]:
+    """The jobs page's list: a requester's own jobs; every job for staff (as they may open any)."""
+    return jobs_visible_to(user).select_related("owner").order_by("-created_at")
 
 
 def jobs_visible_to(user) -> QuerySet[Job]:
@@ -309,11 +310,21 @@ def item_answer_counts(item_ids: list[int]) -> dict[int, int]:
 
 
 def item_answers(item: Item) -> list[Answer]:
-    return list(
+    """The item's answers, each with ``blocked_on_job``: whether its worker is blocked on this job (what the
+    requester's Block does), and the worker's profile for a block on every job (staff's)."""
+    answers = list(
         Answer.objects.filter(item=item)
         .select_related("worker", "worker__worker_profile", "assignment")
         .order_by("created_at", "id")
     )
+    blocked = set(
+        JobWorker.objects.filter(
+            job_id=item.job_id, blocked=True, worker_id__in={a.worker_id for a in answers}
+        ).values_list("worker_id", flat=True)
+    )
+    for answer in answers:
+        answer.blocked_on_job = answer.worker_id in blocked
+    return answers
 
 
 def microtasks_waiting_by_job(limit: int = 20) -> list[dict]:

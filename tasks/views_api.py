@@ -282,6 +282,8 @@ class JobViewSet(viewsets.ModelViewSet):
         except rankings.RankingError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         out = io.StringIO()
+        if spreadsheet:
+            out.write(exports.UTF8_BOM)
         csv.writer(out, lineterminator="\n").writerows(rankings.rankings_csv_rows(groups, spreadsheet))
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-ranking.csv"'

@@ -55,7 +55,7 @@ def dashboard(request):
         c = counts[job.pk]
         percent = round(100 * c["items_done"] / c["items"]) if c["items"] else 0
         rows.append({"job": job, "counts": c, "percent": percent})
-    return render(request, "requester/dashboard.html", {"rows": rows})
+    return render(request, "requester/dashboard.html", {"rows": rows, "every_job": request.user.is_staff})
 
 
 @requester_required
@@ -147,6 +147,10 @@ def item_detail(request, job_id: int, item_id: int):
     job = selectors.job_get_or_404(request.user, job_id)
     item = get_object_or_404(Item, job=job, pk=item_id)
     item.media = media.viewer_media(job)(item.data)
+    shown = _media_shown(job, item.media)
+    # The text column and the media shown above are not listed again among the other fields.
+    above = {text_column(job)} | {block["column"] for block in shown}
+    data = item.data if isinstance(item.data, dict) else {}
     return render(
         request,
         "requester/item.html",
@@ -155,7 +159,8 @@ def item_detail(request, job_id: int, item_id: int):
             "item": item,
             "answers": selectors.item_answers(item),
             "text": _item_text(job, item),
-            "media": _media_shown(job, item.media),
+            "media": shown,
+            "other_fields": {key: value for key, value in data.items() if key not in above},
             "annotations": _annotation_context(job, [item]),
         },
     )

@@ -109,6 +109,13 @@ class SigninView(auth_views.LoginView):
         return response
 
 
+# The one notice a worker blocked on every job sees (staff block: workers.services.worker_block), with the reason.
+BLOCKED_NOTICE = (
+    "Your account is blocked on every job by the platform's staff, so you get no new work. Money for answers "
+    "already accepted stays yours. If you think this is a mistake, write to the staff who run this platform."
+)
+
+
 @login_required
 def work(request):
     if not request.user.is_worker:
@@ -116,5 +123,9 @@ def work(request):
     return render(
         request,
         "worker/work.html",
-        {"stats": selectors.worker_stats(request.user), "history": selectors.worker_history(request.user)},
+        {
+            "stats": selectors.worker_stats(request.user),
+            "history": selectors.worker_history(request.user),
+            "blocked_notice": BLOCKED_NOTICE,
+        },
     )

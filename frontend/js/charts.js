@@ -28,6 +28,11 @@ function niceMax(value) {
   return 10 * magnitude;
 }
 
+// A grid label as written: 0.25 stays 0.25 (one decimal showed it as 0.3), 12.5 stays 12.5.
+export function axisLabel(value) {
+  return String(Number(value.toPrecision(3)));
+}
+
 function axes(ctx, left, top, right, bottom, max) {
   ctx.strokeStyle = GRID;
   ctx.fillStyle = MUTED;
@@ -38,8 +43,7 @@ function axes(ctx, left, top, right, bottom, max) {
     ctx.moveTo(left, y + 0.5);
     ctx.lineTo(right, y + 0.5);
     ctx.stroke();
-    const label = (max * i) / 4;
-    ctx.fillText(Number.isInteger(label) ? String(label) : label.toFixed(1), 4, y + 4);
+    ctx.fillText(axisLabel((max * i) / 4), 4, y + 4);
   }
 }
 

@@ -108,7 +108,7 @@ function renderWorkers() {
       if (!w.blocked && blockTemplate) {
         const form = blockTemplate.content.firstElementChild.cloneNode(true);
         form.action = `/jobs/${jobId}/workers/${w.id}/block/`;
-        form.querySelector("button").setAttribute("aria-label", `Block ${w.username}`);
+        form.querySelector("button").setAttribute("aria-label", `Block ${w.username} on this job`);
         actions.append(form);
       }
       return el(

@@ -66,9 +66,11 @@ function preload(message) {
 
 socket.on("task.none", (message) => {
   if (message.reason === "blocked") {
+    // One notice, the page's, which says why; the task area just stops.
     queue.length = 0;
     notice = "";
-    showWaiting("Your account is blocked: you get no more work.");
+    $("blocked-note").hidden = false;
+    showWaiting("No more work.");
     return;
   }
   if (!current) showWaiting(message.reason ? `Waiting for work (${message.reason}).` : "Waiting for work…");
@@ -79,7 +81,7 @@ socket.on("task.revoked", (message) => {
     expired: "The time for that microtask ran out.",
     job_paused: "The requester paused that job.",
     job_cancelled: "The requester cancelled that job.",
-    blocked: "Your account was blocked; you get no more work.",
+    blocked: "That microtask was taken back: you are blocked on its job.",
     skipped: "Skipped.",
   };
   dropAssignment(message.assignment_id, reasons[message.reason] || "That microtask was taken back.");

@@ -292,3 +292,8 @@ def test_the_job_page_shows_how_far_to_trust_the_confidence(new_page):
     expect(card.locator(".reliability-calibration")).to_contain_text("gold items show the crowd wrong on")
     expect(card).to_contain_text("Among results stated at")
     screenshot(page, "job-reliability-calibration")
+    # The charts' grid labels are written as they are (0.25 was drawn as 0.3).
+    labels = page.evaluate(
+        "import('/static/frontend/js/charts.js').then((m) => [0.25, 0.5, 0.75, 12.5, 1000, 0.025].map(m.axisLabel))"
+    )
+    assert labels == ["0.25", "0.5", "0.75", "12.5", "1000", "0.025"]

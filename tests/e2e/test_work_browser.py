@@ -121,7 +121,11 @@ def test_two_workers_answer_by_keyboard_the_requester_sees_it_live_and_a_blocked
     assert WorkerProfile.objects.get(user=walt).blocked
 
     # walt's page loses the microtask in view and gets no more work from the job.
-    expect(walt_page.locator("#task-waiting")).to_have_text(re.compile("blocked"), timeout=15_000)
+    # One notice, with the reason; the task area just stops.
+    expect(walt_page.locator("#blocked-note")).to_be_visible(timeout=15_000)
+    expect(walt_page.locator("#blocked-note")).to_contain_text("blocked on every job by the platform's staff")
+    expect(walt_page.locator("#task-waiting")).to_have_text(re.compile("No more work"))
+    expect(walt_page.get_by_text(re.compile("blocked", re.IGNORECASE))).to_have_count(1)
     expect(walt_page.locator("#task .task-item")).to_have_count(0)
     screenshot(walt_page, "work-blocked")
     walt_page.keyboard.press("Enter")

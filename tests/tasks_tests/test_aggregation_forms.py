@@ -186,7 +186,7 @@ def test_exports_carry_each_question_in_csv_columns_and_nested_in_json_lines():
     job_results_refresh(job.pk)
     job.refresh_from_db()
 
-    table = list(csv.DictReader(io.StringIO(b"".join(exports.export_csv(job, spreadsheet=True)).decode())))
+    table = list(csv.DictReader(io.StringIO(b"".join(exports.export_csv(job, spreadsheet=True)).decode("utf-8-sig"))))
     header = list(table[0])
     # The gold columns are the form's known answers, not item data.
     assert header[:3] == ["id", "text", "item.quality.result"]

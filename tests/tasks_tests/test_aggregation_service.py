@@ -193,3 +193,18 @@ def test_gold_items_set_how_sure_a_result_can_be_and_where_redundancy_stops():
     # Unanimous answers, but gold shows this crowd's unanimity wrong about a quarter of the time.
     assert 0.6 < item.confidence < 0.9
     assert stop_confidence(job) < reachable_target(job.target_confidence, CONSENSUS_ERROR_PRIOR, 3)
+
+
+def test_a_worker_s_answer_count_over_every_job_is_kept_on_their_profile():
+    from tasks.results import job_worker_records_refresh
+
+    first, first_items = job_with_items(3)
+    second, second_items = job_with_items(2)
+    worker = factories.make_worker()
+    for item in first_items:
+        answer(first, worker, item, "apple")
+    answer(second, worker, second_items[0], "banana")
+    job_worker_records_refresh(first.pk)
+    job_worker_records_refresh(second.pk)
+    worker.worker_profile.refresh_from_db()
+    assert worker.worker_profile.answers_count == 4

@@ -191,7 +191,10 @@ def test_a_csv_for_a_spreadsheet_runs_no_formula_and_every_header_is_unique():
     api.force_authenticate(job.owner)
 
     def table(query: str) -> list[dict]:
-        body = b"".join(api.get(f"/api/jobs/{job.pk}/export/?format=csv{query}")).decode()
+        raw = b"".join(api.get(f"/api/jobs/{job.pk}/export/?format=csv{query}"))
+        # The spreadsheet file starts with a UTF-8 byte order mark (Excel reads the file as UTF-8 then).
+        assert raw.startswith(b"\xef\xbb\xbf") == ("spreadsheet" in query)
+        body = raw.decode("utf-8-sig")
         reader = csv.reader(io.StringIO(body))
         header = next(reader)
         assert len(header) == len(set(header)), header
