@@ -49,6 +49,7 @@ def demo_setup(items: int = 10_000) -> str:
     job = services.job_create(
         owner=user,
         name=DEMO_JOB,
+        demo=True,
         instructions="Look at each card transaction. Is it suspicious (possible fraud)?",
         question="Is this transaction suspicious?",
         question_type="single_choice",

@@ -68,6 +68,7 @@ def digits_setup(owner, count: int | None = None) -> str:
     job = services.job_create(
         owner=owner,
         name=DIGITS_JOB,
+        demo=True,
         instructions="Each image shows one handwritten digit. Press its number key.",
         display=[{"type": "image", "column": "image", "label": "Handwritten digit"}],
         questions=[

@@ -62,6 +62,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/workers/<int:worker_id>/block/", task_pages.worker_block_view, name="job-worker-block"),
     path("account/tokens/", task_pages.tokens, name="tokens"),
     path("work/", worker_pages.work, name="work"),
+    path("work/jobs/", worker_pages.job_board, name="work-jobs"),
     path("console/", views_console.operations, name="console"),
     path("console/operations.json", views_console.operations_json, name="console-json"),
 ]

@@ -62,6 +62,8 @@ class Job(models.Model):
     max_answers = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Adaptive redundancy cap.")
     # On the consensus confidence (tasks/aggregation/calibration.py); the same default as manage.py replay's.
     target_confidence = models.FloatField(default=0.965)
+    # The demo job (quorum/demo.py): workers on "any job" get it only when no real job has work for them.
+    demo = models.BooleanField(default=False)
     aggregation_method = models.CharField(max_length=32, default="auto")
 
     priority = models.SmallIntegerField(default=5)

@@ -361,3 +361,53 @@ def uploads_failed_recent(limit: int = 5) -> list[Upload]:
     return list(
         Upload.objects.filter(status=Upload.Status.FAILED).select_related("job").order_by("-created_at")[:limit]
     )
+
+
+def job_board(worker) -> list[dict]:
+    """The open jobs a worker may choose from: pay, measured time (and so an hourly rate), what is left, who posted
+    it and the qualification it needs. Jobs the worker is blocked on are left out; the demo job comes last."""
+    from workers.models import WorkerSkill
+
+    jobs = list(
+        Job.objects.filter(status=Job.Status.OPEN)
+        .exclude(pk__in=JobWorker.objects.filter(worker=worker, blocked=True).values("job_id"))
+        .select_related("owner")
+        .order_by("demo", "-priority", "-created_at")[:200]
+    )
+    left = dict(
+        Microtask.objects.filter(job__in=jobs, status=Microtask.Status.OPEN, is_gold=False)
+        .values_list("job_id")
+        .annotate(n=Count("id"))
+    )
+    skills = dict(WorkerSkill.objects.filter(worker__user=worker).values_list("name", "level"))
+    board = []
+    for job in jobs:
+        seconds = job.median_seconds_per_item * job.items_per_microtask if job.median_seconds_per_item else None
+        hourly = job.reward * Decimal(3600) / Decimal(str(seconds)) if seconds and job.reward else None
+        has = skills.get(job.required_skill) if job.required_skill else None
+        board.append(
+            {
+                "job": job,
+                "requester": job.owner.username,
+                "reward": job.reward,
+                "seconds": round(seconds) if seconds else None,
+                "hourly": hourly.quantize(Decimal("0.01")) if hourly is not None else None,
+                "left": left.get(job.pk, 0),
+                "skill": job.required_skill,
+                "skill_level": job.required_skill_level,
+                "qualified": not job.required_skill or (has is not None and has >= job.required_skill_level),
+                "skill_held": has,
+            }
+        )
+    return board
+
+
+def job_for_worker(worker, job_id) -> Job | None:
+    """The open job a worker chose on the board, if they may work on it now (else None: any job)."""
+    try:
+        job_id = int(job_id)
+    except (TypeError, ValueError):
+        return None
+    board = {row["job"].pk: row for row in job_board(worker) if row["qualified"]}
+    row = board.get(job_id)
+    return row["job"] if row else None

@@ -56,7 +56,11 @@ class WorkerTaskConsumer(AsyncWebsocketConsumer):
             return
         self.runtime = Runtime.get()
         self.session = WorkerSession(
-            worker_id=user.pk, username=user.username, send=self.send_json, ahead=lease_ahead(self.scope)
+            worker_id=user.pk,
+            username=user.username,
+            send=self.send_json,
+            ahead=lease_ahead(self.scope),
+            chosen_job=chosen_job(self.scope),
         )
         await self.runtime.open_session(self.session)
 
@@ -85,6 +89,15 @@ class WorkerTaskConsumer(AsyncWebsocketConsumer):
             await self.runtime.fill(self.session)
         else:
             await self.send_json({"type": "error", "code": "unknown_type", "message": f"unknown message type {kind!r}"})
+
+
+def chosen_job(scope) -> int | None:
+    """``?job=<id>``: the job the worker chose on the job board; anything else (or nothing) is any job."""
+    for part in (scope.get("query_string") or b"")[:200].split(b"&"):
+        name, _, value = part.partition(b"=")
+        if name == b"job" and value.isdigit() and len(value) <= 18:
+            return int(value)
+    return None
 
 
 def lease_ahead(scope) -> int:

@@ -9,6 +9,9 @@ from django.contrib.auth.password_validation import password_validators_help_tex
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
+from tasks.selectors import job_board as tasks_job_board
+from tasks.selectors import job_for_worker
+
 from . import auth_limits, selectors
 from .services import UsernameTaken, signup_roles, user_create
 from .usernames import username_errors
@@ -127,5 +130,14 @@ def work(request):
             "stats": selectors.worker_stats(request.user),
             "history": selectors.worker_history(request.user),
             "blocked_notice": BLOCKED_NOTICE,
+            # ?job=<id> from the job board: work on that job only (the socket asks for it); else any job.
+            "chosen_job": job_for_worker(request.user, request.GET.get("job")),
         },
     )
+
+
+@login_required
+def job_board(request):
+    if not request.user.is_worker:
+        raise PermissionDenied("This page is for workers.")
+    return render(request, "worker/jobs.html", {"board": tasks_job_board(request.user)})

@@ -7,7 +7,9 @@ import { renderTask } from "./task-view.js";
 
 // ahead=1: the server may lease one microtask beyond the one in view, so the next one (and its media) is here
 // when this one is done. A server that does not know the hint ignores it.
-const socket = new LiveSocket("/ws/work/", { persistPending: true, query: "ahead=1" });
+// job=<id>: the worker chose that job on the job board (the page checked they may work on it).
+const chosenJob = $("working-on").dataset.job;
+const socket = new LiveSocket("/ws/work/", { persistPending: true, query: chosenJob ? `ahead=1&job=${chosenJob}` : "ahead=1" });
 const taskRoot = $("task");
 const connState = $("conn-state");
 const timer = $("lease-timer");
@@ -73,7 +75,9 @@ socket.on("task.none", (message) => {
     showWaiting("No more work.");
     return;
   }
-  if (!current) showWaiting(message.reason ? `Waiting for work (${message.reason}).` : "Waiting for work…");
+  if (current) return;
+  if (chosenJob) showWaiting("No microtask of this job for you right now. Waiting… or choose another job.");
+  else showWaiting(message.reason ? `Waiting for work (${message.reason}).` : "Waiting for work…");
 });
 
 socket.on("task.revoked", (message) => {
@@ -82,9 +86,10 @@ socket.on("task.revoked", (message) => {
     job_paused: "The requester paused that job.",
     job_cancelled: "The requester cancelled that job.",
     blocked: "That microtask was taken back: you are blocked on its job.",
+    other_job: "",
     skipped: "Skipped.",
   };
-  dropAssignment(message.assignment_id, reasons[message.reason] || "That microtask was taken back.");
+  dropAssignment(message.assignment_id, reasons[message.reason] ?? "That microtask was taken back.");
 });
 
 socket.on("answer.ack", (message) => {

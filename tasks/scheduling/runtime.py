@@ -65,6 +65,8 @@ class JobInfo:
     form: Form | None = None
     # {column: kind} of the form's media blocks: each item of a lease gets a URL per column (tasks/media.py).
     media_columns: dict = field(default_factory=dict)
+    # The demo job: fed to a worker working on "any job" only when no real job has work for them.
+    demo: bool = False
 
     def __post_init__(self) -> None:
         if self.form is not None:
@@ -119,6 +121,8 @@ class WorkerSession:
     # Leases held beyond the profile's limit: a worker page asks for one microtask ahead (``?ahead=1``) so the
     # next microtask's media load while the worker answers this one.
     ahead: int = 0
+    # The job the worker chose on the job board (``?job=<id>``); None: any job.
+    chosen_job: int | None = None
 
     def can_take(self, job: JobInfo) -> bool:
         if job.id in self.blocked_jobs:
@@ -324,7 +328,7 @@ class Runtime:
                 job.pk, job.name, job.instructions, job.question, job.question_type, list(job.options or []),
                 job.text_field, job.priority, job.required_skill, job.required_skill_level, job.lease_seconds,
                 job.median_seconds_per_item, job.min_seconds_per_item, job.items_per_microtask, job.status,
-                list(job.shown_fields or []), Form.for_job(job),
+                list(job.shown_fields or []), Form.for_job(job), demo=job.demo,
             )  # fmt: skip
 
     async def listen_control(self) -> None:
@@ -423,6 +427,10 @@ class Runtime:
                 session.worker_id,
             )
             session.leases[lease.assignment_id] = lease
+            if session.chosen_job not in (None, active.job_id):
+                # The worker chose another job on the board: this one's microtask goes back to the others.
+                await self.release(session, lease, "released", reason="other_job")
+                continue
             await self.safe_send(session, lease.message)
         await self.fill(session)
 
@@ -501,16 +509,20 @@ class Runtime:
         return Lease(assignment_id, microtask_id, job_id, leased_at, expires_at, [i["id"] for i in items], message)
 
     def job_order(self, session: WorkerSession) -> list[int]:
-        """Eligible open jobs in a priority lottery order: weight = priority, so none starves."""
+        """Eligible open jobs in a priority lottery order: weight = priority, so none starves. A worker who chose a
+        job gets only that one; on "any job" the demo job comes last, after every real job."""
         candidates = [
             (job_id, max(1, int(meta.get("priority") or 1)))
             for job_id, meta in self.open_jobs.items()
-            if job_id in self.jobs and session.can_take(self.jobs[job_id])
+            if job_id in self.jobs and session.can_take(self.jobs[job_id]) and session.chosen_job in (None, job_id)
         ]
+        demo = [job_id for job_id, _ in candidates if self.jobs[job_id].demo]
+        if demo:
+            candidates = [jw for jw in candidates if not self.jobs[jw[0]].demo]
         if len(candidates) > 1:
             # Weighted sampling without replacement (Efraimidis-Spirakis keys).
             candidates.sort(key=lambda jw: random.random() ** (1.0 / jw[1]), reverse=True)
-        return [job_id for job_id, _ in candidates]
+        return [job_id for job_id, _ in candidates] + demo
 
     async def pick(self, session: WorkerSession) -> tuple[str, int, int] | None:
         """Choose a microtask for the session in Redis; None when there is no work for this worker."""
