@@ -81,7 +81,12 @@ def test_launcher_runs_everything_stops_everything_and_keeps_the_data():
             assert "redis: redis://127.0.0.1:" in banner, banner
             signup = httpx.post(
                 f"{url}/api/auth/signup/",
-                json={"username": "keeper", "password": "a-long-test-password", "role": "requester"},
+                json={
+                    "username": "keeper",
+                    "password": "a-long-test-password",
+                    "email": "k@example.com",
+                    "role": "requester",
+                },
             )
             assert signup.status_code == 201, signup.text
             auth = {"Authorization": f"Token {signup.json()['token']}"}

@@ -25,6 +25,7 @@ from quorum.redis import get_redis, key
 # DRF's token serializer caps neither field. 4096 is far beyond any passphrase and what Django once used.
 PASSWORD_MAX_LENGTH = 4096
 USERNAME_MAX_LENGTH = 150  # the model's column
+EMAIL_MAX_LENGTH = 254  # the model's column, and the longest address SMTP carries
 
 
 def client_address(request) -> str:

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
 from . import auth_limits, selectors
-from .services import UsernameTaken, signup_roles, user_create
+from .services import ROLE_REQUIRED_MESSAGE, UsernameTaken, signup_roles, user_create
 from .usernames import username_errors
 
 User = get_user_model()
@@ -19,13 +19,16 @@ User = get_user_model()
 class SignupForm(forms.Form):
     username = forms.CharField(max_length=auth_limits.USERNAME_MAX_LENGTH)  # bounds input; clean_username rules
     password = forms.CharField(widget=forms.PasswordInput, max_length=auth_limits.PASSWORD_MAX_LENGTH, strip=False)
-    role = forms.ChoiceField(choices=User.Role.choices, widget=forms.RadioSelect)
+    email = forms.EmailField(max_length=auth_limits.EMAIL_MAX_LENGTH)  # where a password reset is sent
+    # No role is preselected: a newcomer who skips the question would land on the wrong side of the platform.
+    role = forms.ChoiceField(
+        choices=User.Role.choices, widget=forms.RadioSelect, error_messages={"required": ROLE_REQUIRED_MESSAGE}
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         allowed = signup_roles()
         self.fields["role"].choices = [(value, label) for value, label in User.Role.choices if value in allowed]
-        self.fields["role"].initial = allowed[0] if allowed else None
 
     def clean_username(self):
         username = self.cleaned_data["username"]
@@ -37,9 +40,10 @@ class SignupForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         if "password" in cleaned:
-            # The similarity check compares the password with the username, so it runs once both are in.
+            # The similarity check compares the password with the username and email, so it runs once all are in.
+            candidate = User(username=cleaned.get("username", ""), email=cleaned.get("email", ""))
             try:
-                validate_password(cleaned["password"], user=User(username=cleaned.get("username", "")))
+                validate_password(cleaned["password"], user=candidate)
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned
