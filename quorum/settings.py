@@ -215,6 +215,26 @@ QUORUM_SIGNIN_FAILURES_PER_USERNAME = env_int("QUORUM_SIGNIN_FAILURES_PER_USERNA
 QUORUM_SIGNIN_FAILURES_PER_ADDRESS = env_int("QUORUM_SIGNIN_FAILURES_PER_ADDRESS", 20)
 # Accounts one client address may create per hour (page and API together).
 QUORUM_SIGNUPS_PER_ADDRESS_PER_HOUR = env_int("QUORUM_SIGNUPS_PER_ADDRESS_PER_HOUR", 10)
+# Password-reset requests per hour, from one client address and for one email address (whether or not it has an
+# account): enough for someone who lost a mail, too few to fill anyone's inbox.
+QUORUM_PASSWORD_RESETS_PER_ADDRESS_PER_HOUR = env_int("QUORUM_PASSWORD_RESETS_PER_ADDRESS_PER_HOUR", 10)
+QUORUM_PASSWORD_RESETS_PER_EMAIL_PER_HOUR = env_int("QUORUM_PASSWORD_RESETS_PER_EMAIL_PER_HOUR", 3)
+# A password-reset link works for this long (Django's default is three days).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_SECONDS", 3600)
+
+# --- Mail (password resets) -------------------------------------------------------------------------------------
+# Without EMAIL_HOST, mail is printed to the console (the log of `make run`), so a reset link works on one machine
+# with nothing to set up; with it, mail goes out by SMTP.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587 if env_bool("EMAIL_USE_TLS", True) else 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", 20)  # a stuck mail server must not hold a web request forever
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Quorum <noreply@localhost>")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
 
 # --- API --------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -79,9 +79,28 @@ def test_launcher_runs_everything_stops_everything_and_keeps_the_data():
             banner = (var_dir.parent / "launcher.log").read_text()
             assert f"database: {var_dir / 'postgres'}/quorum" in banner, banner
             assert "redis: redis://127.0.0.1:" in banner, banner
+            assert "staff account: run `make superuser` in another shell" in banner, banner
+            # What `make superuser` runs, from a shell that knows nothing of the embedded servers.
+            second_shell = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+            second_shell.update(QUORUM_VAR_DIR=str(var_dir), DJANGO_SUPERUSER_PASSWORD="a-long-boss-password")
+            made = subprocess.run(
+                [sys.executable, "-m", "quorum.embedded", "--join", sys.executable, "manage.py", "createsuperuser",
+                 "--noinput", "--username", "boss", "--email", "boss@example.com"],
+                cwd=ROOT, env=second_shell, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert made.returncode == 0, made.stderr
+            boss = httpx.post(f"{url}/api/auth/token/", json={"username": "boss", "password": "a-long-boss-password"})
+            assert boss.status_code == 200, boss.text
+            me = httpx.get(f"{url}/api/me/", headers={"Authorization": f"Token {boss.json()['token']}"})
+            assert me.json()["is_staff"] is True
             signup = httpx.post(
                 f"{url}/api/auth/signup/",
-                json={"username": "keeper", "password": "a-long-test-password", "role": "requester"},
+                json={
+                    "username": "keeper",
+                    "password": "a-long-test-password",
+                    "email": "k@example.com",
+                    "role": "requester",
+                },
             )
             assert signup.status_code == 201, signup.text
             auth = {"Authorization": f"Token {signup.json()['token']}"}
@@ -92,6 +111,7 @@ def test_launcher_runs_everything_stops_everything_and_keeps_the_data():
             for part in ("uvicorn", "celery -A quorum worker", "celery -A quorum beat", "redis-server", "postgres"):
                 assert part in names, names
         assert proc.returncode == 0
+        assert not (var_dir / "services.json").exists()  # nothing running: `make superuser` starts its own
         gone, alive = psutil.wait_procs(processes, timeout=10)
         assert alive == [], [p.pid for p in alive]
 

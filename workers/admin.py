@@ -38,9 +38,27 @@ class QuorumUserChangeForm(_UsernameRules, UserChangeForm):
 class QuorumUserAdmin(UserAdmin):
     form = QuorumUserChangeForm
     add_form = QuorumUserCreationForm
-    list_display = ["username", "email", "role", "is_staff", "is_active", "date_joined", "last_login"]
+    list_display = ["username", "email", "role", "blocked", "is_staff", "is_active", "date_joined", "last_login"]
     list_filter = ["role", "is_staff", "is_active", "worker_profile__blocked"]
+    list_select_related = ["worker_profile"]  # the blocked column without a query per row
+    # Staff set the role when they make an account and may change it later (a requester who also wants to work).
     fieldsets = UserAdmin.fieldsets + (("Role", {"fields": ["role"]}),)
+    add_fieldsets = ((None, {**UserAdmin.add_fieldsets[0][1], "fields": [*UserAdmin.add_fieldsets[0][1]["fields"],
+                                                                          "email", "role"]}),)  # fmt: skip
+
+    @admin.display(boolean=True, description="blocked", ordering="worker_profile__blocked")
+    def blocked(self, user) -> bool | None:
+        """Whether a worker is blocked; None (shown as unknown) for anyone without a worker profile."""
+        try:
+            return user.worker_profile.blocked
+        except WorkerProfile.DoesNotExist:
+            return None
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.role == User.Role.WORKER:
+            services.worker_profile_get_or_create(obj)  # a worker takes work through a profile
+
     actions = ["block_workers", "unblock_workers"]
 
     @admin.action(description="Block the selected workers")

@@ -4,7 +4,8 @@ Failed sign-ins are counted per username and per client address in fixed windows
 ``QUORUM_SIGNIN_WINDOW_MINUTES``; once either count reaches its limit, sign-ins for that username or from that
 address are refused (429) until the window ends, without checking the password. A successful sign-in clears
 the username's count (not the address's: one good account must not buy more guesses at others). Sign-ups are
-counted per address per hour.
+counted per address per hour; password-reset requests per client address and per email address per hour (every
+request counts, whether or not the email has an account, so a refusal tells nothing about accounts).
 
 The client address is ``REMOTE_ADDR``; IPv6 addresses count per /64, the block one host usually gets. Behind a
 reverse proxy, every client has the proxy's address unless the proxy sets ``REMOTE_ADDR`` (e.g. uvicorn's
@@ -25,6 +26,7 @@ from quorum.redis import get_redis, key
 # DRF's token serializer caps neither field. 4096 is far beyond any passphrase and what Django once used.
 PASSWORD_MAX_LENGTH = 4096
 USERNAME_MAX_LENGTH = 150  # the model's column
+EMAIL_MAX_LENGTH = 254  # the model's column, and the longest address SMTP carries
 
 
 def client_address(request) -> str:
@@ -53,6 +55,15 @@ def _address_key(address: str) -> str:
 
 def _signup_key(address: str) -> str:
     return key("auth", "signups", "addr", address)
+
+
+def _reset_address_key(address: str) -> str:
+    return key("auth", "password-resets", "addr", address)
+
+
+def _reset_email_key(email: str) -> str:
+    digest = hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:32]  # no addresses kept in Redis
+    return key("auth", "password-resets", "email", digest)
 
 
 def _wait_if_over(keys_and_limits: list[tuple[str, int]]) -> int:
@@ -140,6 +151,18 @@ def signup_release(address: str) -> None:
     _give_back([_signup_key(address)])
 
 
+def password_reset_attempt(address: str, email: str) -> int:
+    """Count a password-reset request from this client address for this email before any mail is sent; seconds to
+    wait if either has had its share this hour (then no mail is sent). A request counts even if no mail goes out."""
+    return _take(
+        [
+            (_reset_address_key(address), settings.QUORUM_PASSWORD_RESETS_PER_ADDRESS_PER_HOUR),
+            (_reset_email_key(email), settings.QUORUM_PASSWORD_RESETS_PER_EMAIL_PER_HOUR),
+        ],
+        3600,
+    )
+
+
 def minutes_text(seconds: int) -> str:
     minutes = max(1, math.ceil(seconds / 60))
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
@@ -151,3 +174,7 @@ def signin_locked_message(seconds: int) -> str:
 
 def signup_blocked_message(seconds: int) -> str:
     return f"Too many new accounts from your address; try again in {minutes_text(seconds)}."
+
+
+def password_reset_blocked_message(seconds: int) -> str:
+    return f"Too many password-reset requests; try again in {minutes_text(seconds)}."

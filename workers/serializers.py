@@ -3,8 +3,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from .auth_limits import PASSWORD_MAX_LENGTH, USERNAME_MAX_LENGTH
-from .services import signup_roles
+from .auth_limits import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, USERNAME_MAX_LENGTH
+from .services import ROLE_REQUIRED_MESSAGE, signup_roles
 from .usernames import username_errors
 
 User = get_user_model()
@@ -14,8 +14,8 @@ class SignupSerializer(serializers.Serializer):
     # The length cap only bounds input; username_errors says what a username may be (3 to 30 characters...).
     username = serializers.CharField(max_length=USERNAME_MAX_LENGTH)
     password = serializers.CharField(write_only=True, max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False)
-    email = serializers.EmailField(required=False, allow_blank=True)
-    role = serializers.ChoiceField(choices=User.Role.choices)
+    email = serializers.EmailField(max_length=EMAIL_MAX_LENGTH, help_text="where a password reset is sent")
+    role = serializers.ChoiceField(choices=User.Role.choices, error_messages={"required": ROLE_REQUIRED_MESSAGE})
 
     def validate_username(self, value):
         errors = username_errors(value)

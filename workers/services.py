@@ -10,6 +10,9 @@ from .usernames import TAKEN_MESSAGE, username_skeleton, username_taken
 User = get_user_model()
 
 
+ROLE_REQUIRED_MESSAGE = "Choose whether you will work on tasks or post them."
+
+
 class UsernameTaken(ValueError):
     """The name, or one that looks like it, was taken meanwhile (by a sign-up running at the same moment)."""
 

@@ -1,10 +1,11 @@
 """Sign-up, sign-in and the worker's task page."""
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from django.contrib.auth.password_validation import password_validators_help_texts, validate_password
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
@@ -13,7 +14,7 @@ from tasks.selectors import job_board as tasks_job_board
 from tasks.selectors import job_for_worker
 
 from . import auth_limits, selectors
-from .services import UsernameTaken, signup_roles, user_create
+from .services import ROLE_REQUIRED_MESSAGE, UsernameTaken, signup_roles, user_create
 from .usernames import username_errors
 
 User = get_user_model()
@@ -22,13 +23,16 @@ User = get_user_model()
 class SignupForm(forms.Form):
     username = forms.CharField(max_length=auth_limits.USERNAME_MAX_LENGTH)  # bounds input; clean_username rules
     password = forms.CharField(widget=forms.PasswordInput, max_length=auth_limits.PASSWORD_MAX_LENGTH, strip=False)
-    role = forms.ChoiceField(choices=User.Role.choices, widget=forms.RadioSelect)
+    email = forms.EmailField(max_length=auth_limits.EMAIL_MAX_LENGTH)  # where a password reset is sent
+    # No role is preselected: a newcomer who skips the question would land on the wrong side of the platform.
+    role = forms.ChoiceField(
+        choices=User.Role.choices, widget=forms.RadioSelect, error_messages={"required": ROLE_REQUIRED_MESSAGE}
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         allowed = signup_roles()
         self.fields["role"].choices = [(value, label) for value, label in User.Role.choices if value in allowed]
-        self.fields["role"].initial = allowed[0] if allowed else None
 
     def clean_username(self):
         username = self.cleaned_data["username"]
@@ -40,9 +44,10 @@ class SignupForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         if "password" in cleaned:
-            # The similarity check compares the password with the username, so it runs once both are in.
+            # The similarity check compares the password with the username and email, so it runs once all are in.
+            candidate = User(username=cleaned.get("username", ""), email=cleaned.get("email", ""))
             try:
-                validate_password(cleaned["password"], user=User(username=cleaned.get("username", "")))
+                validate_password(cleaned["password"], user=candidate)
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned
@@ -110,6 +115,60 @@ class SigninView(auth_views.LoginView):
         response = self.render_to_response(context, status=429)
         response["Retry-After"] = str(wait)
         return response
+
+
+class QuorumPasswordResetForm(PasswordResetForm):
+    """Django's form (254 characters at most; mail only to active accounts with a password): the email template
+    is plain text, and the same page follows whether or not the address has an account."""
+
+    email = forms.EmailField(
+        label="Email", max_length=auth_limits.EMAIL_MAX_LENGTH, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's PasswordResetView; each request is counted per client address and per email before any mail is
+    sent, so the form cannot be used to fill someone's inbox (429 and how long to wait)."""
+
+    form_class = QuorumPasswordResetForm
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    @property
+    def extra_email_context(self):
+        return {"valid_for": auth_limits.minutes_text(settings.PASSWORD_RESET_TIMEOUT)}
+
+    def form_valid(self, form):
+        wait = auth_limits.password_reset_attempt(auth_limits.client_address(self.request), form.cleaned_data["email"])
+        if wait:
+            context = self.get_context_data(form=form, refused=auth_limits.password_reset_blocked_message(wait))
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        return super().form_valid(form)
+
+
+def _new_password_field(label: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        strip=False,
+        max_length=auth_limits.PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+class BoundedSetPasswordForm(SetPasswordForm):
+    """Django's form with both password fields bounded before any hashing or validation."""
+
+    new_password1 = _new_password_field("New password")
+    new_password2 = _new_password_field("New password again")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = BoundedSetPasswordForm
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(password_help=password_validators_help_texts(), **kwargs)
 
 
 # The one notice a worker blocked on every job sees (staff block: workers.services.worker_block), with the reason.

@@ -46,6 +46,7 @@ def test_requester_creates_publishes_watches_and_downloads(new_page, celery_work
     page.goto("/signup/")
     screenshot(page, "signup")
     page.get_by_label("Username").fill("rita")
+    page.get_by_label("Email").fill("rita@example.com")
     page.get_by_label("Password", exact=True).fill(factories.PASSWORD)
     page.get_by_label("post work (requester)").check()
     page.get_by_role("button", name="Sign up").click()

@@ -34,7 +34,12 @@ def test_a_burst_of_requests_does_not_use_up_database_connections():
             ).status_code
 
         def sign_up(i: int) -> int:
-            body = {"username": f"crowd{i}", "password": "a-long-test-password", "role": "worker"}
+            body = {
+                "username": f"crowd{i}",
+                "password": "a-long-test-password",
+                "email": "c@example.com",
+                "role": "worker",
+            }
             return client.post("/api/auth/signup/", json=body).status_code
 
         def my_jobs(i: int) -> int:

@@ -143,7 +143,7 @@ def test_worker_cannot_use_requester_endpoints(api, worker):
 def test_signup_and_token_auth(api):
     response = api.post(
         "/api/auth/signup/",
-        {"username": "ana", "password": "correct horse battery", "role": "requester"},
+        {"username": "ana", "password": "correct horse battery", "email": "ana@example.com", "role": "requester"},
         format="json",
     )
     assert response.status_code == 201

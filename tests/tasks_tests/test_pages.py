@@ -216,7 +216,9 @@ def test_pause_resume_cancel_from_the_job_page(job_with_answer):
 
 
 def test_signup_makes_a_worker_with_a_profile_and_lands_on_the_work_page(db):
-    response = Client().post("/signup/", {"username": "wendy", "password": factories.PASSWORD, "role": "worker"})
+    response = Client().post(
+        "/signup/", {"username": "wendy", "password": factories.PASSWORD, "email": "w@example.com", "role": "worker"}
+    )
     assert response.status_code == 302 and response["Location"] == "/work/"
     assert WorkerProfile.objects.filter(user__username="wendy").exists()
 

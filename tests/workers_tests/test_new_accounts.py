@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 def api_signup(username: str, password: str = factories.PASSWORD, **extra):
     return APIClient().post(
-        "/api/auth/signup/", {"username": username, "password": password, "role": "worker", **extra}, format="json"
+        "/api/auth/signup/",
+        {"username": username, "password": password, "email": "new@example.com", "role": "worker", **extra},
+        format="json",
     )
 
 
@@ -40,7 +42,9 @@ def test_weak_passwords_are_refused_with_the_reason_on_the_api(password, says):
 
 
 def test_weak_passwords_are_refused_with_the_reason_on_the_page():
-    page = Client().post("/signup/", {"username": "wendy-w", "password": "wendy-w", "role": "worker"})
+    page = Client().post(
+        "/signup/", {"username": "wendy-w", "password": "wendy-w", "email": "w@example.com", "role": "worker"}
+    )
     body = page.content.decode()
     assert page.status_code == 200
     assert "too short" in body and "too similar to the username" in body
@@ -62,7 +66,7 @@ def test_the_demo_requester_and_test_accounts_made_in_code_still_sign_in(setting
     )
     assert response.status_code == 200 and len(response.json()["token"]) == 40
     assert APIClient().post("/api/auth/signup/", {"username": "good-name", "password": factories.PASSWORD,
-                                                   "role": "worker"}, format="json").status_code == 201  # fmt: skip
+                                                   "email": "g@example.com", "role": "worker"}, format="json").status_code == 201  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -92,7 +96,9 @@ def test_a_username_that_looks_like_an_existing_one_is_refused(look_alike):
     response = api_signup(look_alike)
     assert response.status_code == 400
     assert "looks too much like one that is" in response.json()["username"][0]
-    page = Client().post("/signup/", {"username": look_alike, "password": factories.PASSWORD, "role": "worker"})
+    page = Client().post(
+        "/signup/", {"username": look_alike, "password": factories.PASSWORD, "email": "l@example.com", "role": "worker"}
+    )
     assert "looks too much like one that is" in page.content.decode()
     assert User.objects.filter(username__iexact=look_alike).count() == (1 if look_alike.lower() == "demo" else 0)
 

@@ -83,20 +83,25 @@ def test_sign_ups_are_limited_per_address_on_the_api_and_the_page():
     api = APIClient(REMOTE_ADDR=address)
     for n in range(2):
         made = api.post(
-            "/api/auth/signup/", {"username": f"crowd-{n}", "password": factories.PASSWORD, "role": "worker"}
+            "/api/auth/signup/",
+            {"username": f"crowd-{n}", "password": factories.PASSWORD, "email": "c@example.com", "role": "worker"},
         )
         assert made.status_code == 201, made.json()
-    refused = api.post("/api/auth/signup/", {"username": "crowd-x", "password": factories.PASSWORD, "role": "worker"})
+    refused = api.post(
+        "/api/auth/signup/",
+        {"username": "crowd-x", "password": factories.PASSWORD, "email": "c@example.com", "role": "worker"},
+    )
     assert refused.status_code == 429 and "Too many new accounts" in refused.json()["detail"]
     assert int(refused["Retry-After"]) > 3500
     page = Client(REMOTE_ADDR=address).post(
-        "/signup/", {"username": "crowd-y", "password": factories.PASSWORD, "role": "worker"}
+        "/signup/", {"username": "crowd-y", "password": factories.PASSWORD, "email": "c@example.com", "role": "worker"}
     )
     assert page.status_code == 429 and "Too many new accounts from your address" in page.content.decode()
     assert not User.objects.filter(username__in=["crowd-x", "crowd-y"]).exists()
     # Refused attempts do not count; other addresses are free.
     other = APIClient(REMOTE_ADDR="192.0.2.51").post(
-        "/api/auth/signup/", {"username": "crowd-z", "password": factories.PASSWORD, "role": "worker"}
+        "/api/auth/signup/",
+        {"username": "crowd-z", "password": factories.PASSWORD, "email": "c@example.com", "role": "worker"},
     )
     assert other.status_code == 201
 
@@ -143,7 +148,9 @@ def test_parallel_sign_ups_make_no_more_accounts_than_the_limit_nor_two_look_ali
 
     def sign_up(name):
         return lambda: APIClient(REMOTE_ADDR="203.0.113.50").post(
-            "/api/auth/signup/", {"username": name, "password": "Zx9!qwLmpo77", "role": "worker"}, format="json"
+            "/api/auth/signup/",
+            {"username": name, "password": "Zx9!qwLmpo77", "email": "c@example.com", "role": "worker"},
+            format="json",
         )
 
     codes = [r.status_code for r in at_once([sign_up(name) for name in names])]
@@ -161,7 +168,9 @@ def test_look_alike_names_sent_at_the_same_moment_make_one_account(settings):
         for r in at_once(
             [
                 lambda name=name: APIClient(REMOTE_ADDR="203.0.113.51").post(
-                    "/api/auth/signup/", {"username": name, "password": "Zx9!qwLmpo77", "role": "worker"}, format="json"
+                    "/api/auth/signup/",
+                    {"username": name, "password": "Zx9!qwLmpo77", "email": "c@example.com", "role": "worker"},
+                    format="json",
                 )
                 for name in names
             ]
