@@ -112,7 +112,10 @@ function renderWorkers() {
         for (const button of buttons.querySelectorAll("button")) {
           const decision = button.dataset.decision;
           button.setAttribute("aria-label", `${decision === "accept" ? "Accept" : "Reject"} all pending answers of ${w.username}`);
-          button.addEventListener("click", () => reviewInBulk(jobId, { decision, worker: w.id }, `of ${w.username}`));
+          // Afterwards the feed re-reads the cost and the workers (job.refresh).
+          button.addEventListener("click", () =>
+            reviewInBulk(jobId, { decision, worker: w.id }, `of ${w.username}`, () => socket.send({ type: "job.refresh" })),
+          );
         }
         actions.append(buttons, " ");
       }

@@ -72,3 +72,17 @@ def test_requester_edits_instructions_and_accepts_one_workers_answers_in_bulk(ne
     # The requester's block says what it does: this job only.
     expect(page.get_by_role("button", name="Block bob on this job")).to_be_visible()
     expect(page.get_by_text("every job")).to_have_count(0)
+
+    # The results page reviews what its filter shows: bob's one answer, on the item the search finds.
+    text = microtasks[3].items.first().data["text"]
+    page.goto(f"/jobs/{job.pk}/results/")
+    page.get_by_label("Search").fill(text)
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("button", name="Reject all pending").click()
+    expect(summary).to_have_text(
+        "Reject 1 answer on 1 microtask on the items this filter shows: nothing is paid (0.25 withheld)."
+    )
+    screenshot(page, "bulk-review-filter")
+    page.get_by_role("button", name="Reject", exact=True).click()
+    expect(page.locator("#review-result")).to_contain_text("Rejected 1 answer on 1 microtask")
+    assert Microtask.objects.get(pk=microtasks[3].pk).status == "open"
