@@ -55,6 +55,7 @@ urlpatterns = [
     path("jobs/", task_pages.dashboard, name="dashboard"),
     path("jobs/new/", task_pages.job_new, name="job-new"),
     path("jobs/<int:job_id>/", task_pages.job_detail, name="job-detail"),
+    path("jobs/<int:job_id>/edit/", task_pages.job_edit, name="job-edit"),
     re_path(
         r"^jobs/(?P<job_id>[0-9]+)/(?P<action>publish|pause|resume|cancel)/$",
         task_pages.job_transition,

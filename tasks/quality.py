@@ -349,6 +349,12 @@ ON CONFLICT (assignment_id) DO NOTHING
 
 def assignments_review(assignment_ids: list[int], accepted: bool) -> int:
     """Accept (pay the reward) or reject (answers stop counting, microtasks re-open) submitted assignments."""
+    return len(assignments_review_ids(assignment_ids, accepted))
+
+
+def assignments_review_ids(assignment_ids: list[int], accepted: bool) -> list[int]:
+    """As ``assignments_review``, in one transaction; returns the ids it decided (those still pending: a review
+    is final, so assignments reviewed before are left as they are)."""
     with transaction.atomic(), connection.cursor() as cur:
         if not accepted:
             # Microtasks first, in id order, as the scheduler's batches take them (see worker_block_for_job).
@@ -369,7 +375,7 @@ def assignments_review(assignment_ids: list[int], accepted: bool) -> int:
         else:
             reopened = answers_stop_counting(changed)
     pool_return(reopened)
-    return len(changed)
+    return changed
 
 
 AUTO_ACCEPT_SQL = """

@@ -190,6 +190,8 @@ def job_workers(job: Job, limit: int = 100) -> list[dict]:
                 "not_counting": 0,
                 "trust": r.trust if r.trust is not None else (profile.trust if profile else None),
                 "blocked": r.blocked or bool(profile and profile.blocked),
+                # The requester's block is on this job (r.blocked); staff's is on every job (the profile's).
+                "blocked_everywhere": bool(profile and profile.blocked),
             }
         )
     return table
@@ -217,6 +219,7 @@ def job_workers_counted(job: Job, limit: int = 100) -> list[dict]:
                 "not_counting": not_counting,
                 "trust": trust,
                 "blocked": blocked,
+                "blocked_everywhere": blocked,  # no job record yet: only staff's block (on every job) is possible
             }
         )
     return table
@@ -411,3 +414,30 @@ def job_for_worker(worker, job_id) -> Job | None:
     board = {row["job"].pk: row for row in job_board(worker) if row["qualified"]}
     row = board.get(job_id)
     return row["job"] if row else None
+
+
+def review_totals(assignment_ids: list[int]) -> dict:
+    """What reviewing these assignments moves: how many assignments, answers and microtasks, and the rewards they
+    recorded at their leases (what accepting pays; rejecting pays none of it)."""
+    totals = Assignment.objects.filter(pk__in=assignment_ids).aggregate(
+        assignments=Count("id"), microtasks=Count("microtask_id", distinct=True), amount=Sum("reward")
+    )
+    answers = Answer.objects.filter(assignment_id__in=assignment_ids).count() if assignment_ids else 0
+    return {
+        "assignments": totals["assignments"],
+        "answers": answers,
+        "microtasks": totals["microtasks"],
+        "amount": str((totals["amount"] or Decimal("0")).quantize(Decimal("0.01"))),
+    }
+
+
+def assignments_pending_review(job: Job, *, worker_id: int | None = None, filters: dict | None = None):
+    """A job's submitted assignments awaiting review: of one worker, and/or on the microtasks of the items the
+    results filters show (``item_list``'s keyword arguments)."""
+    pending = Assignment.objects.filter(job=job, status=Assignment.Status.SUBMITTED, review=Assignment.Review.PENDING)
+    if worker_id is not None:
+        pending = pending.filter(worker_id=worker_id)
+    if filters is not None:
+        indexes = item_list(job, **filters).order_by().values("microtask_index")
+        pending = pending.filter(microtask__job=job, microtask__index__in=indexes)
+    return pending

@@ -5,7 +5,7 @@ from .automation.selectors import automation_summary
 from .forms import BLOCK_TYPES, FormError, check_display, check_questions, complete_display
 from .models import Job, MediaFile, Upload
 from .questions import QUESTION_TYPES
-from .services import upload_rows_done
+from .services import job_change_problems, upload_rows_done
 
 FORM_EXAMPLE = {
     "name": "Damaged parts",
@@ -233,17 +233,8 @@ class JobSerializer(serializers.ModelSerializer):
         max_answers = attrs.get("max_answers", getattr(instance, "max_answers", None))
         if max_answers is not None and max_answers < redundancy:
             raise serializers.ValidationError({"max_answers": "max_answers cannot be below redundancy"})
-        if instance is not None and instance.item_count:
-            # Gold answers, answers and results name the questions, their types and options: a new definition would
-            # leave them meaning nothing.
-            frozen = {
-                "question_type": ("question type", instance.question_type),
-                "options": ("options", [str(o) for o in instance.options or []]),
-                "questions": ("questions", instance.questions),
-            }
-            for name, (words, current) in frozen.items():
-                if name in attrs and attrs[name] != current:
-                    raise serializers.ValidationError({name: f"the {words} cannot change once items exist"})
+        if instance is not None and (problems := job_change_problems(instance, attrs)):
+            raise serializers.ValidationError(problems)
         return attrs
 
     def _check_form(self, attrs) -> None:
@@ -327,3 +318,39 @@ class MediaFileSerializer(serializers.ModelSerializer):
         from .media import viewer_url
 
         return viewer_url(record.job_id, record.name)
+
+
+class ReviewFilterSerializer(serializers.Serializer):
+    """The results page's filters (tasks.selectors.item_list): which items' pending answers a bulk review takes."""
+
+    confidence_below = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    disagreement = serializers.BooleanField(required=False, default=False)
+    source = serializers.ChoiceField(choices=["", "human", "machine", "gold"], required=False, default="")
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+
+class BulkReviewSerializer(serializers.Serializer):
+    """POST /api/jobs/<id>/review/: accept or reject every pending answer of one worker, or of a filter's items."""
+
+    decision = serializers.ChoiceField(choices=["accept", "reject"])
+    worker = serializers.IntegerField(required=False, min_value=1, help_text="One worker's pending answers.")
+    filter = ReviewFilterSerializer(required=False, help_text="The pending answers on the items this filter shows.")
+    preview = serializers.BooleanField(
+        required=False, default=False, help_text="Count what the review would move; change nothing."
+    )
+
+    def validate(self, attrs):
+        if "worker" not in attrs and "filter" not in attrs:
+            raise serializers.ValidationError({"worker": "name a worker, or send the results filter as 'filter'"})
+        return attrs
+
+    def item_filters(self) -> dict | None:
+        given = self.validated_data.get("filter")
+        if given is None:
+            return None
+        return {
+            "confidence_below": given.get("confidence_below"),
+            "disagreement": given.get("disagreement", False),
+            "source": given.get("source", ""),
+            "search": given.get("q", "").strip(),
+        }

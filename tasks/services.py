@@ -14,7 +14,7 @@ from psycopg.errors import LockNotAvailable
 from quorum import events
 from quorum.redis import get_redis, key
 
-from . import media
+from . import media, selectors
 from .intake import IntakeError, UploadTooLarge
 from .intake.filenames import clean_filename, disk_suffix
 from .intake.loading import IngestResult, ingest_file
@@ -110,6 +110,53 @@ def job_delete(job: Job) -> None:
         raise
 
 
+# What a job's form is once work has begun: items, gold answers, answers and results name its questions, their
+# types and options, and microtasks were sliced at this size. {field: the words an error uses for it}.
+JOB_FIELDS_FIXED_ONCE_STARTED = {
+    "question_type": "question type",
+    "options": "options",
+    "questions": "questions",
+    "items_per_microtask": "items per microtask",
+}
+
+
+def job_fixed_fields(job: Job) -> dict[str, str]:
+    """The fields of this job that may no longer change, each with the reason a page or an API error gives.
+
+    The one rule for the API (JobSerializer) and the edit page: before items exist everything may change; after,
+    the form's questions and the microtask size are fixed (name, instructions, priority, reward, budget, target
+    confidence, answers per item, lease time and the other settings still may change)."""
+    if job.pk is None or not job.item_count:
+        return {}
+    answered = Assignment.objects.filter(job_id=job.pk, status=Assignment.Status.SUBMITTED).exists()
+    when = "once workers have answered" if answered else "once items exist"
+    return {name: f"the {words} cannot change {when}" for name, words in JOB_FIELDS_FIXED_ONCE_STARTED.items()}
+
+
+def job_change_problems(job: Job, changes: dict) -> dict[str, str]:
+    """{field: why not} for each change the rule refuses; a value sent unchanged is no change."""
+    fixed = job_fixed_fields(job)
+    problems = {}
+    for name, reason in fixed.items():
+        if name not in changes:
+            continue
+        current = getattr(job, name)
+        if name == "options":
+            current = [str(o) for o in current or []]
+        if changes[name] != current:
+            problems[name] = reason
+    return problems
+
+
+def job_settings_saved(job: Job) -> Job:
+    """After an edit: an open job's new priority or skill rule reaches the scheduler's open-job set."""
+    if job.status == Job.Status.OPEN:
+        transaction.on_commit(
+            lambda: pool.job_open_set(job.pk, True, job.priority, job.required_skill, job.required_skill_level)
+        )
+    return job
+
+
 def assignment_review(assignment: Assignment, accepted: bool) -> Assignment:
     """Accept (pays the reward) or reject (answers stop counting; the microtask is answered again). Final."""
     from . import quality
@@ -121,6 +168,26 @@ def assignment_review(assignment: Assignment, accepted: bool) -> Assignment:
         raise JobStateError(f"assignment {assignment.pk} was already {assignment.review}")
     assignment.refresh_from_db()
     return assignment
+
+
+def assignments_review_bulk(job: Job, accepted: bool, pending, *, preview: bool = False) -> dict:
+    """Accept or reject, in one transaction, the pending submitted assignments of ``pending`` (a queryset of this
+    job's assignments: one worker's, or those of the items a results filter shows), by the single review's rules:
+    accepting pays each assignment's recorded reward once; rejecting pays nothing, its answers stop counting and
+    their microtasks re-open. Assignments already reviewed are left as they are.
+
+    Returns what it moved: {decision, assignments, answers, microtasks, amount}. With ``preview`` it changes
+    nothing and returns what the same call would move now."""
+    from . import quality
+
+    ids = list(
+        pending.filter(job=job, status=Assignment.Status.SUBMITTED, review=Assignment.Review.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not preview and ids:
+        ids = quality.assignments_review_ids(ids, accepted)
+    return {"decision": "accept" if accepted else "reject", "preview": preview, **selectors.review_totals(ids)}
 
 
 def upload_dir() -> Path:

@@ -24,7 +24,13 @@ from .intake import IntakeError, UploadTooLarge
 from .intake.filenames import clean_filename
 from .models import AutomationStatus, Item, Job, MediaFile, Upload
 from .permissions import IsRequester
-from .serializers import ItemResultSerializer, JobSerializer, MediaFileSerializer, UploadSerializer
+from .serializers import (
+    BulkReviewSerializer,
+    ItemResultSerializer,
+    JobSerializer,
+    MediaFileSerializer,
+    UploadSerializer,
+)
 
 
 class RawFileParser(FileUploadParser):
@@ -66,7 +72,7 @@ class JobViewSet(viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def perform_update(self, serializer):
-        job = serializer.save()
+        job = services.job_settings_saved(serializer.save())
         if job.automation_enabled and job.automation_status == AutomationStatus.UNSUPPORTED:
             # The sweep passes unsupported jobs by; a change of text field or question may have fixed this one.
             transaction.on_commit(lambda: automation_run_job.delay(job.pk))
@@ -93,6 +99,22 @@ class JobViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self._transition(services.job_cancel)
+
+    @extend_schema(request=BulkReviewSerializer, responses={200: dict})
+    @action(detail=True, methods=["post"])
+    def review(self, request, pk=None):
+        """Accept or reject every pending answer of one worker on this job, or of the items a results filter shows.
+        Answers already reviewed stay as they are. Returns {decision, preview, assignments, answers, microtasks,
+        amount}; with ``"preview": true`` nothing changes and the counts are what the review would move."""
+        job = self.get_object()
+        serializer = BulkReviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        pending = selectors.assignments_pending_review(
+            job, worker_id=data.get("worker"), filters=serializer.item_filters()
+        )
+        totals = services.assignments_review_bulk(job, data["decision"] == "accept", pending, preview=data["preview"])
+        return Response(totals)
 
     @extend_schema(request=None, responses={200: dict, 202: dict})
     @action(detail=True, methods=["get", "post"])

@@ -65,6 +65,23 @@ def job_new(request):
     return render(request, "requester/job_new.html", {"question_types": types})
 
 
+def _questions_summary(job: Job) -> list[dict]:
+    """Each question of the job's form as the job and edit pages list it: prompt, type and options (read-only)."""
+    summary = []
+    for question in Form.for_job(job).questions:
+        definition = question.definition
+        plugin = QUESTION_TYPES.get(definition.get("type"))
+        summary.append(
+            {
+                "name": definition.get("name", ""),
+                "prompt": definition.get("prompt", ""),
+                "type": plugin.label if plugin else definition.get("type", ""),
+                "options": [str(o) for o in definition.get("options") or definition.get("labels") or []],
+            }
+        )
+    return summary
+
+
 @requester_required
 def job_detail(request, job_id: int):
     job = selectors.job_get_or_404(request.user, job_id)
@@ -74,9 +91,56 @@ def job_detail(request, job_id: int):
         "requester/job_detail.html",
         {
             "job": job,
+            "questions": _questions_summary(job),
             "snapshot": selectors.job_snapshot(job),
             "automation_questions": automation,
             "reliability": gold_reliability(job, wait=False),
+        },
+    )
+
+
+# The settings the edit page offers; the API takes every field, under the same rule (services.job_fixed_fields).
+EDIT_FIELDS = [
+    "name", "instructions", "priority", "reward", "budget", "redundancy", "max_answers", "target_confidence",
+    "lease_seconds", "auto_accept_hours", "items_per_microtask",
+]  # fmt: skip
+# Empty on the form means "none" for these.
+EDIT_FIELDS_NULLABLE = {"budget", "max_answers"}
+
+
+@requester_required
+def job_edit(request, job_id: int):
+    """The job's name, instructions and settings; fields that may no longer change are shown disabled with why."""
+    from .serializers import JobSerializer
+
+    job = selectors.job_get_or_404(request.user, job_id)
+    fixed = services.job_fixed_fields(job)
+    errors = {}
+    values = {name: getattr(job, name) for name in EDIT_FIELDS}
+    if request.method == "POST":
+        data = {}
+        for name in EDIT_FIELDS:
+            if name in fixed or name not in request.POST:
+                continue
+            value = request.POST[name].strip() if name != "instructions" else request.POST[name]
+            data[name] = None if value == "" and name in EDIT_FIELDS_NULLABLE else value
+        serializer = JobSerializer(job, data=data, partial=True)
+        if serializer.is_valid():
+            services.job_settings_saved(serializer.save())
+            messages.success(request, "The job's changes are saved.")
+            return redirect("job-detail", job_id=job.pk)
+        errors = {name: " ".join(str(m) for m in problems) for name, problems in serializer.errors.items()}
+        values.update(data)
+    return render(
+        request,
+        "requester/job_edit.html",
+        {
+            "job": job,
+            "values": values,
+            "errors": errors,
+            "fixed": fixed,
+            "questions": _questions_summary(job),
+            "questions_fixed": fixed.get("questions", ""),
         },
     )
 
@@ -110,6 +174,10 @@ def _float_or_none(value: str) -> float | None:
         return None
 
 
+def _share_or_none(value: float | None) -> float | None:
+    return None if value is None or not 0 <= value <= 1 else value
+
+
 @requester_required
 def job_results(request, job_id: int):
     job = selectors.job_get_or_404(request.user, job_id)
@@ -138,6 +206,16 @@ def job_results(request, job_id: int):
             "sources": Item.Source.choices,
             "query": query.urlencode(),
             "annotations": _annotation_context(job, page),
+            # The bulk review's filter: the API's names for the filters shown (POST /api/jobs/<id>/review/).
+            "review_request": {
+                "job": job.pk,
+                "filter": {
+                    "confidence_below": _share_or_none(filters["confidence_below"]),
+                    "disagreement": filters["disagreement"],
+                    "source": filters["source"] if filters["source"] in Item.Source.values else "",
+                    "q": filters["search"],
+                },
+            },
         },
     )
 

@@ -61,14 +61,14 @@ class QuorumUserAdmin(UserAdmin):
 
     actions = ["block_workers", "unblock_workers"]
 
-    @admin.action(description="Block the selected workers")
+    @admin.action(description="Block the selected workers on every job (staff block)")
     def block_workers(self, request, queryset):
         workers = queryset.filter(role=User.Role.WORKER)
         for user in workers:
             services.worker_block(user)
-        self.message_user(request, f"Blocked {workers.count()} worker(s).")
+        self.message_user(request, f"Blocked {workers.count()} worker(s) on every job.")
 
-    @admin.action(description="Unblock the selected workers")
+    @admin.action(description="Unblock the selected workers (the staff block on every job)")
     def unblock_workers(self, request, queryset):
         workers = queryset.filter(role=User.Role.WORKER)
         for user in workers:
@@ -95,13 +95,13 @@ class WorkerProfileAdmin(admin.ModelAdmin):
     # kept by gold checks and the scheduler.
     readonly_fields = ["blocked", "trust", "answers_count", "gold_correct", "gold_total"]
 
-    @admin.action(description="Block the selected workers (they get no more work)")
+    @admin.action(description="Block the selected workers on every job (staff block: they get no more work)")
     def block(self, request, queryset):
         for profile in queryset.select_related("user"):
             services.worker_block(profile.user)
-        self.message_user(request, f"Blocked {queryset.count()} worker(s).")
+        self.message_user(request, f"Blocked {queryset.count()} worker(s) on every job.")
 
-    @admin.action(description="Unblock the selected workers")
+    @admin.action(description="Unblock the selected workers (the staff block on every job)")
     def unblock(self, request, queryset):
         for profile in queryset.select_related("user"):
             services.worker_unblock(profile.user)

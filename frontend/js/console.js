@@ -15,7 +15,7 @@ function health(id, extraId, check, extra) {
 
 function render(ops) {
   setText("o-online", ops.workers.online);
-  setText("o-registered", `${ops.workers.registered} registered, ${ops.workers.blocked} blocked`);
+  setText("o-registered", `${ops.workers.registered} registered, ${ops.workers.blocked} blocked on every job`);
   setText("o-leases", ops.leases.in_flight);
   setText("o-expiring", ops.leases.expiring);
   setText("o-overdue", ops.leases.overdue);

@@ -5,6 +5,7 @@ import { errorLines, uploadFile } from "./api.js";
 import { $, el, formatDuration, frameScheduler, percent, readJSON, setText } from "./dom.js";
 import { drawHistogram, drawLine } from "./charts.js";
 import { LiveSocket, describeState } from "./socket.js";
+import { reviewInBulk } from "./bulk-review.js";
 
 const snapshot = readJSON("job-snapshot");
 const jobId = snapshot.id;
@@ -18,6 +19,7 @@ const state = {
   drawnDetails: 0,
 };
 const blockTemplate = $("block-form-template");
+const reviewTemplate = $("review-buttons-template");
 const STATUS_LABELS = { draft: "Draft", open: "Open", paused: "Paused", cancelled: "Cancelled", done: "Done" };
 
 function addPoint(value) {
@@ -104,7 +106,19 @@ function renderWorkers() {
   const body = $("workers-table").querySelector("tbody");
   body.replaceChildren(
     ...rows.map((w) => {
-      const actions = el("td");
+      const actions = el("td", { class: "actions" });
+      if (reviewTemplate) {
+        const buttons = reviewTemplate.content.firstElementChild.cloneNode(true);
+        for (const button of buttons.querySelectorAll("button")) {
+          const decision = button.dataset.decision;
+          button.setAttribute("aria-label", `${decision === "accept" ? "Accept" : "Reject"} all pending answers of ${w.username}`);
+          // Afterwards the feed re-reads the cost and the workers (job.refresh).
+          button.addEventListener("click", () =>
+            reviewInBulk(jobId, { decision, worker: w.id }, `of ${w.username}`, () => socket.send({ type: "job.refresh" })),
+          );
+        }
+        actions.append(buttons, " ");
+      }
       if (!w.blocked && blockTemplate) {
         const form = blockTemplate.content.firstElementChild.cloneNode(true);
         form.action = `/jobs/${jobId}/workers/${w.id}/block/`;
@@ -118,7 +132,7 @@ function renderWorkers() {
         el("td", { class: "num", text: w.answers }),
         el("td", { class: "num", text: w.accuracy === null ? "–" : `${w.accuracy_text} (${w.accuracy_basis})` }),
         el("td", { class: "num", text: w.trust === null ? "–" : w.trust.toFixed(2) }),
-        el("td", { text: w.blocked ? "yes" : "no" }),
+        el("td", { text: w.blocked_everywhere ? "on every job (by staff)" : w.blocked ? "on this job" : "no" }),
         actions,
       );
     }),

@@ -114,9 +114,11 @@ def test_two_workers_answer_by_keyboard_the_requester_sees_it_live_and_a_blocked
     screenshot(console, "console")
     console.goto("/admin/workers/workerprofile/")
     console.locator("tr", has_text="walt").get_by_role("checkbox").check()
-    console.locator("select[name=action]").select_option(label="Block the selected workers (they get no more work)")
+    console.locator("select[name=action]").select_option(
+        label="Block the selected workers on every job (staff block: they get no more work)"
+    )
     console.get_by_role("button", name="Go").click()
-    expect(console.get_by_text("Blocked 1 worker(s).")).to_be_visible()
+    expect(console.get_by_text("Blocked 1 worker(s) on every job.")).to_be_visible()
     screenshot(console, "admin-block")
     assert WorkerProfile.objects.get(user=walt).blocked
 
