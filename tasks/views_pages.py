@@ -40,7 +40,7 @@ def requester_required(view):
 
 def home(request):
     if not request.user.is_authenticated:
-        return redirect("login")
+        return render(request, "landing.html")
     if request.user.is_worker and not request.user.is_staff:
         return redirect("work")
     return redirect("dashboard")

@@ -26,6 +26,9 @@ def test_a_worker_chooses_a_job_on_the_board_and_gets_only_its_microtasks(new_pa
     factories.make_worker("nina")
 
     page = new_page()
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Quorum")).to_be_visible()
+    screenshot(page, "landing")
     sign_in(page, "nina", factories.PASSWORD)
     page.goto("/work/jobs/")
     board = page.locator("#job-board")

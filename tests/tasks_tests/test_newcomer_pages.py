@@ -89,3 +89,9 @@ def test_every_setting_of_the_new_job_form_says_what_it_does_and_its_default():
     ):
         assert f'aria-describedby="h-{field}"' in page and f'id="h-{field}"' in page, field
     assert "Default 0.965." in page and "Default 300 (5 minutes)." in page
+
+
+def test_the_landing_page_says_what_quorum_is_and_where_to_start(client):
+    page = client.get("/").content.decode()
+    assert "self-hosted human-computation platform" in page
+    assert 'href="/login/"' in page and 'href="/signup/"' in page
