@@ -45,7 +45,11 @@ async function checkSignedIn() {
   }
 }
 
-socket.on("session.ready", () => {
+// Who is signed in on this socket (for what this browser remembers per worker).
+let workerId = "";
+
+socket.on("session.ready", (message) => {
+  workerId = String(message.worker.id);
   if (!current && queue.length === 0) socket.send({ type: "task.request" });
 });
 
@@ -160,11 +164,41 @@ function showNext() {
     el("button", { type: "button", id: "skip-task", text: "Skip (S)", onclick: skip }),
   );
   taskRoot.append(actions, el("p", { id: "task-notice", class: "notice", role: "status" }));
+  if (message.job.instructions && firstOfJob(message.job.id)) {
+    // The first microtask of a job shows its instructions open above it (not a dialog: the keys keep working).
+    taskRoot.prepend(
+      el(
+        "section",
+        { class: "first-instructions", id: "first-instructions", "aria-label": "Instructions for this job" },
+        el("h3", { text: "Instructions (shown on your first microtask of this job; press I to see them again)" }),
+        el("p", { class: "prewrap", text: message.job.instructions }),
+      ),
+    );
+  }
   $("instructions-text").textContent = message.job.instructions || "No instructions for this job.";
   instructionsButton.disabled = false;
   renderNotice();
   tick();
   if (!view.isChoice) view.focusInput();
+}
+
+// Jobs whose first microtask this browser has shown, per worker (their instructions then stay in the dialog).
+function firstOfJob(jobId) {
+  const key = `quorum.instructions-seen.${workerId}`;
+  let seen;
+  try {
+    seen = new Set(JSON.parse(localStorage.getItem(key) || "[]"));
+  } catch {
+    seen = new Set();
+  }
+  if (seen.has(jobId)) return false;
+  seen.add(jobId);
+  try {
+    localStorage.setItem(key, JSON.stringify([...seen].slice(-500)));
+  } catch {
+    /* storage full or off: the instructions just show again next time */
+  }
+  return true;
 }
 
 function renderNotice() {

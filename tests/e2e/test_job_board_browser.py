@@ -40,12 +40,18 @@ def test_a_worker_chooses_a_job_on_the_board_and_gets_only_its_microtasks(new_pa
     row.get_by_role("link", name="Work on Apples and pears").click()
 
     expect(page.locator("#working-on")).to_contain_text("Working on Apples and pears only")
-    for _ in range(3):
+    # The job's first microtask shows its instructions open above it; the next ones do not.
+    for n in range(3):
         expect(page.locator("#task .task-item")).to_have_count(1, timeout=15_000)
         expect(page.locator("#task")).to_contain_text("A crisp apple")
+        if n == 0:
+            expect(page.locator("#first-instructions")).to_contain_text("Pick the right label.")
+            screenshot(page, "work-first-instructions")
+        else:
+            expect(page.locator("#first-instructions")).to_have_count(0)
         page.keyboard.press("1")
         page.keyboard.press("Enter")
-        page.wait_for_timeout(300)
+        expect(page.locator("#w-answers")).to_have_text(str(n + 1), timeout=15_000)
     expect(page.locator("#task-waiting")).to_contain_text("No microtask of this job for you right now", timeout=15_000)
     screenshot(page, "work-chosen-job-done")
 
