@@ -99,3 +99,22 @@ def png_bytes(width: int = 16, height: int = 16, seed: int = 0) -> bytes:
 MP3_BYTES = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64
 WAV_BYTES = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 64
 SVG_BYTES = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+
+
+def submitted_assignment(job, worker, microtask, value="apple"):
+    """A microtask answered by ``worker`` (every item ``value``) and waiting for review, written directly."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tasks.models import Answer, Assignment, Microtask
+
+    now = timezone.now()
+    assignment = Assignment.objects.create(
+        microtask=microtask, job=job, worker=worker, status="submitted", leased_at=now - timedelta(minutes=5),
+        expires_at=now, submitted_at=now,
+    )  # fmt: skip
+    for item in microtask.items:
+        Answer.objects.create(assignment=assignment, item=item, job=job, worker=worker, value=value)
+    Microtask.objects.filter(pk=microtask.pk).update(answer_count=1, status="done", completed_at=now)
+    return assignment

@@ -2,14 +2,12 @@
 in bulk after the confirmation shows how many answers and how much money."""
 
 import re
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from tasks import services
-from tasks.models import Answer, Assignment, Job, Microtask
+from tasks.models import Assignment, Microtask
 from tests import factories
 from workers.models import LedgerEntry
 
@@ -18,16 +16,7 @@ from .conftest import screenshot, sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def submitted(job: Job, worker, microtask: Microtask) -> Assignment:
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        microtask=microtask, job=job, worker=worker, status="submitted", leased_at=now - timedelta(minutes=5),
-        expires_at=now, submitted_at=now,
-    )  # fmt: skip
-    for item in microtask.items:
-        Answer.objects.create(assignment=assignment, item=item, job=job, worker=worker, value="apple")
-    Microtask.objects.filter(pk=microtask.pk).update(answer_count=1, status="done", completed_at=now)
-    return assignment
+submitted = factories.submitted_assignment
 
 
 def test_requester_edits_instructions_and_accepts_one_workers_answers_in_bulk(new_page):

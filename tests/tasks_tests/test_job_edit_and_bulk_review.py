@@ -1,12 +1,10 @@
 """A requester edits a job (what may change once work has begun) and reviews answers in bulk (one worker's, or a
 results filter's), with a preview that moves nothing and counts what the real call does. Real PostgreSQL/Redis."""
 
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tasks import services
@@ -17,16 +15,7 @@ from workers.models import LedgerEntry
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def submitted(job, worker, microtask, value="apple"):
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        microtask=microtask, job=job, worker=worker, status="submitted", leased_at=now - timedelta(minutes=5),
-        expires_at=now, submitted_at=now,
-    )  # fmt: skip
-    for item in microtask.items:
-        Answer.objects.create(assignment=assignment, item=item, job=job, worker=worker, value=value)
-    Microtask.objects.filter(pk=microtask.pk).update(answer_count=1, status="done", completed_at=now)
-    return assignment
+submitted = factories.submitted_assignment
 
 
 def api_for(user) -> APIClient:
