@@ -85,7 +85,8 @@ def qualifications_page(request):
     """The requester's qualifications, and a CSV upload (column ``username``) to grant or revoke one."""
     errors = None
     if request.method == "POST":
-        qualification = _own(request, request.POST.get("qualification", "0")[:12] or 0)
+        chosen = request.POST.get("qualification", "")
+        qualification = _own(request, int(chosen) if chosen.isdigit() and len(chosen) < 12 else 0)
         upload = request.FILES.get("file")
         action = request.POST.get("action")
         try:

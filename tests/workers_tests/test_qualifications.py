@@ -125,6 +125,16 @@ def test_grant_and_revoke_by_csv_and_errors_name_the_line(db):
     listing = page.get("/qualifications/").content.decode()
     assert "French fruit" in listing and "french = 2" in listing
     assert page_for(a).get("/qualifications/").status_code == 403
+    other = page_for(factories.make_requester())
+    file = SimpleUploadedFile("workers.csv", f"username\n{a.username}\n".encode(), content_type="text/csv")
+    assert (
+        other.post(
+            "/qualifications/", {"qualification": qualification.pk, "action": "revoke", "file": file}
+        ).status_code
+        == 404
+    )
+    assert page.post("/qualifications/", {"qualification": "abc", "action": "grant"}).status_code == 404
+    assert skill_of(a) == 2
 
 
 def test_an_attempt_scores_fails_below_the_pass_mark_waits_then_passes(db):
