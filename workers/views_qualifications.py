@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
@@ -36,7 +37,18 @@ def _own(request, qualification_id: int) -> Qualification:
     return get_object_or_404(owned, pk=qualification_id)
 
 
-@extend_schema(request=None, responses=None)
+@extend_schema(methods=["GET"], operation_id="qualifications_list", responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    methods=["POST"],
+    operation_id="qualifications_create",
+    request=OpenApiTypes.OBJECT,
+    responses=OpenApiTypes.OBJECT,
+    description=(
+        "Create a qualification: name, skill (slug), level, pass_mark (0-1), retry_hours, and "
+        "questions: [{prompt, options, answer (index or text of the right option), explanation}], 1 to 50. "
+        "A 400 maps each bad field (questions[2].answer, ...) to its messages."
+    ),
+)
 @api_view(["GET", "POST"])
 @permission_classes([IsRequester])
 def qualification_list_api(request):
@@ -49,7 +61,7 @@ def qualification_list_api(request):
     return Response(qualification_body(qualification), status=status.HTTP_201_CREATED)
 
 
-@extend_schema(request=None, responses=None)
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 @permission_classes([IsRequester])
 def qualification_detail_api(request, qualification_id: int):
@@ -66,14 +78,22 @@ def _members_api(request, qualification_id: int, change) -> Response:
     return Response({"changed": changed})
 
 
-@extend_schema(request=None, responses=None)
+@extend_schema(
+    request=OpenApiTypes.OBJECT,
+    responses=OpenApiTypes.OBJECT,
+    description='{"usernames": [...]}: all or nothing; a 400 names each username that is not a worker.',
+)
 @api_view(["POST"])
 @permission_classes([IsRequester])
 def qualification_grant_api(request, qualification_id: int):
     return _members_api(request, qualification_id, quals.qualification_grant)
 
 
-@extend_schema(request=None, responses=None)
+@extend_schema(
+    request=OpenApiTypes.OBJECT,
+    responses=OpenApiTypes.OBJECT,
+    description='{"usernames": [...]}: all or nothing; a 400 names each username that is not a worker.',
+)
 @api_view(["POST"])
 @permission_classes([IsRequester])
 def qualification_revoke_api(request, qualification_id: int):
