@@ -195,3 +195,14 @@ def test_a_worker_who_passes_gets_the_job_s_microtasks_over_the_socket(db):
         await client.close()
 
     run(body)
+
+
+def test_staff_see_qualifications_and_attempts_in_the_admin(db):
+    qualification = make_qualification()
+    staff = factories.make_requester()
+    staff.is_staff = staff.is_superuser = True
+    staff.save(update_fields=["is_staff", "is_superuser"])
+    page = page_for(staff)
+    assert "French fruit" in page.get("/admin/workers/qualification/").content.decode()
+    assert page.get(f"/admin/workers/qualification/{qualification.pk}/change/").status_code == 200
+    assert page.get("/admin/workers/qualificationattempt/").status_code == 200
