@@ -11,6 +11,7 @@ from tasks import views_pages as task_pages
 from tasks.views_api import JobViewSet, UploadViewSet
 from workers import views_api as workers_api
 from workers import views_pages as worker_pages
+from workers import views_qualifications as qualification_views
 
 from . import views_console
 from .health import healthz
@@ -30,6 +31,22 @@ router.register("uploads", UploadViewSet, basename="upload")
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/qualifications/", qualification_views.qualification_list_api, name="api-qualifications"),
+    path(
+        "api/qualifications/<int:qualification_id>/",
+        qualification_views.qualification_detail_api,
+        name="api-qualification",
+    ),
+    path(
+        "api/qualifications/<int:qualification_id>/grant/",
+        qualification_views.qualification_grant_api,
+        name="api-qualification-grant",
+    ),
+    path(
+        "api/qualifications/<int:qualification_id>/revoke/",
+        qualification_views.qualification_revoke_api,
+        name="api-qualification-revoke",
+    ),
     path("api/", include(router.urls)),
     path("api/auth/token/", workers_api.TokenView.as_view(), name="api-token"),
     path("api/auth/signup/", workers_api.signup, name="api-signup"),
@@ -72,6 +89,10 @@ urlpatterns = [
     path("account/tokens/", task_pages.tokens, name="tokens"),
     path("work/", worker_pages.work, name="work"),
     path("work/jobs/", worker_pages.job_board, name="work-jobs"),
+    path(
+        "work/qualifications/<int:qualification_id>/", qualification_views.qualification_take, name="qualification-take"
+    ),
+    path("qualifications/", qualification_views.qualifications_page, name="qualifications"),
     path("console/", views_console.operations, name="console"),
     path("console/operations.json", views_console.operations_json, name="console-json"),
 ]

@@ -370,6 +370,7 @@ def job_board(worker) -> list[dict]:
     """The open jobs a worker may choose from: pay, measured time (and so an hourly rate), what is left, who posted
     it and the qualification it needs. Jobs the worker is blocked on are left out; the demo job comes last."""
     from workers.models import WorkerSkill
+    from workers.qualifications import qualifications_for_skills
 
     jobs = list(
         Job.objects.filter(status=Job.Status.OPEN)
@@ -383,11 +384,15 @@ def job_board(worker) -> list[dict]:
         .annotate(n=Count("id"))
     )
     skills = dict(WorkerSkill.objects.filter(worker__user=worker).values_list("name", "level"))
+    tests = qualifications_for_skills({job.required_skill for job in jobs if job.required_skill})
     board = []
     for job in jobs:
         seconds = job.median_seconds_per_item * job.items_per_microtask if job.median_seconds_per_item else None
         hourly = job.reward * Decimal(3600) / Decimal(str(seconds)) if seconds and job.reward else None
         has = skills.get(job.required_skill) if job.required_skill else None
+        # A test that grants the skill at the level the job needs: the job owner's own if there is one.
+        granting = [q for q in tests.get(job.required_skill, ()) if q.level >= job.required_skill_level]
+        test = next((q for q in granting if q.owner_id == job.owner_id), granting[0] if granting else None)
         board.append(
             {
                 "job": job,
@@ -400,6 +405,7 @@ def job_board(worker) -> list[dict]:
                 "skill_level": job.required_skill_level,
                 "qualified": not job.required_skill or (has is not None and has >= job.required_skill_level),
                 "skill_held": has,
+                "qualification": test,
             }
         )
     return board

@@ -6,7 +6,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 
 from . import services
-from .models import User, WorkerProfile, WorkerSkill
+from .models import Qualification, QualificationAttempt, User, WorkerProfile, WorkerSkill
 from .usernames import username_errors
 
 
@@ -113,3 +113,19 @@ class WorkerSkillAdmin(admin.ModelAdmin):
     list_display = ["worker", "name", "level"]
     list_filter = ["name"]
     search_fields = ["worker__user__username", "name"]
+
+
+@admin.register(Qualification)
+class QualificationAdmin(admin.ModelAdmin):
+    # Questions are checked only by the API (workers/qualifications.py), so they are shown, not edited, here.
+    list_display = ["name", "owner", "skill", "level", "pass_mark", "retry_hours", "created_at"]
+    search_fields = ["name", "skill", "owner__username"]
+    readonly_fields = ["owner", "skill", "level", "questions", "created_at"]
+
+
+@admin.register(QualificationAttempt)
+class QualificationAttemptAdmin(admin.ModelAdmin):
+    list_display = ["worker", "qualification", "score", "passed", "created_at"]
+    list_filter = ["passed"]
+    search_fields = ["worker__username", "qualification__name"]
+    readonly_fields = ["worker", "qualification", "answers", "score", "passed", "created_at"]

@@ -95,3 +95,40 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} to {self.worker_id}"
+
+
+class Qualification(models.Model):
+    """A requester's test: a worker who passes it gets the skill ``skill`` at ``level`` (a ``WorkerSkill``), which
+    jobs ask for in ``Job.required_skill``. Questions are a short bounded list kept with the test (see
+    workers/qualifications.py for their shape and limits)."""
+
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="qualifications")
+    name = models.CharField(max_length=200)
+    skill = models.SlugField(max_length=64)
+    level = models.FloatField(default=1.0)
+    pass_mark = models.FloatField(default=0.8, help_text="Share of questions right to pass, 0 to 1.")
+    retry_hours = models.PositiveIntegerField(default=24, help_text="Hours a worker who failed waits to try again.")
+    # [{"prompt": str, "options": [str, ...], "answer": int (index of the right option), "explanation": str}]
+    questions = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["skill", "level"], name="qualification_skill_level")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.skill}={self.level})"
+
+
+class QualificationAttempt(models.Model):
+    worker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="qualification_attempts")
+    qualification = models.ForeignKey(Qualification, on_delete=models.CASCADE, related_name="attempts")
+    answers = models.JSONField(default=list)  # the chosen option's index per question, None when left out
+    score = models.FloatField()
+    passed = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["worker", "qualification", "created_at"], name="qual_attempt_worker_time")]
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} on {self.qualification_id}: {self.score:.2f}"
