@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/auth/token/", workers_api.TokenView.as_view(), name="api-token"),
     path("api/auth/signup/", workers_api.signup, name="api-signup"),
     path("api/me/", workers_api.me, name="api-me"),
+    path("api/me/statement/", workers_api.me_statement, name="api-me-statement"),
     path(
         "api/schema/", SpectacularAPIView.as_view(content_negotiation_class=FormatParameterNegotiation), name="schema"
     ),
@@ -72,6 +73,10 @@ urlpatterns = [
     path("account/tokens/", task_pages.tokens, name="tokens"),
     path("work/", worker_pages.work, name="work"),
     path("work/jobs/", worker_pages.job_board, name="work-jobs"),
+    path("work/statement/", worker_pages.statement, name="statement"),
+    path("jobs/<int:job_id>/workers/<int:worker_id>/bonus/", task_pages.worker_bonus_view, name="job-worker-bonus"),
     path("console/", views_console.operations, name="console"),
     path("console/operations.json", views_console.operations_json, name="console-json"),
+    path("console/payouts/", views_console.payouts, name="console-payouts"),
+    path("console/payouts/<int:batch_id>.csv", views_console.payout_csv, name="console-payout-csv"),
 ]

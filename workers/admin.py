@@ -6,7 +6,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 
 from . import services
-from .models import User, WorkerProfile, WorkerSkill
+from .models import PayoutBatch, User, WorkerProfile, WorkerSkill
 from .usernames import username_errors
 
 
@@ -113,3 +113,21 @@ class WorkerSkillAdmin(admin.ModelAdmin):
     list_display = ["worker", "name", "level"]
     list_filter = ["name"]
     search_fields = ["worker__user__username", "name"]
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(admin.ModelAdmin):
+    """Read-only: batches are made on the console's Payouts page (workers.ledger), never edited."""
+
+    list_display = ("id", "created_at", "created_by", "minimum", "currency", "count", "total", "note")
+    list_select_related = ("created_by",)
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
