@@ -64,7 +64,7 @@ def dashboard(request):
 def job_new(request):
     # Every type goes to the form builder; the simple mode's list offers those a prompt and options define.
     types = [(name, label, QUESTION_TYPES[name].simple) for name, label in QUESTION_TYPE_CHOICES]
-    return render(request, "requester/job_new.html", {"question_types": types})
+    return render(request, "requester/job_new.html", {"question_types": types, "currency": currency()})
 
 
 def _questions_summary(job: Job) -> list[dict]:
