@@ -3,6 +3,7 @@ idempotent, safe against rewards written meanwhile), their CSV, and requesters' 
 
 import csv
 import io
+import json
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -13,8 +14,10 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from quorum.redis import get_redis
 from tasks import quality, selectors, services
 from tasks.models import Answer, Assignment, Microtask
+from tasks.scheduling import keys
 from tests import factories
 from workers import ledger
 from workers.models import LedgerEntry, PayoutBatch
@@ -373,3 +376,40 @@ def test_bonuses_count_against_the_budget():
     submitted(job, worker, m1)
     ledger.bonus_pay(job=job, worker_id=worker.pk, amount="0.80", reason="good", paid_by=owner)
     assert quality.budgets_enforce() == [job.pk]
+
+
+# --- admin and the live nudge ----------------------------------------------------------------------------------
+
+
+def test_staff_see_batches_read_only_and_add_adjustments_in_the_admin():
+    staff = factories.make_requester("boss")
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    worker = factories.make_worker("wren")
+    credit(worker, "2.00")
+    batch = ledger.payout_batch_create(created_by=staff, minimum="1.00", note="admin check")
+    page = Client()
+    page.force_login(staff)
+    assert "admin check" in page.get("/admin/workers/payoutbatch/").content.decode()
+    assert page.get("/admin/workers/payoutbatch/add/").status_code == 403
+    assert page.post(f"/admin/workers/payoutbatch/{batch.pk}/delete/", {"post": "yes"}).status_code == 403
+    response = page.post(
+        "/admin/workers/ledgerentry/add/", {"worker": worker.pk, "amount": "0.40", "note": "missed reward"}
+    )
+    assert response.status_code == 302
+    entry = LedgerEntry.objects.get(note="missed reward")
+    assert entry.kind == "adjustment" and balance_of(worker) == Decimal("0.40")
+
+
+def test_accepting_answers_automatically_nudges_the_workers_pages():
+    worker = factories.make_worker()
+    job, (m1, *_) = job_with_microtasks(reward="0.10", auto_accept_hours=0.5)
+    submitted(job, worker, m1)
+    listener = get_redis().pubsub()
+    listener.subscribe(keys.control_channel())
+    listener.get_message(timeout=1)  # the subscription's confirmation
+    assert quality.assignments_auto_accept() == 1
+    message = listener.get_message(timeout=5)
+    listener.close()
+    assert message is not None
+    assert json.loads(message["data"]) == {"type": "earnings.changed", "worker_ids": [worker.pk]}
