@@ -20,6 +20,13 @@ def amount_text(value, places: int = 2) -> str:
     return str(Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
 
 
+def exact_amount_text(value) -> str:
+    """Two decimals, or four where the amount has fractions of a cent (rewards per microtask may): what a payout
+    CSV pays must be exactly what the ledger took off the balance."""
+    value = Decimal(value)
+    return amount_text(value, 2 if value == value.quantize(Decimal("0.01")) else 4)
+
+
 def money(value, places: int = 2) -> str:
     """ "USD 0.40"; a negative amount "USD -0.40"; `places` for per-microtask rewards ("USD 0.0250")."""
     return f"{currency()} {amount_text(value, places)}"

@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import Count, F, Q, Sum, Window
 from django.utils import timezone
 
-from quorum.money import amount_text
+from quorum.money import exact_amount_text
 from quorum.redis import get_redis
 from tasks.exports import UTF8_BOM, csv_cell
 from tasks.models import Assignment
@@ -31,8 +31,11 @@ def _money(value) -> str:
 
 def worker_stats(user) -> dict:
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    paid = LedgerEntry.objects.filter(worker=user).aggregate(
-        total=Sum("amount"), today=Sum("amount", filter=Q(created_at__gte=today))
+    # Earned: everything but payouts (being paid does not undo having earned); the balance is the statement's.
+    paid = (
+        LedgerEntry.objects.filter(worker=user)
+        .exclude(kind=LedgerEntry.Kind.PAYOUT)
+        .aggregate(total=Sum("amount"), today=Sum("amount", filter=Q(created_at__gte=today)))
     )
     # Queried through assignments (indexed by worker); answers have no worker index, to keep submits cheap.
     sums = Assignment.objects.filter(worker=user, status=Assignment.Status.SUBMITTED).aggregate(
@@ -180,7 +183,7 @@ PAYOUT_CSV_HEADER = ["worker", "email", "amount", "currency", "batch"]
 
 def payout_batch_csv(batch) -> bytes:
     """A batch's payouts for a spreadsheet or a payment provider: UTF-8 with a BOM, cells that a spreadsheet would
-    run as formulas guarded (tasks/exports.py), amounts positive (what to pay)."""
+    run as formulas guarded (tasks/exports.py), amounts positive (what to pay) and exact."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(PAYOUT_CSV_HEADER)
@@ -190,7 +193,7 @@ def payout_batch_csv(batch) -> bytes:
             [
                 csv_cell(entry.worker.username, spreadsheet=True),
                 csv_cell(entry.worker.email, spreadsheet=True),
-                amount_text(-entry.amount),
+                exact_amount_text(-entry.amount),
                 csv_cell(batch.currency, spreadsheet=True),
                 batch.pk,
             ]

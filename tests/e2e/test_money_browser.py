@@ -107,3 +107,6 @@ def test_earnings_move_live_the_statement_lists_them_and_staff_pays_a_batch(new_
     expect(page.locator("#st-paid")).to_have_text("USD 0.60")
     expect(page.locator("#statement-table tbody tr").nth(0)).to_contain_text("Paid")
     screenshot(page, "money-statement-paid")
+    # Being paid does not undo having earned.
+    page.get_by_role("link", name="Back to work").click()
+    expect(page.locator("#w-total")).to_have_text("USD 0.60")

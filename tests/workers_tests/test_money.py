@@ -21,7 +21,13 @@ from tasks.scheduling import keys
 from tests import factories
 from workers import ledger
 from workers.models import LedgerEntry, PayoutBatch
-from workers.selectors import payout_batch_csv, worker_awaiting_review, worker_balance, worker_statement_page
+from workers.selectors import (
+    payout_batch_csv,
+    worker_awaiting_review,
+    worker_balance,
+    worker_statement_page,
+    worker_stats,
+)
 from workers.tokens import token_for_signin
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,6 +149,7 @@ def test_a_payout_batch_pays_exactly_the_balances_at_the_minimum_and_leaves_the_
     payout = LedgerEntry.objects.get(worker=ana, kind="payout")
     assert payout.amount == Decimal("-1.50") and payout.batch == batch
     assert worker_balance(ana)["paid"] == Decimal("1.50")
+    assert worker_stats(ana)["earnings_total"] == "1.50"  # being paid does not undo having earned
     assert worker_statement_page(ana)["entries"][0]["kind_label"] == "Paid"
     # Again at once: nobody is owed the minimum, so nobody is paid twice.
     again = ledger.payout_batch_create(created_by=staff, minimum="1.00")
@@ -256,12 +263,14 @@ def test_the_payout_csv_is_for_spreadsheets_and_says_the_currency(settings):
     staff, worker = factories.make_requester(), factories.make_worker("zoë")
     type(worker).objects.filter(pk=worker.pk).update(email='=HYPERLINK("http://x")@example.com')
     credit(worker, "1.50")
+    credit(factories.make_worker("ada"), "1.0250")  # sub-cent rewards: the CSV pays exactly what was taken
     batch = ledger.payout_batch_create(created_by=staff, minimum="1.00")
     data = payout_batch_csv(batch)
     assert data.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows == [
         ["worker", "email", "amount", "currency", "batch"],
+        ["ada", "", "1.0250", "EUR", str(batch.pk)],
         ["zoë", '\'=HYPERLINK("http://x")@example.com', "1.50", "EUR", str(batch.pk)],
     ]
 
