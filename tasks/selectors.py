@@ -445,6 +445,7 @@ def review_totals(assignment_ids: list[int]) -> dict:
         "answers": answers,
         "microtasks": totals["microtasks"],
         "amount": str((totals["amount"] or Decimal("0")).quantize(Decimal("0.01"))),
+        "amount_text": money(totals["amount"]),
     }
 
 
