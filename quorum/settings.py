@@ -5,6 +5,7 @@ Only this module reads the environment; app code reads ``django.conf.settings`` 
 
 import os
 import warnings
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -162,6 +163,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": float(os.environ.get("QUORUM_AUTOMATION_SWEEP_SECONDS", 30)),
     },
 }
+# --- money (quorum/money.py, workers ledger) ---
+# The one currency of this deployment: every amount shown or exported says it ("USD 0.40").
+QUORUM_CURRENCY = os.environ.get("QUORUM_CURRENCY", "USD").strip() or "USD"
+# The largest bonus a requester may pay one worker at once, in QUORUM_CURRENCY.
+QUORUM_MAX_BONUS = Decimal(os.environ.get("QUORUM_MAX_BONUS", "100"))
 # A closed socket keeps its leases this long, so a reload resumes them.
 QUORUM_RECONNECT_GRACE_SECONDS = env_int("QUORUM_RECONNECT_GRACE_SECONDS", 30)
 # PostgreSQL connections per ASGI process for the scheduler's group commits.

@@ -51,6 +51,7 @@ urlpatterns = [
     path("api/auth/token/", workers_api.TokenView.as_view(), name="api-token"),
     path("api/auth/signup/", workers_api.signup, name="api-signup"),
     path("api/me/", workers_api.me, name="api-me"),
+    path("api/me/statement/", workers_api.me_statement, name="api-me-statement"),
     path(
         "api/schema/", SpectacularAPIView.as_view(content_negotiation_class=FormatParameterNegotiation), name="schema"
     ),
@@ -93,6 +94,10 @@ urlpatterns = [
         "work/qualifications/<int:qualification_id>/", qualification_views.qualification_take, name="qualification-take"
     ),
     path("qualifications/", qualification_views.qualifications_page, name="qualifications"),
+    path("work/statement/", worker_pages.statement, name="statement"),
+    path("jobs/<int:job_id>/workers/<int:worker_id>/bonus/", task_pages.worker_bonus_view, name="job-worker-bonus"),
     path("console/", views_console.operations, name="console"),
     path("console/operations.json", views_console.operations_json, name="console-json"),
+    path("console/payouts/", views_console.payouts, name="console-payouts"),
+    path("console/payouts/<int:batch_id>.csv", views_console.payout_csv, name="console-payout-csv"),
 ]

@@ -2,15 +2,20 @@
 
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
-from django.shortcuts import render
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
 
 from tasks import selectors as task_selectors
+from workers import ledger
 from workers import selectors as worker_selectors
+from workers.models import PayoutBatch
 
 from . import health
+from .money import currency, money
 
 
 def staff_required(view):
@@ -51,3 +56,41 @@ def operations(request):
 @staff_required
 def operations_json(request):
     return JsonResponse(operations_snapshot())
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def payouts(request):
+    """Payout batches: make one (every worker whose balance reached the minimum is paid it), list, download."""
+    if request.method == "POST":
+        try:
+            batch = ledger.payout_batch_create(
+                created_by=request.user,
+                minimum=request.POST.get("minimum", "")[:32],
+                note=request.POST.get("note", "")[: ledger.NOTE_MAX_LENGTH + 1],
+            )
+        except ledger.LedgerRefused as exc:
+            messages.error(request, f"No batch made: {exc}.")
+        else:
+            messages.success(
+                request,
+                f"Payout batch {batch.pk}: {batch.count} worker{'s' if batch.count != 1 else ''}, {money(batch.total)}.",
+            )
+        return redirect("console-payouts")
+    return render(
+        request,
+        "console/payouts.html",
+        {
+            "batches": worker_selectors.payout_batches(),
+            "owed": worker_selectors.balances_owed(),
+            "currency": currency(),
+        },
+    )
+
+
+@staff_required
+def payout_csv(request, batch_id: int):
+    batch = get_object_or_404(PayoutBatch, pk=batch_id)
+    response = HttpResponse(worker_selectors.payout_batch_csv(batch), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="payout-batch-{batch.pk}.csv"'
+    return response

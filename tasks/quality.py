@@ -344,6 +344,7 @@ SELECT a.worker_id, a.job_id, a.id, 'reward', a.reward, '', now()
 FROM tasks_assignment a
 WHERE a.id = ANY(%s) AND a.reward > 0
 ON CONFLICT (assignment_id) DO NOTHING
+RETURNING worker_id
 """
 
 
@@ -372,6 +373,7 @@ def assignments_review_ids(assignment_ids: list[int], accepted: bool) -> list[in
         reopened = []
         if accepted:
             cur.execute(CREDIT_SQL, [changed])
+            earnings_changed({row[0] for row in cur.fetchall()})
         else:
             reopened = answers_stop_counting(changed)
     pool_return(reopened)
@@ -389,26 +391,54 @@ WITH accepted AS (
 INSERT INTO workers_ledgerentry (worker_id, job_id, assignment_id, kind, amount, note, created_at)
 SELECT worker_id, job_id, id, 'reward', reward, 'accepted automatically', now() FROM accepted WHERE reward > 0
 ON CONFLICT (assignment_id) DO NOTHING
+RETURNING worker_id
 """
 
 
 def assignments_auto_accept() -> int:
     """Accept answers nobody reviewed within the job's delay (flagged ones wait for a person)."""
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:
         cur.execute(AUTO_ACCEPT_SQL)
-        return cur.rowcount
+        workers = [row[0] for row in cur.fetchall()]
+        earnings_changed(set(workers))
+        return len(workers)
+
+
+# A worker's open pages re-read their earnings on this (workers' socket: `earnings.changed`); sent after commit,
+# through the scheduler's control channel, which reaches the process holding each worker's socket.
+EARNINGS_MESSAGE_MAX_WORKERS = 5000
+
+
+def earnings_changed(worker_ids) -> None:
+    ids = sorted(set(worker_ids))
+    if not ids:
+        return
+
+    def send():
+        for start in range(0, len(ids), EARNINGS_MESSAGE_MAX_WORKERS):
+            try:
+                pool.publish(
+                    {"type": "earnings.changed", "worker_ids": ids[start : start + EARNINGS_MESSAGE_MAX_WORKERS]}
+                )
+            except Exception:
+                # Only a nudge: the page also re-reads its earnings every 30 s.
+                log.warning("could not announce earnings of %s workers", len(ids), exc_info=True)
+                return
+
+    transaction.on_commit(send)
 
 
 COMMITTED_SQL = """
 SELECT j.id, j.budget, (
   SELECT coalesce(sum(a.reward), 0) FROM tasks_assignment a
   WHERE a.job_id = j.id AND (a.status = 'leased' OR (a.status = 'submitted' AND a.review <> 'rejected')))
+  + (SELECT coalesce(sum(e.amount), 0) FROM workers_ledgerentry e WHERE e.job_id = j.id AND e.kind = 'bonus')
 FROM tasks_job j WHERE j.status = 'open' AND j.budget IS NOT NULL
 """
 
 
 def budgets_enforce() -> list[int]:
-    """Pause open jobs whose committed rewards reached their budget: no new leases."""
+    """Pause open jobs whose committed rewards and bonuses reached their budget: no new leases."""
     from .services import job_pause
 
     with connection.cursor() as cur:

@@ -13,6 +13,8 @@ from django.db.models.fields.json import KeyTextTransform
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from quorum.money import money
+
 from .aggregation.gold import accuracy_interval, enough_evidence, interval_text, percent_text
 from .models import Answer, Assignment, Item, Job, JobWorker, Microtask, Upload
 
@@ -127,15 +129,28 @@ def job_counts(job: Job) -> dict:
 
 
 def job_costs(jobs: list[Job]) -> dict[int, Decimal]:
-    """Cost so far: the recorded reward of every submitted assignment a requester has not rejected."""
+    """Cost so far: the recorded reward of every submitted assignment a requester has not rejected, and the
+    bonuses paid on the job."""
+    from workers.models import LedgerEntry
+
+    ids = [j.pk for j in jobs]
     paid = dict(
-        Assignment.objects.filter(job_id__in=[j.pk for j in jobs], status=Assignment.Status.SUBMITTED)
+        Assignment.objects.filter(job_id__in=ids, status=Assignment.Status.SUBMITTED)
         .exclude(review=Assignment.Review.REJECTED)
         .values("job_id")
         .annotate(total=Sum("reward"))
         .values_list("job_id", "total")
     )
-    return {job.pk: (paid.get(job.pk) or Decimal("0")).quantize(Decimal("0.01")) for job in jobs}
+    bonuses = dict(
+        LedgerEntry.objects.filter(job_id__in=ids, kind=LedgerEntry.Kind.BONUS)
+        .values("job_id")
+        .annotate(total=Sum("amount"))
+        .values_list("job_id", "total")
+    )
+    return {
+        job.pk: ((paid.get(job.pk) or Decimal("0")) + (bonuses.get(job.pk) or Decimal("0"))).quantize(Decimal("0.01"))
+        for job in jobs
+    }
 
 
 NOT_ENOUGH_ANSWERS = "not enough answers yet"
@@ -244,6 +259,8 @@ def job_details(job: Job) -> dict:
         "agreement": agreement,
         "cost": str(cost),
         "budget": str(job.budget.quantize(Decimal("0.01"))) if job.budget is not None else None,
+        "cost_text": money(cost),
+        "budget_text": money(job.budget) if job.budget is not None else None,
         "workers": job_workers(job),
     }
 
@@ -434,6 +451,7 @@ def review_totals(assignment_ids: list[int]) -> dict:
         "answers": answers,
         "microtasks": totals["microtasks"],
         "amount": str((totals["amount"] or Decimal("0")).quantize(Decimal("0.01"))),
+        "amount_text": money(totals["amount"]),
     }
 
 

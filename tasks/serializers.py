@@ -354,3 +354,10 @@ class BulkReviewSerializer(serializers.Serializer):
             "source": given.get("source", ""),
             "search": given.get("q", "").strip(),
         }
+
+
+class BonusSerializer(serializers.Serializer):
+    """A bonus to one worker on a job; the bounds (more than 0, at most QUORUM_MAX_BONUS) are workers.ledger's."""
+
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    reason = serializers.CharField(max_length=200, allow_blank=True)

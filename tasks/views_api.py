@@ -13,8 +13,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.response import Response
 
+from quorum.money import amount_text, currency
 from quorum.request_bodies import MULTIPART_OVERHEAD
 from quorum.throttling import ActionRateThrottle
+from workers import ledger
 
 from . import exports, media, rankings, selectors, services
 from .aggregation.reliability import gold_reliability
@@ -25,6 +27,7 @@ from .intake.filenames import clean_filename
 from .models import AutomationStatus, Item, Job, MediaFile, Upload
 from .permissions import IsRequester
 from .serializers import (
+    BonusSerializer,
     BulkReviewSerializer,
     ItemResultSerializer,
     JobSerializer,
@@ -235,6 +238,24 @@ class JobViewSet(viewsets.ModelViewSet):
         )
 
     @extend_schema(responses=ItemResultSerializer(many=True))
+    @extend_schema(request=BonusSerializer, responses={201: dict})
+    @action(detail=True, methods=["post"], url_path=r"workers/(?P<worker_id>[0-9]+)/bonus")
+    def bonus(self, request, pk=None, worker_id=None):
+        """Pay a bonus to a worker who answered on this job (the job's owner only): amount and reason."""
+        job = self.get_object()
+        serializer = BonusSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            entry = ledger.bonus_pay(
+                job=job, worker_id=int(worker_id), paid_by=request.user, **serializer.validated_data
+            )
+        except PermissionError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+        except ledger.LedgerRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        body = {"id": entry.pk, "worker_id": entry.worker_id, "job_id": job.pk, "amount": amount_text(entry.amount)}
+        return Response({**body, "currency": currency(), "reason": entry.note}, status=status.HTTP_201_CREATED)
+
     @action(detail=True, methods=["get"])
     def items(self, request, pk=None):
         job = self.get_object()

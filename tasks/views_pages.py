@@ -13,6 +13,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
+from quorum.money import amount_text, currency, money
+from workers import ledger
 from workers.tokens import token_expired, token_expires_at, token_replace, token_revoke_all
 
 from . import media, quality, selectors, services
@@ -62,7 +64,7 @@ def dashboard(request):
 def job_new(request):
     # Every type goes to the form builder; the simple mode's list offers those a prompt and options define.
     types = [(name, label, QUESTION_TYPES[name].simple) for name, label in QUESTION_TYPE_CHOICES]
-    return render(request, "requester/job_new.html", {"question_types": types})
+    return render(request, "requester/job_new.html", {"question_types": types, "currency": currency()})
 
 
 def _questions_summary(job: Job) -> list[dict]:
@@ -95,6 +97,10 @@ def job_detail(request, job_id: int):
             "snapshot": selectors.job_snapshot(job),
             "automation_questions": automation,
             "reliability": gold_reliability(job, wait=False),
+            # Bonuses are the owner's to pay (staff may look at the job, not pay on it).
+            "can_bonus": job.owner_id == request.user.pk,
+            "currency": currency(),
+            "max_bonus": amount_text(ledger.max_bonus()),
         },
     )
 
@@ -316,6 +322,27 @@ def worker_block_view(request, job_id: int, worker_id: int):
         raise PermissionDenied("This worker has not worked on this job.")
     quality.worker_block_for_job(job.pk, worker_id, f"blocked by {request.user.username}")
     messages.success(request, f"{assignment.worker.username} is blocked on this job and gets no more of its work.")
+    return redirect(_safe_next(request, job))
+
+
+@require_POST
+@requester_required
+def worker_bonus_view(request, job_id: int, worker_id: int):
+    job = selectors.job_get_or_404(request.user, job_id)
+    try:
+        entry = ledger.bonus_pay(
+            job=job,
+            worker_id=worker_id,
+            amount=request.POST.get("amount", "")[:32],
+            reason=request.POST.get("reason", "")[: ledger.NOTE_MAX_LENGTH + 1],
+            paid_by=request.user,
+        )
+    except PermissionError as exc:
+        raise PermissionDenied(str(exc)) from None
+    except ledger.LedgerRefused as exc:
+        messages.error(request, f"No bonus paid: {exc}.")
+    else:
+        messages.success(request, f"Bonus of {money(entry.amount)} paid to {entry.worker.username}.")
     return redirect(_safe_next(request, job))
 
 

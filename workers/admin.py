@@ -1,12 +1,13 @@
 """Django admin for people: users with their role, worker profiles with block and unblock."""
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 
 from . import services
-from .models import Qualification, QualificationAttempt, User, WorkerProfile, WorkerSkill
+from .models import LedgerEntry, PayoutBatch, Qualification, QualificationAttempt, User, WorkerProfile, WorkerSkill
 from .usernames import username_errors
 
 
@@ -129,3 +130,51 @@ class QualificationAttemptAdmin(admin.ModelAdmin):
     list_filter = ["passed"]
     search_fields = ["worker__username", "qualification__name"]
     readonly_fields = ["worker", "qualification", "answers", "score", "passed", "created_at"]
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(admin.ModelAdmin):
+    """Read-only: batches are made on the console's Payouts page (workers.ledger), never edited."""
+
+    list_display = ("id", "created_at", "created_by", "minimum", "currency", "count", "total", "note")
+    list_select_related = ("created_by",)
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AdjustmentForm(forms.ModelForm):
+    """Staff add adjustments only: rewards, bonuses and payouts are written by their own paths."""
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["worker", "job", "amount", "note"]
+
+    def save(self, commit=True):
+        self.instance.kind = LedgerEntry.Kind.ADJUSTMENT
+        return super().save(commit)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    """The ledger, read-only; staff may add an adjustment (a correction, plus or minus) with a note."""
+
+    form = AdjustmentForm
+    list_display = ("created_at", "worker", "kind", "amount", "job", "note", "batch")
+    list_filter = ("kind",)
+    search_fields = ("worker__username", "note")
+    list_select_related = ("worker", "job", "batch")
+    raw_id_fields = ("worker", "job")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

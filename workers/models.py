@@ -72,13 +72,33 @@ class WorkerSkill(models.Model):
         return f"{self.name}={self.level}"
 
 
+class PayoutBatch(models.Model):
+    """One payout run by staff: every worker whose balance reached `minimum` got one payout entry in it."""
+
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="payout_batches")
+    created_at = models.DateTimeField(auto_now_add=True)
+    minimum = models.DecimalField(max_digits=12, decimal_places=4)
+    currency = models.CharField(max_length=8)
+    total = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    count = models.PositiveIntegerField(default=0)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"payout batch {self.pk}"
+
+
 class LedgerEntry(models.Model):
-    """Money owed to a worker: a reward per accepted microtask, and adjustments. The balance is the sum."""
+    """Money owed to a worker: a reward per accepted microtask, bonuses, adjustments, and payouts (negative).
+    The balance is the sum."""
 
     class Kind(models.TextChoices):
         REWARD = "reward", "Reward"
+        BONUS = "bonus", "Bonus"
         ADJUSTMENT = "adjustment", "Adjustment"
-        PAYOUT = "payout", "Payout"
+        PAYOUT = "payout", "Paid"
 
     worker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="ledger")
     job = models.ForeignKey("tasks.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="ledger")
@@ -89,9 +109,19 @@ class LedgerEntry(models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=4)
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="payouts")
 
     class Meta:
-        indexes = [models.Index(fields=["worker", "created_at"], name="ledger_worker_time")]
+        indexes = [
+            models.Index(fields=["worker", "created_at"], name="ledger_worker_time"),
+            models.Index(fields=["job", "kind"], name="ledger_job_kind"),
+        ]
+        constraints = [
+            # A worker is paid at most once per batch.
+            models.UniqueConstraint(
+                fields=["batch", "worker"], condition=models.Q(batch__isnull=False), name="ledger_one_payout_per_batch"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} to {self.worker_id}"

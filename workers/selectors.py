@@ -4,18 +4,23 @@ Earnings are the worker's ledger (a reward per accepted assignment); submitted a
 are shown as pending.
 """
 
+import csv
+import io
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db import connection
+from django.db.models import Count, F, Q, Sum, Window
 from django.utils import timezone
 
+from quorum.money import exact_amount_text
 from quorum.redis import get_redis
+from tasks.exports import UTF8_BOM, csv_cell
 from tasks.models import Assignment
 from tasks.scheduling import keys
 from tasks.selectors import accuracy_shown
 
-from .models import LedgerEntry, WorkerProfile
+from .models import LedgerEntry, PayoutBatch, WorkerProfile
 
 ONLINE_WINDOW = timedelta(minutes=2)
 
@@ -26,8 +31,11 @@ def _money(value) -> str:
 
 def worker_stats(user) -> dict:
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    paid = LedgerEntry.objects.filter(worker=user).aggregate(
-        total=Sum("amount"), today=Sum("amount", filter=Q(created_at__gte=today))
+    # Earned: everything but payouts (being paid does not undo having earned); the balance is the statement's.
+    paid = (
+        LedgerEntry.objects.filter(worker=user)
+        .exclude(kind=LedgerEntry.Kind.PAYOUT)
+        .aggregate(total=Sum("amount"), today=Sum("amount", filter=Q(created_at__gte=today)))
     )
     # Queried through assignments (indexed by worker); answers have no worker index, to keep submits cheap.
     sums = Assignment.objects.filter(worker=user, status=Assignment.Status.SUBMITTED).aggregate(
@@ -88,3 +96,121 @@ def workers_online() -> dict:
         "blocked": WorkerProfile.objects.filter(blocked=True).count(),
         "registered": WorkerProfile.objects.count(),
     }
+
+
+STATEMENT_PAGE_SIZE = 50
+AWAITING_LIMIT = 100
+
+
+def worker_balance(user) -> dict:
+    """Balance (what is owed now), paid so far, and the rewards of answers awaiting review, as Decimals."""
+    sums = LedgerEntry.objects.filter(worker=user).aggregate(
+        balance=Sum("amount"), paid=Sum("amount", filter=Q(kind=LedgerEntry.Kind.PAYOUT))
+    )
+    awaiting = Assignment.objects.filter(
+        worker=user, status=Assignment.Status.SUBMITTED, review=Assignment.Review.PENDING, reward__gt=0
+    ).aggregate(total=Sum("reward"), count=Count("id"))
+    return {
+        "balance": sums["balance"] or Decimal("0"),
+        "paid": -(sums["paid"] or Decimal("0")),
+        "awaiting": awaiting["total"] or Decimal("0"),
+        "awaiting_count": awaiting["count"],
+    }
+
+
+def worker_awaiting_review(user, limit: int = AWAITING_LIMIT) -> list[dict]:
+    """Submitted answers not yet reviewed, oldest first, each with when it is accepted automatically (None for
+    a flagged one: a person reviews it)."""
+    rows = (
+        Assignment.objects.filter(
+            worker=user, status=Assignment.Status.SUBMITTED, review=Assignment.Review.PENDING, reward__gt=0
+        )
+        .select_related("job")
+        .order_by("submitted_at", "id")[:limit]
+    )
+    return [
+        {
+            "assignment_id": a.pk,
+            "job": a.job.name,
+            "job_id": a.job_id,
+            "amount": a.reward,
+            "submitted_at": a.submitted_at,
+            "auto_accept_at": (
+                a.submitted_at + timedelta(hours=a.job.auto_accept_hours) if a.submitted_at and not a.flag else None
+            ),
+        }
+        for a in rows
+    ]
+
+
+def worker_statement_page(user, page: int = 1, per_page: int = STATEMENT_PAGE_SIZE) -> dict:
+    """One page of the worker's ledger, newest first, each entry with the balance right after it."""
+    entries = LedgerEntry.objects.filter(worker=user)
+    count = entries.count()
+    pages = max(1, -(-count // per_page))
+    page = min(max(1, page), pages)
+    rows = (
+        entries.annotate(
+            running=Window(Sum("amount"), order_by=[F("created_at").asc(), F("id").asc()]),
+        )
+        .select_related("job")
+        .order_by("-created_at", "-id")[(page - 1) * per_page : page * per_page]
+    )
+    return {
+        "entries": [
+            {
+                "id": e.pk,
+                "created_at": e.created_at,
+                "kind": e.kind,
+                "kind_label": e.get_kind_display(),
+                "job": e.job.name if e.job else "",
+                "job_id": e.job_id,
+                "note": e.note,
+                "amount": e.amount,
+                "balance": e.running,
+                "batch_id": e.batch_id,
+            }
+            for e in rows
+        ],
+        "page": page,
+        "pages": pages,
+        "count": count,
+    }
+
+
+PAYOUT_CSV_HEADER = ["worker", "email", "amount", "currency", "batch"]
+
+
+def payout_batch_csv(batch) -> bytes:
+    """A batch's payouts for a spreadsheet or a payment provider: UTF-8 with a BOM, cells that a spreadsheet would
+    run as formulas guarded (tasks/exports.py), amounts positive (what to pay) and exact."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(PAYOUT_CSV_HEADER)
+    rows = batch.payouts.select_related("worker").order_by("worker__username", "id")
+    for entry in rows:
+        writer.writerow(
+            [
+                csv_cell(entry.worker.username, spreadsheet=True),
+                csv_cell(entry.worker.email, spreadsheet=True),
+                exact_amount_text(-entry.amount),
+                csv_cell(batch.currency, spreadsheet=True),
+                batch.pk,
+            ]
+        )
+    return (UTF8_BOM + buf.getvalue()).encode()
+
+
+def payout_batches(limit: int = 50) -> list:
+    return list(PayoutBatch.objects.select_related("created_by")[:limit])
+
+
+def balances_owed() -> dict:
+    """What the platform owes all workers now: the total and how many workers have a positive balance."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), coalesce(sum(b), 0) FROM (SELECT sum(amount) AS b FROM workers_ledgerentry"
+            " GROUP BY worker_id HAVING sum(amount) > 0) owed"
+        )
+        workers, total = cursor.fetchone()
+    return {"workers": workers, "total": total}

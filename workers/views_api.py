@@ -7,9 +7,10 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from quorum.money import amount_text, currency, money
 from quorum.throttling import AddressRateThrottle
 
-from . import auth_limits
+from . import auth_limits, selectors
 from .serializers import MeSerializer, SigninSerializer, SignupSerializer, TokenSerializer
 from .services import UsernameTaken, signup_roles, user_create
 from .tokens import token_expires_at, token_for_signin, token_revoke_all
@@ -86,3 +87,64 @@ class TokenView(APIView):
 @permission_classes([IsAuthenticated])
 def me(request):
     return Response(MeSerializer(request.user).data)
+
+
+def _statement_summary(user) -> dict:
+    stats = selectors.worker_stats(user)
+    balance = selectors.worker_balance(user)
+    amounts = {
+        "earnings_today": stats["earnings_today"],
+        "earnings_total": stats["earnings_total"],
+        "earnings_pending": stats["earnings_pending"],
+        "balance": balance["balance"],
+        "paid": balance["paid"],
+        "awaiting": balance["awaiting"],
+    }
+    return {
+        "currency": currency(),
+        **{name: amount_text(value) for name, value in amounts.items()},
+        "awaiting_count": balance["awaiting_count"],
+        # As pages show them ("USD 0.40"), so browser code never formats money itself.
+        "text": {name: money(value) for name, value in amounts.items()},
+    }
+
+
+@extend_schema(responses={200: dict})
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def me_statement(request):
+    """The signed-in worker's own money: `?summary=1` the figures only; else also one page of ledger entries
+    (`?page=`, newest first, each with the balance after it) and the answers awaiting review."""
+    if not request.user.is_worker:
+        return Response({"detail": "statements are for workers"}, status=status.HTTP_403_FORBIDDEN)
+    body = _statement_summary(request.user)
+    if request.query_params.get("summary") in ("1", "true"):
+        return Response(body)
+    try:
+        page = int(request.query_params.get("page", "1")[:9])
+    except ValueError:
+        raise ValidationError({"page": ["a page number"]}) from None
+    statement = selectors.worker_statement_page(request.user, page)
+    body.update(
+        page=statement["page"],
+        pages=statement["pages"],
+        count=statement["count"],
+        entries=[
+            {
+                "id": e["id"],
+                "created_at": e["created_at"],
+                "kind": e["kind"],
+                "job_id": e["job_id"],
+                "job": e["job"],
+                "note": e["note"],
+                "amount": amount_text(e["amount"]),
+                "balance": amount_text(e["balance"]),
+                "batch_id": e["batch_id"],
+            }
+            for e in statement["entries"]
+        ],
+        awaiting_review=[
+            {**a, "amount": amount_text(a["amount"])} for a in selectors.worker_awaiting_review(request.user)
+        ],
+    )
+    return Response(body)

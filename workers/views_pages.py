@@ -200,3 +200,23 @@ def job_board(request):
     if not request.user.is_worker:
         raise PermissionDenied("This page is for workers.")
     return render(request, "worker/jobs.html", {"board": tasks_job_board(request.user)})
+
+
+@login_required
+def statement(request):
+    """Every ledger entry of the signed-in worker with the running balance, and what awaits review."""
+    if not request.user.is_worker:
+        raise PermissionDenied("This page is for workers.")
+    try:
+        page = int(request.GET.get("page", "1")[:9])
+    except ValueError:
+        page = 1
+    return render(
+        request,
+        "worker/statement.html",
+        {
+            "summary": selectors.worker_balance(request.user),
+            "statement": selectors.worker_statement_page(request.user, page),
+            "awaiting": selectors.worker_awaiting_review(request.user),
+        },
+    )

@@ -9,8 +9,8 @@ const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 function describe(totals, whose) {
   const what = `${plural(totals.answers, "answer")} on ${plural(totals.microtasks, "microtask")}`;
-  if (totals.decision === "accept") return `Accept ${what} ${whose}: this pays ${totals.amount} in rewards.`;
-  return `Reject ${what} ${whose}: nothing is paid (${totals.amount} withheld).`;
+  if (totals.decision === "accept") return `Accept ${what} ${whose}: this pays ${totals.amount_text} in rewards.`;
+  return `Reject ${what} ${whose}: nothing is paid (${totals.amount_text} withheld).`;
 }
 
 const EFFECT = {
@@ -39,7 +39,7 @@ export async function reviewInBulk(jobId, request, whose, onDone) {
   }
   setText("review-summary", describe(preview.data, whose));
   setText("review-effect", EFFECT[request.decision]);
-  confirm.textContent = request.decision === "accept" ? `Accept and pay ${preview.data.amount}` : "Reject";
+  confirm.textContent = request.decision === "accept" ? `Accept and pay ${preview.data.amount_text}` : "Reject";
   confirm.disabled = false;
   pending = { jobId, request, whose, onDone };
 }
@@ -64,7 +64,7 @@ function setUp() {
     }
     const done = result.data;
     const verb = done.decision === "accept" ? "Accepted" : "Rejected";
-    const money = done.decision === "accept" ? `; ${done.amount} paid` : "; their microtasks are answered again";
+    const money = done.decision === "accept" ? `; ${done.amount_text} paid` : "; their microtasks are answered again";
     setText("review-result", `${verb} ${plural(done.answers, "answer")} on ${plural(done.microtasks, "microtask")} ${whose}${money}.`);
     if (onDone) onDone(done);
   });

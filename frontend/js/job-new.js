@@ -12,6 +12,7 @@ import { renderTask } from "./task-view.js";
 
 const form = $("job-form");
 let sample = { columns: [], rows: [], estimatedRows: null };
+const currency = $("cost-estimate").dataset.currency || ""; // the deployment's (QUORUM_CURRENCY)
 let createdJobId = null;
 const previewMedia = new Map(); // file name in the archive -> data: URL (or null), once read
 
@@ -168,7 +169,7 @@ function renderPreview() {
   if (rows && p.items_per_microtask && p.redundancy) {
     const microtasks = Math.ceil(rows / p.items_per_microtask);
     const cost = microtasks * p.redundancy * Number(p.reward || 0);
-    setText("cost-estimate", `About ${microtasks.toLocaleString()} microtasks × ${p.redundancy} answers × ${p.reward} ≈ ${cost.toFixed(2)} at the minimum redundancy.`);
+    setText("cost-estimate", `About ${microtasks.toLocaleString()} microtasks × ${p.redundancy} answers × ${currency} ${p.reward} ≈ ${currency} ${cost.toFixed(2)} at the minimum redundancy.`);
   }
   renderTable();
 }

@@ -20,6 +20,7 @@ const state = {
 };
 const blockTemplate = $("block-form-template");
 const reviewTemplate = $("review-buttons-template");
+const bonusTemplate = $("bonus-form-template");
 const STATUS_LABELS = { draft: "Draft", open: "Open", paused: "Paused", cancelled: "Cancelled", done: "Done" };
 
 function addPoint(value) {
@@ -101,9 +102,16 @@ function renderIngest() {
   }
 }
 
+const bonusForms = new Map(); // worker id -> their bonus form, kept across redraws so typed amounts survive
+let workersDrawn = "";
+
 function renderWorkers() {
   const rows = (state.details && state.details.workers) || [];
   const body = $("workers-table").querySelector("tbody");
+  // Redrawn only when the table changed, and never under the requester's hands (typing a bonus).
+  const drawn = JSON.stringify(rows);
+  if (drawn === workersDrawn || body.contains(document.activeElement)) return;
+  workersDrawn = drawn;
   body.replaceChildren(
     ...rows.map((w) => {
       const actions = el("td", { class: "actions" });
@@ -123,6 +131,16 @@ function renderWorkers() {
         const form = blockTemplate.content.firstElementChild.cloneNode(true);
         form.action = `/jobs/${jobId}/workers/${w.id}/block/`;
         form.querySelector("button").setAttribute("aria-label", `Block ${w.username} on this job`);
+        actions.append(form);
+      }
+      if (bonusTemplate && w.answers > 0) {
+        let form = bonusForms.get(w.id);
+        if (!form) {
+          form = bonusTemplate.content.firstElementChild.cloneNode(true);
+          form.action = `/jobs/${jobId}/workers/${w.id}/bonus/`;
+          form.querySelector("button").setAttribute("aria-label", `Pay ${w.username} a bonus`);
+          bonusForms.set(w.id, form);
+        }
         actions.append(form);
       }
       return el(
@@ -156,8 +174,9 @@ function render() {
   setText("s-eta", eta(c));
   const d = state.details || {};
   setText("s-agreement", d.agreement === null || d.agreement === undefined ? "–" : percent(d.agreement));
-  setText("s-cost", d.cost ?? c.cost ?? "0.00");
-  setText("s-budget", d.budget ? `of ${d.budget}` : "");
+  // Amounts come written by the server, with the deployment's currency (quorum/money.py).
+  setText("s-cost", d.cost_text ?? "–");
+  setText("s-budget", d.budget_text ? `of ${d.budget_text}` : "");
   renderIngest();
   drawLine($("apm-chart"), state.series);
   if (state.drawnDetails !== state.detailsVersion) {

@@ -106,10 +106,51 @@ socket.on("answer.ack", (message) => {
       answersGiven += done ? done.items.length : 1;
       setText("w-answers", answersGiven);
       addHistory(done ? done.job.name : `microtask ${message.assignment_id}`, "submitted");
+      refreshEarnings();
     }
     notice = "Thanks, answer saved.";
   }
   dropAssignment(message.assignment_id, notice);
+});
+
+// Earnings: re-read from the server (which writes the amounts with their currency) when money moves
+// (`earnings.changed`: an accept, a bonus, a payout), after each acknowledged answer, and every 30 s in case a
+// nudge was missed. Off the answer path: one small GET, at most one at a time.
+const EARNINGS_EVERY_MS = 30_000;
+let earningsLoading = false;
+let earningsAgain = false;
+
+async function refreshEarnings() {
+  if (earningsLoading) {
+    earningsAgain = true;
+    return;
+  }
+  earningsLoading = true;
+  try {
+    const response = await fetch("/api/me/statement/?summary=1", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (response.ok) {
+      const body = await response.json();
+      setText("w-today", body.text.earnings_today);
+      setText("w-total", body.text.earnings_total);
+      setText("w-pending", body.text.earnings_pending);
+    }
+  } catch {
+    // Offline: the next tick tries again.
+  } finally {
+    earningsLoading = false;
+    if (earningsAgain) {
+      earningsAgain = false;
+      refreshEarnings();
+    }
+  }
+}
+
+socket.on("earnings.changed", refreshEarnings);
+setInterval(() => {
+  if (document.visibilityState === "visible") refreshEarnings();
+}, EARNINGS_EVERY_MS);
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") refreshEarnings();
 });
 
 socket.on("error", (message) => {

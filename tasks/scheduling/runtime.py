@@ -374,6 +374,11 @@ class Runtime:
                         session, {"type": "task.revoked", "assignment_id": lease.assignment_id, "reason": "expired"}
                     )
                     self.spawn_fill(session)
+        elif kind == "earnings.changed":
+            # Money moved (an accept, a bonus, a payout): the worker's pages re-read it over HTTP.
+            for worker_id in msg.get("worker_ids", ()):
+                for session in list(self.sessions.get(worker_id, ())):
+                    await self.safe_send(session, {"type": "earnings.changed"})
         elif kind in ("worker.blocked", "worker.changed"):
             for session in list(self.sessions.get(msg["worker_id"], ())):
                 await self.reload_worker(session)

@@ -116,7 +116,7 @@ def test_requester_creates_publishes_watches_and_downloads(new_page, celery_work
     # The per-worker table and the histogram come with the next details refresh.
     send_event(events.job_group(job.pk), "job.details", {"job_id": job.pk, "details": job_details(job)})
     expect(page.locator("#workers-table tbody tr")).to_have_count(2)
-    expect(page.locator("#s-cost")).to_have_text("0.20")
+    expect(page.locator("#s-cost")).to_have_text("USD 0.20")
     screenshot(page, "job-live")
 
     # 200 events a second for three seconds: the page keeps up and the main thread never stalls.

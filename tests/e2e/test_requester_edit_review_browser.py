@@ -48,13 +48,13 @@ def test_requester_edits_instructions_and_accepts_one_workers_answers_in_bulk(ne
 
     page.get_by_role("button", name="Accept all pending answers of alice").click()
     summary = page.locator("#review-summary")
-    expect(summary).to_have_text("Accept 3 answers on 3 microtasks of alice: this pays 0.75 in rewards.")
+    expect(summary).to_have_text("Accept 3 answers on 3 microtasks of alice: this pays USD 0.75 in rewards.")
     # The confirmation is a preview: nothing changed yet.
     assert not LedgerEntry.objects.exists()
     assert Assignment.objects.filter(job=job, review="pending").count() == 4
     screenshot(page, "bulk-review-confirm")
-    page.get_by_role("button", name="Accept and pay 0.75").click()
-    expect(page.locator("#review-result")).to_have_text("Accepted 3 answers on 3 microtasks of alice; 0.75 paid.")
+    page.get_by_role("button", name="Accept and pay USD 0.75").click()
+    expect(page.locator("#review-result")).to_have_text("Accepted 3 answers on 3 microtasks of alice; USD 0.75 paid.")
     screenshot(page, "bulk-review-done")
     assert LedgerEntry.objects.filter(worker=alice).count() == 3
     assert Assignment.objects.get(job=job, worker=bob).review == "pending"
@@ -69,7 +69,7 @@ def test_requester_edits_instructions_and_accepts_one_workers_answers_in_bulk(ne
     page.get_by_role("button", name="Filter").click()
     page.get_by_role("button", name="Reject all pending").click()
     expect(summary).to_have_text(
-        "Reject 1 answer on 1 microtask on the items this filter shows: nothing is paid (0.25 withheld)."
+        "Reject 1 answer on 1 microtask on the items this filter shows: nothing is paid (USD 0.25 withheld)."
     )
     screenshot(page, "bulk-review-filter")
     page.get_by_role("button", name="Reject", exact=True).click()

@@ -139,7 +139,7 @@ def test_bulk_accept_of_one_worker_pays_each_assignment_once_and_leaves_reviewed
     done = client.post(f"/api/jobs/{job.pk}/review/", body, format="json").json()
     assert preview == {**done, "preview": True}
     assert done == {"decision": "accept", "preview": False, "assignments": 2, "answers": 2, "microtasks": 2,
-                    "amount": "0.50"}  # fmt: skip
+                    "amount": "0.50", "amount_text": "USD 0.50"}  # fmt: skip
     assert sorted(LedgerEntry.objects.values_list("assignment_id", flat=True)) == [mine[1].pk, mine[2].pk]
     again = client.post(f"/api/jobs/{job.pk}/review/", body, format="json").json()
     assert again["assignments"] == 0 and LedgerEntry.objects.count() == 2  # paid once

@@ -135,7 +135,7 @@ def test_accepting_an_assignment_pays_the_worker(job_with_answer):
     assert Answer.objects.get(assignment=assignment).counts
     # The worker's page shows what the accepted assignment earned.
     body = client_for(worker).get("/work/").content.decode()
-    assert 'id="w-total">0.25<' in body
+    assert 'id="w-total">USD 0.25<' in body
 
 
 def test_a_requester_blocks_a_worker_on_their_job_and_the_scheduler_is_told(job_with_answer):

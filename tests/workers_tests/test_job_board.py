@@ -68,7 +68,7 @@ def test_the_board_shows_pay_time_rate_what_is_left_and_the_qualification(db):
     page = page_for(worker).get("/work/jobs/").content.decode()
     assert "Label fruit fast" in page and "French fruit" in page and "Blocked fruit" not in page
     row = page[page.index(f'data-job-id="{plain.pk}"') :].split("</tr>")[0]
-    assert "0.05" in row and "9 s" in row and "20.00" in row  # 0.05 a microtask of 9 s: 20.00 an hour
+    assert "USD 0.05" in row and "9 s" in row and "USD 20.00" in row  # 0.05 a microtask of 9 s: 20.00 an hour
     assert ">3<" in row and f"/work/?job={plain.pk}" in row
     french = page[page.index(f'data-job-id="{skilled.pk}"') :].split("</tr>")[0]
     assert "french" in french and "you have none" in french and "Work on this job" not in french
