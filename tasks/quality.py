@@ -428,13 +428,20 @@ def earnings_changed(worker_ids) -> None:
     transaction.on_commit(send)
 
 
-COMMITTED_SQL = """
-SELECT j.id, j.budget, (
+# What a job ``j`` has committed: the rewards of live leases and of answers not rejected, and its bonuses. The
+# budget check and a bonus (workers/ledger.py) count the same.
+COMMITTED = """(
   SELECT coalesce(sum(a.reward), 0) FROM tasks_assignment a
   WHERE a.job_id = j.id AND (a.status = 'leased' OR (a.status = 'submitted' AND a.review <> 'rejected')))
-  + (SELECT coalesce(sum(e.amount), 0) FROM workers_ledgerentry e WHERE e.job_id = j.id AND e.kind = 'bonus')
-FROM tasks_job j WHERE j.status = 'open' AND j.budget IS NOT NULL
-"""
+  + (SELECT coalesce(sum(e.amount), 0) FROM workers_ledgerentry e WHERE e.job_id = j.id AND e.kind = 'bonus')"""
+COMMITTED_SQL = f"SELECT j.id, j.budget, {COMMITTED} FROM tasks_job j WHERE j.status = 'open' AND j.budget IS NOT NULL"
+
+
+def job_committed(job_id: int):
+    """The money a job has committed (``COMMITTED``), as a Decimal."""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {COMMITTED} FROM tasks_job j WHERE j.id = %s", [job_id])
+        return cur.fetchone()[0]
 
 
 def budgets_enforce() -> list[int]:

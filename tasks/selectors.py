@@ -386,21 +386,15 @@ def uploads_failed_recent(limit: int = 5) -> list[Upload]:
 def job_board(worker) -> list[dict]:
     """The open jobs a worker may choose from: pay, measured time (and so an hourly rate), what is left, who posted
     it and the qualification it needs. Jobs the worker is blocked on are left out; the demo job comes last."""
-    from workers.models import WorkerSkill
     from workers.qualifications import qualifications_for_skills
 
-    jobs = list(
-        Job.objects.filter(status=Job.Status.OPEN)
-        .exclude(pk__in=JobWorker.objects.filter(worker=worker, blocked=True).values("job_id"))
-        .select_related("owner")
-        .order_by("demo", "-priority", "-created_at")[:200]
-    )
+    jobs = list(_jobs_open_to(worker).select_related("owner").order_by("demo", "-priority", "-created_at")[:200])
     left = dict(
         Microtask.objects.filter(job__in=jobs, status=Microtask.Status.OPEN, is_gold=False)
         .values_list("job_id")
         .annotate(n=Count("id"))
     )
-    skills = dict(WorkerSkill.objects.filter(worker__user=worker).values_list("name", "level"))
+    skills = _skills_of(worker)
     tests = qualifications_for_skills({job.required_skill for job in jobs if job.required_skill})
     board = []
     for job in jobs:
@@ -420,7 +414,7 @@ def job_board(worker) -> list[dict]:
                 "left": left.get(job.pk, 0),
                 "skill": job.required_skill,
                 "skill_level": job.required_skill_level,
-                "qualified": not job.required_skill or (has is not None and has >= job.required_skill_level),
+                "qualified": _qualified(job, skills),
                 "skill_held": has,
                 "qualification": test,
             }
@@ -434,9 +428,26 @@ def job_for_worker(worker, job_id) -> Job | None:
         job_id = int(job_id)
     except (TypeError, ValueError):
         return None
-    board = {row["job"].pk: row for row in job_board(worker) if row["qualified"]}
-    row = board.get(job_id)
-    return row["job"] if row else None
+    job = _jobs_open_to(worker).filter(pk=job_id).first()
+    return job if job is not None and _qualified(job, _skills_of(worker)) else None
+
+
+def _jobs_open_to(worker) -> QuerySet[Job]:
+    """Open jobs, less those the worker is blocked on."""
+    blocked = JobWorker.objects.filter(worker=worker, blocked=True).values("job_id")
+    return Job.objects.filter(status=Job.Status.OPEN).exclude(pk__in=blocked)
+
+
+def _skills_of(worker) -> dict[str, float]:
+    from workers.models import WorkerSkill
+
+    return dict(WorkerSkill.objects.filter(worker__user=worker).values_list("name", "level"))
+
+
+def _qualified(job: Job, skills: dict[str, float]) -> bool:
+    """The scheduler's rule (WorkerSession.can_take): the job's skill at its level, if it names one."""
+    held = skills.get(job.required_skill)
+    return not job.required_skill or (held is not None and held >= job.required_skill_level)
 
 
 def review_totals(assignment_ids: list[int]) -> dict:

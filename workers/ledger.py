@@ -86,15 +86,6 @@ def max_bonus() -> Decimal:
     return Decimal(settings.QUORUM_MAX_BONUS)
 
 
-# What a job has committed: the rewards of live leases and of answers not rejected, and its bonuses. The budget
-# check (tasks/quality.py budgets_enforce) counts the same.
-JOB_COMMITTED_SQL = """
-SELECT (SELECT coalesce(sum(a.reward), 0) FROM tasks_assignment a
-        WHERE a.job_id = %(job)s AND (a.status = 'leased' OR (a.status = 'submitted' AND a.review <> 'rejected')))
-     + (SELECT coalesce(sum(e.amount), 0) FROM workers_ledgerentry e WHERE e.job_id = %(job)s AND e.kind = 'bonus')
-"""
-
-
 def bonus_pay(*, job, worker_id: int, amount, reason: str, paid_by) -> LedgerEntry:
     """A bonus from a job's owner to a worker who answered on that job, with the reason (shown to the worker)."""
     from tasks import quality
@@ -117,9 +108,7 @@ def bonus_pay(*, job, worker_id: int, amount, reason: str, paid_by) -> LedgerEnt
         if not worked.exists():
             raise LedgerRefused("this worker has not answered on this job, so they cannot get a bonus on it")
         if job.budget is not None:
-            with connection.cursor() as cursor:
-                cursor.execute(JOB_COMMITTED_SQL, {"job": job.pk})
-                (committed,) = cursor.fetchone()
+            committed = quality.job_committed(job.pk)
             if committed + amount > job.budget:
                 raise LedgerRefused(
                     f"the bonus would take the job past its budget ({money(committed)} of {money(job.budget)}"

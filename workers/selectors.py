@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import Count, F, Q, Sum, Window
 from django.utils import timezone
 
-from quorum.money import exact_amount_text
+from quorum.money import amount_text, exact_amount_text
 from quorum.redis import get_redis
 from tasks.exports import UTF8_BOM, csv_cell
 from tasks.models import Assignment
@@ -23,10 +23,6 @@ from tasks.selectors import accuracy_shown
 from .models import LedgerEntry, PayoutBatch, WorkerProfile
 
 ONLINE_WINDOW = timedelta(minutes=2)
-
-
-def _money(value) -> str:
-    return str((value or Decimal("0")).quantize(Decimal("0.01")))
 
 
 def worker_stats(user) -> dict:
@@ -45,9 +41,9 @@ def worker_stats(user) -> dict:
     )
     profile = WorkerProfile.objects.filter(user=user).first()
     return {
-        "earnings_today": _money(paid["today"]),
-        "earnings_total": _money(paid["total"]),
-        "earnings_pending": _money(sums["pending"]),
+        "earnings_today": amount_text(paid["today"]),
+        "earnings_total": amount_text(paid["total"]),
+        "earnings_pending": amount_text(sums["pending"]),
         "microtasks": sums["microtasks"],
         "answers": sums["answers"] or 0,
         # accuracy, accuracy_low, accuracy_high, accuracy_text: on gold, with its interval.
