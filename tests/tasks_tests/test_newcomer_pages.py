@@ -95,3 +95,10 @@ def test_the_landing_page_says_what_quorum_is_and_where_to_start(client):
     page = client.get("/").content.decode()
     assert "self-hosted human-computation platform" in page
     assert 'href="/login/"' in page and 'href="/signup/"' in page
+
+
+def test_the_job_page_counts_answers_per_item_in_the_singular_too():
+    one, _ = fruit_job(count=1, redundancy=1)
+    assert "1 answer per item" in client_for(one.owner).get(f"/jobs/{one.pk}/").content.decode()
+    three, _ = fruit_job(count=1, redundancy=3)
+    assert "3 answers per item" in client_for(three.owner).get(f"/jobs/{three.pk}/").content.decode()
