@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "quorum",
     "workers",
     "tasks",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -145,6 +146,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "expire-leases": {"task": "tasks.background.expire_leases", "schedule": 2.0},
+    "webhooks-sweep": {"task": "webhooks.background.webhooks_sweep", "schedule": 1.0},
+    "webhooks-purge": {"task": "webhooks.background.deliveries_purge", "schedule": 3600.0},
     "sync-open-jobs": {"task": "tasks.background.sync_open_jobs", "schedule": 30.0},
     "reconcile-pools": {"task": "tasks.background.reconcile_pools", "schedule": 15.0},
     "refresh-pace": {"task": "tasks.background.refresh_pace", "schedule": 60.0},
@@ -299,6 +302,24 @@ QUORUM_MAX_ROW_BYTES = env_int("QUORUM_MAX_ROW_BYTES", 64 * 1024)
 QUORUM_MAX_ITEMS_PER_JOB = env_int("QUORUM_MAX_ITEMS_PER_JOB", 5_000_000)
 # Uploaded files are deleted when their ingest ends (0), or kept this many hours and then deleted by Celery beat.
 QUORUM_UPLOAD_RETENTION_HOURS = env_int("QUORUM_UPLOAD_RETENTION_HOURS", 0)
+
+# Webhooks (docs/WEBHOOKS.md). No calls to loopback, private, link-local, multicast or reserved addresses unless
+# allowed; hosts (names, or addresses and networks) may be limited to a list, and some denied.
+QUORUM_WEBHOOK_ALLOW_PRIVATE = env_bool("QUORUM_WEBHOOK_ALLOW_PRIVATE", False)
+QUORUM_WEBHOOK_ALLOWED_HOSTS = [
+    h.strip().lower() for h in os.environ.get("QUORUM_WEBHOOK_ALLOWED_HOSTS", "").split(",") if h.strip()
+]
+QUORUM_WEBHOOK_DENIED_HOSTS = [
+    h.strip().lower() for h in os.environ.get("QUORUM_WEBHOOK_DENIED_HOSTS", "").split(",") if h.strip()
+]
+QUORUM_WEBHOOK_CONNECT_TIMEOUT = float(os.environ.get("QUORUM_WEBHOOK_CONNECT_TIMEOUT", 3))
+QUORUM_WEBHOOK_TIMEOUT = float(os.environ.get("QUORUM_WEBHOOK_TIMEOUT", 10))
+QUORUM_WEBHOOK_MAX_RESPONSE_BYTES = env_int("QUORUM_WEBHOOK_MAX_RESPONSE_BYTES", 4096)
+# Retries: BASE, BASE*3, BASE*9, ... capped at CAP, until SPAN seconds of waiting have passed.
+QUORUM_WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("QUORUM_WEBHOOK_RETRY_BASE_SECONDS", 4))
+QUORUM_WEBHOOK_RETRY_CAP_SECONDS = float(os.environ.get("QUORUM_WEBHOOK_RETRY_CAP_SECONDS", 3600))
+QUORUM_WEBHOOK_RETRY_SPAN_SECONDS = float(os.environ.get("QUORUM_WEBHOOK_RETRY_SPAN_SECONDS", 24 * 3600))
+QUORUM_WEBHOOK_MAX_ENDPOINTS = env_int("QUORUM_WEBHOOK_MAX_ENDPOINTS", 50)
 # Distinct columns (item data fields) of a job, all its uploads together; the export writes every one.
 QUORUM_MAX_COLUMNS = env_int("QUORUM_MAX_COLUMNS", 1000)
 # Uploads always go to disk, never to memory. Under ASGI the request body is spooled first, to memory up to

@@ -9,6 +9,8 @@ from rest_framework.routers import DefaultRouter
 
 from tasks import views_pages as task_pages
 from tasks.views_api import JobViewSet, UploadViewSet
+from webhooks import views_api as webhooks_api
+from webhooks import views_pages as webhook_pages
 from workers import views_api as workers_api
 from workers import views_pages as worker_pages
 from workers import views_qualifications as qualification_views
@@ -27,6 +29,7 @@ class FormatParameterNegotiation(DefaultContentNegotiation):
 router = DefaultRouter()
 router.register("jobs", JobViewSet, basename="job")
 router.register("uploads", UploadViewSet, basename="upload")
+router.register("webhooks", webhooks_api.EndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -47,6 +50,7 @@ urlpatterns = [
         qualification_views.qualification_revoke_api,
         name="api-qualification-revoke",
     ),
+    path("api/webhooks/deliveries/<int:delivery_id>/resend/", webhooks_api.delivery_resend, name="api-delivery-resend"),
     path("api/", include(router.urls)),
     path("api/auth/token/", workers_api.TokenView.as_view(), name="api-token"),
     path("api/auth/signup/", workers_api.signup, name="api-signup"),
@@ -88,6 +92,9 @@ urlpatterns = [
     ),
     path("jobs/<int:job_id>/workers/<int:worker_id>/block/", task_pages.worker_block_view, name="job-worker-block"),
     path("account/tokens/", task_pages.tokens, name="tokens"),
+    path("webhooks/", webhook_pages.webhooks_page, name="webhooks"),
+    path("webhooks/new/", webhook_pages.webhook_create_view, name="webhook-create"),
+    path("webhooks/deliveries/<int:delivery_id>/resend/", webhook_pages.delivery_resend_view, name="delivery-resend"),
     path("work/", worker_pages.work, name="work"),
     path("work/jobs/", worker_pages.job_board, name="work-jobs"),
     path(

@@ -221,6 +221,9 @@ class Item(models.Model):
     # A form with several questions: {question name: {result, confidence, method, answers, agreement}}; ``result``
     # then holds {question name: result} and ``confidence`` the lowest confidence of the questions that apply.
     results = models.JSONField(null=True, blank=True)
+    # Raised by every write of the result (aggregation, automation): item.result webhooks name (item, version), so
+    # a receiver tells a changed result from a resent one.
+    result_version = models.IntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "position"], name="item_job_position_unique")]

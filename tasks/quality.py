@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from quorum import events
 from quorum.redis import get_redis
+from webhooks import services as webhooks
 
 from .aggregation.gold import accuracy_interval, accuracy_surely_below, interval_text, percent_text
 from .forms import Form
@@ -320,6 +321,7 @@ def worker_block_for_job(job_id: int, worker_id: int, reason: str) -> int:
             )
             released = cur.fetchall()
         reopened = answers_stop_counting(submitted)
+        webhooks.event_record(job_id, "worker.blocked", {"worker": worker_id, "reason": record.blocked_reason})
     pool_return(reopened + released)
     worker_changed(worker_id)
     log.info("worker %s blocked on job %s (%s): %s microtasks re-opened", worker_id, job_id, reason, len(reopened))

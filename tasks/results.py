@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from quorum import events
 from quorum.redis import get_redis
+from webhooks import services as webhooks
 
 from .aggregation.adaptive import needs_more_answers
 from .aggregation.gold import trust_score
@@ -213,6 +214,8 @@ def job_complete_if_finished(job: Job) -> bool:
             [job.pk, *due_params],
         )
         finished = cur.fetchone() is not None
+        if finished:
+            webhooks.event_record(job.pk, "job.done", {"status": "done"})
     if finished:
         pool.job_open_set(job.pk, False)
         get_redis().sadd(_dirty(), job.pk)

@@ -13,6 +13,7 @@ from psycopg.errors import LockNotAvailable
 
 from quorum import events
 from quorum.redis import get_redis, key
+from webhooks import services as webhooks
 
 from . import media, selectors
 from .intake import IntakeError, UploadTooLarge
@@ -33,6 +34,11 @@ def job_create(*, owner, **fields) -> Job:
     return Job.objects.create(owner=owner, **fields)
 
 
+# Webhook events of status changes (job.done is recorded by tasks.results, which closes a job). A resumed job is
+# not "published" again.
+WEBHOOK_STATUS_EVENTS = {Job.Status.OPEN: "job.published", Job.Status.PAUSED: "job.paused"}
+
+
 def job_set_status(job: Job, status: str, *, allowed_from: set[str], reason: str = "") -> Job:
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
@@ -43,14 +49,17 @@ def job_set_status(job: Job, status: str, *, allowed_from: set[str], reason: str
         job.status = status
         job.status_reason = reason
         fields = ["status", "status_reason"]
+        now = timezone.now()
         if status == Job.Status.OPEN and job.published_at is None:
-            job.published_at = timezone.now()
+            job.published_at = now
             fields.append("published_at")
         job.save(update_fields=fields)
         if status == Job.Status.CANCELLED:
             # Nobody answers them any more: leases in flight end, and a late answer is refused.
             job.microtasks.filter(status=Microtask.Status.OPEN).update(status=Microtask.Status.CANCELLED)
         events.job_status(job.pk, status)
+        if status in WEBHOOK_STATUS_EVENTS and not (status == Job.Status.OPEN and job.published_at != now):
+            webhooks.event_record(job.pk, WEBHOOK_STATUS_EVENTS[status], {"status": status, "reason": reason})
         opened = status == Job.Status.OPEN
         transaction.on_commit(
             lambda: pool.job_open_set(job.pk, opened, job.priority, job.required_skill, job.required_skill_level)
@@ -242,7 +251,15 @@ def upload_fail(upload: Upload, error: IntakeError) -> None:
     upload.error = error.as_dict()
     upload.finished_at = timezone.now()
     # An update, not a save: the upload is gone if its job was deleted meanwhile, and that is no error.
-    Upload.objects.filter(pk=upload.pk).update(status=upload.status, error=upload.error, finished_at=upload.finished_at)
+    with transaction.atomic():
+        if Upload.objects.filter(pk=upload.pk).update(
+            status=upload.status, error=upload.error, finished_at=upload.finished_at
+        ):
+            webhooks.event_record(
+                upload.job_id,
+                "upload.failed",
+                {"upload": upload.pk, "filename": upload.filename, "error": upload.error},
+            )
 
 
 def upload_file_delete(upload: Upload) -> None:
@@ -335,6 +352,12 @@ def _upload_ingest_claimed(upload: Upload, path: Path) -> Upload:
         upload.finished_at = timezone.now()
         upload.save(
             update_fields=["status", "rows_done", "rows_total", "items_created", "microtasks_created", "finished_at"]
+        )
+        # Inside the ingest's transaction: the event commits with the items, or neither does.
+        webhooks.event_record(
+            job_id,
+            "upload.done",
+            {"upload": upload.pk, "filename": upload.filename, "rows": result.rows, "items": result.items},
         )
 
     try:

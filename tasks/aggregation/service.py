@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from quorum.redis import get_redis, key
+from webhooks.services import item_results_update
 
 from ..forms import Form
 from ..intake.loading import copy_text
@@ -108,7 +109,7 @@ def read_job_gold(job: Job) -> dict[int, object]:
 CLEAR_UNANSWERED_SQL = """
 UPDATE tasks_item i
 SET result = NULL, results = NULL, confidence = NULL, result_method = '', result_source = '', answer_count = 0,
-    agreement = NULL, result_updated_at = now()
+    agreement = NULL, result_updated_at = now(), result_version = i.result_version + 1
 WHERE i.job_id = %s AND i.result_source = 'human' AND i.gold IS NULL
   AND NOT EXISTS (SELECT 1 FROM aggregation_results r WHERE r.id = i.id)
 """
@@ -148,12 +149,16 @@ def _write(job: Job, rows: list[Row], method: str, *, whole_job: bool = False) -
         # Without statistics the planner takes a temp table for a thousand rows and scans every item of the table
         # to join a few hundred.
         cursor.execute("ANALYZE aggregation_results")
-        cursor.execute(
+        # Each changed item gets a new result_version and, for a requester subscribed to item.result webhooks, is
+        # recorded in the outbox by the same statement (webhooks.services.item_results_update).
+        updated = item_results_update(
+            cursor,
+            job.pk,
             """
             UPDATE tasks_item i
             SET result = r.result, results = r.results, confidence = r.confidence, result_method = %s,
                 result_source = 'human', answer_count = r.answer_count, agreement = r.agreement,
-                result_updated_at = now()
+                result_updated_at = now(), result_version = i.result_version + 1
             FROM aggregation_results r
             WHERE i.id = r.id AND i.job_id = %s AND i.gold IS NULL AND i.result_source IN ('', 'human')
               AND (i.result IS DISTINCT FROM r.result OR i.answer_count IS DISTINCT FROM r.answer_count
@@ -164,10 +169,8 @@ def _write(job: Job, rows: list[Row], method: str, *, whole_job: bool = False) -
             """,
             [method, job.pk, method],
         )
-        updated = cursor.rowcount
         if whole_job:
-            cursor.execute(CLEAR_UNANSWERED_SQL, [job.pk])
-            updated += cursor.rowcount
+            updated += item_results_update(cursor, job.pk, CLEAR_UNANSWERED_SQL, [job.pk])
         # ON COMMIT DROP does not fire when the caller's transaction is still open; drop it now for the next call.
         cursor.execute("DROP TABLE aggregation_results")
         return updated

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
@@ -42,6 +42,7 @@ from tasks.models import (
     Microtask,
 )
 from tasks.scheduling import pool
+from webhooks.services import item_results_update
 
 from . import calibration
 from .embeddings import device_label
@@ -374,7 +375,7 @@ def positions_in(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.n
 
 MACHINE_ANSWERS_SQL = (
     "UPDATE tasks_item i SET result = to_jsonb(v.label), confidence = v.confidence, result_source = %s,"
-    " result_method = %s, result_updated_at = %s"
+    " result_method = %s, result_updated_at = %s, result_version = i.result_version + 1"
     " FROM unnest(%s::bigint[], %s::text[], %s::float8[]) AS v(id, label, confidence) WHERE i.id = v.id"
 )
 
@@ -479,12 +480,16 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
         answered_confidence = candidates.confidence[answered].tolist()
         for start in range(0, len(answered_ids), CHUNK):
             chunk = slice(start, start + CHUNK)
-            cursor.execute(
+            # A machine result is final: it takes the microtask (item.result webhooks record it in this statement).
+            item_results_update(
+                cursor,
+                job.pk,
                 MACHINE_ANSWERS_SQL,
                 [
                     str(Item.Source.MACHINE), method, now,
                     answered_ids[chunk], answered_labels[chunk], answered_confidence[chunk],
                 ],
+                final="true",
             )  # fmt: skip
         cursor.execute(
             # results_for: the machine's results are these microtasks' results (the repair pass leaves them be).
@@ -565,13 +570,15 @@ def human_results_write(job: Job, results: dict[int, tuple[str, float]], method:
     rows = [
         Item(
             pk=pk, result=label, confidence=conf, result_source=Item.Source.HUMAN, result_method=method,
-            result_updated_at=now,
+            result_updated_at=now, result_version=F("result_version") + 1,
         )
         for pk, (label, conf) in results.items()
     ]  # fmt: skip
     with transaction.atomic():
         Item.objects.bulk_update(
-            rows, ["result", "confidence", "result_source", "result_method", "result_updated_at"], batch_size=2000
+            rows,
+            ["result", "confidence", "result_source", "result_method", "result_updated_at", "result_version"],
+            batch_size=2000,
         )
         indexes = set(Item.objects.filter(pk__in=list(results)).values_list("microtask_index", flat=True))
         unresolved = set(
