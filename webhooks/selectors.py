@@ -59,14 +59,14 @@ def deliveries_recent(user, *, job_id: int | None = None, limit: int = 100) -> l
 # Per (endpoint, job), the first delivery still to send, where it may be sent now: pending or failed and due, or
 # delivering with a lapsed claim (its Celery worker died). Read through the partial index webhook_delivery_open.
 DUE_HEADS_SQL = """
-SELECT endpoint_id, job_id FROM (
+SELECT head.endpoint_id, head.job_id FROM (
     SELECT DISTINCT ON (d.endpoint_id, d.job_id) d.endpoint_id, d.job_id, d.status, d.next_attempt_at, d.locked_until
     FROM webhooks_delivery d
     WHERE d.status IN ('pending', 'delivering', 'failed')
     ORDER BY d.endpoint_id, d.job_id, d.id
 ) head JOIN webhooks_endpoint e ON e.id = head.endpoint_id AND e.active
-WHERE (head.status IN ('pending', 'failed') AND (head.next_attempt_at IS NULL OR head.next_attempt_at <= now()))
-   OR (head.status = 'delivering' AND head.locked_until < now())
+WHERE (head.status IN ('pending', 'failed') AND (head.next_attempt_at IS NULL OR head.next_attempt_at <= clock_timestamp()))
+   OR (head.status = 'delivering' AND head.locked_until < clock_timestamp())
 LIMIT %s
 """
 

@@ -238,12 +238,12 @@ def retry_delays() -> list[float]:
 
 CLAIM_HEAD_SQL = """
 UPDATE webhooks_delivery d
-SET status = 'delivering', attempts = d.attempts + 1, locked_until = now() + make_interval(secs => %s)
+SET status = 'delivering', attempts = d.attempts + 1, locked_until = clock_timestamp() + make_interval(secs => %s)
 WHERE d.id = (SELECT h.id FROM webhooks_delivery h WHERE h.endpoint_id = %s AND h.job_id = %s
               AND h.status IN ('pending', 'delivering', 'failed') ORDER BY h.id LIMIT 1)
   AND EXISTS (SELECT 1 FROM webhooks_endpoint e WHERE e.id = d.endpoint_id AND e.active)
-  AND ((d.status IN ('pending', 'failed') AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now()))
-       OR (d.status = 'delivering' AND d.locked_until < now()))
+  AND ((d.status IN ('pending', 'failed') AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= clock_timestamp()))
+       OR (d.status = 'delivering' AND d.locked_until < clock_timestamp()))
 RETURNING d.id
 """
 
