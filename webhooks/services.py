@@ -212,12 +212,12 @@ def _delivery(endpoint: Endpoint, job_id: int, event: str, data: dict, now) -> D
     return Delivery(endpoint=endpoint, job_id=job_id, event=event, data=data, created_at=now)
 
 
-def deliveries_enqueue(heads: list[tuple[int, int]], countdown: float | None = None) -> None:
+def deliveries_enqueue(heads: list[tuple[int, int]]) -> None:
     from .background import deliveries_send
 
     for endpoint_id, job_id in heads:
         try:
-            deliveries_send.apply_async((endpoint_id, job_id), countdown=countdown)
+            deliveries_send.delay(endpoint_id, job_id)
         except Exception:  # the broker is down: the beat sweep sends them later
             log.warning("webhooks: could not queue a send; the sweep will", exc_info=True)
             return
@@ -314,8 +314,10 @@ def delivery_resend(d: Delivery) -> Delivery:
 
 
 def deliveries_send(endpoint_id: int, job_id: int, *, limit: int = 100) -> int:
-    """Send the due deliveries of one (endpoint, job) in order, until one fails or none is due. A failure schedules
-    its retry (a Celery countdown; the beat sweep also finds it). Returns the deliveries sent."""
+    """Send the due deliveries of one (endpoint, job) in order, until one fails or none is due. A failure's retry
+    is queued by the beat sweep once its ``next_attempt_at`` comes (not by a Celery countdown: a message held for
+    an hour outlives the broker's visibility timeout, and held messages stall a worker whose prefetch is 1).
+    Returns the deliveries sent."""
     sent = 0
     for _ in range(limit):
         d = delivery_claim_head(endpoint_id, job_id)
@@ -323,9 +325,7 @@ def deliveries_send(endpoint_id: int, job_id: int, *, limit: int = 100) -> int:
             return sent
         outcome = delivery_attempt(d)
         if not outcome.ok:
-            if d.status == Delivery.Status.FAILED and d.next_attempt_at is not None:
-                wait = max(0.0, (d.next_attempt_at - timezone.now()).total_seconds())
-                deliveries_enqueue([(endpoint_id, job_id)], countdown=wait + 0.05)
+            if d.status == Delivery.Status.FAILED:
                 return sent
             continue  # gave up: the next one may go
         sent += 1
