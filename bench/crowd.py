@@ -16,6 +16,10 @@ With --media image each item shows one of --media-files uploaded images of about
 the data, through the platform's own upload path), and every simulated worker fetches its task's image by the
 signed URL, with its API token, before it answers (as a browser does when it shows the task); the line then ends
 with ``media_p99_ms=<n> media_fetched=<n> media_failed=<n>``.
+With --webhook a local receiver records every webhook delivery; one endpoint is subscribed to the job's item
+results (and QUORUM_WEBHOOK_ALLOW_PRIVATE is set, the receiver being on loopback). After the window the
+benchmark waits for the results and their deliveries to drain and checks that every (item, version) written was
+delivered exactly once; the line then ends with ``webhooks_missing=<n> webhooks_duplicates=<n>``.
 """
 
 import argparse
@@ -37,6 +41,82 @@ from bench.common import Platform, django_setup, raise_open_files_limit, rss_mb 
 TARGET_CYCLES = 2000
 TARGET_P99_MS = 50
 TARGET_MEDIA_P99_MS = 100
+
+
+# --- webhooks: a local receiver and the check that every item result arrived once ----------------------------
+
+
+class WebhookReceiver:
+    """Records each delivery's id and the (item, version) pairs it carries; answers 200 at once."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.by_delivery: dict[str, list[tuple[int, int]]] = {}
+        self.requests = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                pairs = [(r["item"], r["version"]) for r in json.loads(body)["data"].get("results", [])]
+                with receiver.lock:
+                    receiver.requests += 1
+                    receiver.by_delivery[self.headers["X-Quorum-Delivery"]] = pairs
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def counts(self) -> dict[tuple[int, int], int]:
+        """How many distinct deliveries carried each (item, version); a retried delivery counts once."""
+        seen: dict[tuple[int, int], int] = {}
+        with self.lock:
+            for pairs in self.by_delivery.values():
+                for pair in pairs:
+                    seen[pair] = seen.get(pair, 0) + 1
+        return seen
+
+
+def webhook_subscribe(job, url: str) -> None:
+    from webhooks import services as webhooks
+
+    webhooks.endpoint_create(owner=job.owner, url=url, events=["item.result"], job=job)
+
+
+def webhook_check(job_id: int, receiver: WebhookReceiver, timeout: float = 120) -> tuple[int, int, int]:
+    """Wait until the job's results are written and their deliveries drained, then (missing, duplicates, pairs):
+    every (item, version) from 1 to each item's result_version must have come in exactly one delivery."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while True:
+        received = receiver.counts()
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT (SELECT count(*) FROM tasks_microtask m WHERE m.job_id = %s AND m.status = 'done'"
+                "        AND NOT m.is_gold AND m.results_for IS DISTINCT FROM m.completed_at)"
+                " + (SELECT count(*) FROM webhooks_event e WHERE e.job_id = %s)"
+                " + (SELECT count(*) FROM webhooks_delivery d WHERE d.job_id = %s"
+                "    AND d.status IN ('pending', 'delivering', 'failed'))",
+                [job_id, job_id, job_id],
+            )
+            busy = cur.fetchone()[0]
+            cur.execute("SELECT id, result_version FROM tasks_item WHERE job_id = %s AND result_version > 0", [job_id])
+            expected = {(item, v) for item, version in cur.fetchall() for v in range(1, version + 1)}
+        missing = len(expected - set(received))
+        duplicates = sum(n - 1 for n in received.values() if n > 1)
+        if (not busy and not missing) or time.monotonic() > deadline:
+            return missing, duplicates, len(expected)
+        time.sleep(1)
 
 
 # --- set-up through the platform's own services --------------------------------------------------------------
@@ -450,9 +530,14 @@ def main() -> int:
     parser.add_argument("--timeline", help="write each measured answer's submit time and latency to this CSV file")
     parser.add_argument("--media", choices=["image"], help="each item shows an uploaded image that workers fetch")
     parser.add_argument("--media-files", type=int, default=1000, help="distinct images for --media (items share)")
+    parser.add_argument("--webhook", action="store_true", help="deliver the job's item results to a local receiver")
     args = parser.parse_args()
 
     raise_open_files_limit()
+    if args.webhook:
+        import os
+
+        os.environ["QUORUM_WEBHOOK_ALLOW_PRIVATE"] = "1"  # the receiver is on loopback (the platform inherits it)
     django_setup()
     platform = None
     if args.url:
@@ -474,6 +559,10 @@ def main() -> int:
         else:
             job = make_job(args.items, args.redundancy)
         tokens = make_workers(max(args.workers, args.idle))
+        receiver = None
+        if args.webhook:
+            receiver = WebhookReceiver()
+            webhook_subscribe(job, receiver.url)
         services.job_publish(job)
         print(f"job {job.pk}: {job.item_count} items, {args.workers} workers, platform {base}", flush=True)
 
@@ -546,6 +635,17 @@ def main() -> int:
             print(f"idle: {opened} connections held on one ASGI process: RSS {before:.0f} MB -> {during:.0f} MB "
                   f"({(during - before) * 1024 / max(opened, 1):.1f} KB per connection)", flush=True)  # fmt: skip
 
+        webhook_fields = ""
+        if receiver is not None:
+            waited = time.monotonic()
+            missing, duplicates, pairs = webhook_check(job.pk, receiver)
+            print(
+                f"webhooks: {pairs} (item, version) results written, {receiver.requests} requests received in "
+                f"{len(receiver.by_delivery)} deliveries; drained {time.monotonic() - waited:.1f} s after the window; "
+                f"{missing} missing, {duplicates} delivered twice",
+                flush=True,
+            )
+            webhook_fields = f" webhooks_missing={missing} webhooks_duplicates={duplicates}"
         violations = check_invariants(job.pk, result.get("all_acked", []))
         for name, count in violations.items():
             if count:
@@ -578,7 +678,7 @@ def main() -> int:
             )
         print(
             f"crowd cycles_per_s={cycles:.0f} p50_ms={p50:.1f} p99_ms={p99:.1f} echo_ratio={ratio:.2f} "
-            f"violations={total_violations}{media_fields}"
+            f"violations={total_violations}{media_fields}{webhook_fields}"
         )
         return 0
     finally:
