@@ -2,6 +2,7 @@
 endpoints and deliveries (another's is a 404); staff see all."""
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import ValidationError
@@ -41,6 +42,7 @@ class EndpointViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.endpoint_delete(instance)
 
+    @extend_schema(parameters=[DeliveryQuerySerializer], responses=DeliverySerializer(many=True))
     @action(detail=True, methods=["get"])
     def deliveries(self, request, pk=None):
         endpoint = self.get_object()
@@ -53,6 +55,7 @@ class EndpointViewSet(viewsets.ModelViewSet):
         return self.get_paginated_response(DeliverySerializer(page, many=True).data)
 
 
+@extend_schema(request=None, responses={202: DeliverySerializer})
 @api_view(["POST"])
 @permission_classes([IsRequester])
 def delivery_resend(request, delivery_id: int):
