@@ -23,6 +23,8 @@ CLAIM_MARGIN_SECONDS = 30
 RESULTS_PER_EVENT = 1000
 # Outbox rows one dispatch transaction takes (at most RESULTS_PER_EVENT results each).
 DISPATCH_BATCH = 100
+# Seconds one send task goes on with one (endpoint, job) before it queues the rest as a new task.
+SEND_BUDGET_SECONDS = 10.0
 # pg_try_advisory_xact_lock key of the dispatcher ("qwhk").
 DISPATCH_LOCK = 0x7177686B
 
@@ -324,7 +326,10 @@ def deliveries_send(endpoint_id: int, job_id: int, *, limit: int = 100) -> int:
     an hour outlives the broker's visibility timeout, and held messages stall a worker whose prefetch is 1).
     Returns the deliveries sent."""
     sent = 0
+    started = time.monotonic()
     for _ in range(limit):
+        if time.monotonic() - started > SEND_BUDGET_SECONDS:
+            break  # a slow endpoint does not hold a Celery worker for long: the rest go in another turn
         d = delivery_claim_head(endpoint_id, job_id)
         if d is None:
             return sent
@@ -334,9 +339,8 @@ def deliveries_send(endpoint_id: int, job_id: int, *, limit: int = 100) -> int:
                 return sent
             continue  # gave up: the next one may go
         sent += 1
-    deliveries_enqueue(
-        [(endpoint_id, job_id)]
-    )  # more left: another turn, so one endpoint does not hold a Celery worker
+    # More may be left: another turn, behind other queued work, so one endpoint does not hold a Celery worker.
+    deliveries_enqueue([(endpoint_id, job_id)])
     return sent
 
 

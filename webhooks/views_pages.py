@@ -1,6 +1,7 @@
 """The webhooks page: a requester's endpoints and their latest deliveries, with resend."""
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -36,7 +37,7 @@ def webhook_create_view(request):
     job_id = request.POST.get("job") or ""
     job = job_get_or_404(request.user, int(job_id)) if job_id.isdigit() else None
     if job is not None and job.owner_id != request.user.pk:
-        job = None
+        raise Http404("no such job of yours")  # staff may look at any job, but endpoints are for one's own
     try:
         endpoint = services.endpoint_create(
             owner=request.user,

@@ -320,3 +320,20 @@ def test_the_page_adds_an_endpoint_and_shows_its_secret_once(client, requester, 
 def test_a_signature_body_is_what_was_sent():
     body = json.dumps({"a": 1}).encode()
     assert delivery.sign("s3cret", 100, body) == "sha256=" + hmac.new(b"s3cret", b"100." + body, "sha256").hexdigest()
+
+
+def test_a_slow_answer_within_the_timeout_is_delivered(requester, allow_loopback):
+    with Receiver(delay=0.5) as receiver:
+        endpoint, job = one_delivery(requester, receiver.url)
+        assert services.deliveries_send(endpoint.pk, job.pk) == 1
+    assert Delivery.objects.get().status == "delivered"
+
+
+def test_an_address_refused_at_send_time_is_a_clear_failure_not_a_call(requester, allow_loopback, settings):
+    with Receiver() as receiver:
+        endpoint, job = one_delivery(requester, receiver.url)
+        settings.QUORUM_WEBHOOK_ALLOW_PRIVATE = False  # the deployment changed its rules meanwhile
+        assert services.deliveries_send(endpoint.pk, job.pk) == 0
+    d = Delivery.objects.get()
+    assert d.status == "failed" and d.response_code is None and not receiver.received
+    assert d.error.startswith("refused: 127.0.0.1 is a loopback address")
