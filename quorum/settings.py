@@ -58,6 +58,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id, user and job of log lines, the X-Request-ID header, requests counted for /metrics.
+    "quorum.logs.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "quorum.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -331,10 +333,20 @@ QUORUM_MEDIA_VIEWER_URL_SECONDS = env_int("QUORUM_MEDIA_VIEWER_URL_SECONDS", 360
 # one batch of lookups at a time.
 QUORUM_MEDIA_LOOKUP_CONNECTIONS = env_int("QUORUM_MEDIA_LOOKUP_CONNECTIONS", 2)
 
+# --- operations: logs, metrics, errors (docs/OPERATIONS.md) ----------------------------------------------------------
+# "json": one JSON object per line (time, level, logger, message, request_id, user, job, task_id, exception);
+# "text": the message alone. Both on stderr.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ValueError(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "quorum.logs.ContextFilter"}},
+    "formatters": {"json": {"()": "quorum.logs.JsonFormatter"}, "text": {"format": "%(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
@@ -343,8 +355,26 @@ LOGGING = {
         "celery.beat": {"level": "WARNING"},
         "celery.worker.strategy": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
+        # A line per HTTP request (method, path, status, duration) where lines are read by machines.
+        "quorum.request": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
     },
 }
+# GET /metrics (Prometheus text format) answers a staff session, or this token as "Authorization: Bearer <token>".
+# Unset: staff sessions only. Multiprocess figures: PROMETHEUS_MULTIPROC_DIR (quorum/metrics.py reads it).
+QUORUM_METRICS_TOKEN = os.environ.get("QUORUM_METRICS_TOKEN", "")
+if QUORUM_METRICS_TOKEN and len(QUORUM_METRICS_TOKEN) < 24:
+    raise ValueError("QUORUM_METRICS_TOKEN must be at least 24 characters (e.g. `openssl rand -hex 24`)")
+# Errors and slow transactions to Sentry (Django and Celery); unset: the SDK is not even imported.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from quorum.error_reports import sentry_start
+
+    sentry_start(
+        SENTRY_DSN,
+        environment=os.environ.get("SENTRY_ENVIRONMENT", "production"),
+        traces_sample_rate=float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", 0)),
+        send_default_pii=env_bool("SENTRY_SEND_DEFAULT_PII", False),
+    )
 
 
 SPECTACULAR_SETTINGS.update(

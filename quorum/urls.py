@@ -13,7 +13,7 @@ from workers import views_api as workers_api
 from workers import views_pages as worker_pages
 from workers import views_qualifications as qualification_views
 
-from . import views_console
+from . import views_console, views_metrics
 from .health import healthz
 
 
@@ -30,6 +30,7 @@ router.register("uploads", UploadViewSet, basename="upload")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", views_metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/qualifications/", qualification_views.qualification_list_api, name="api-qualifications"),
     path(

@@ -476,3 +476,33 @@ def assignments_pending_review(job: Job, *, worker_id: int | None = None, filter
         indexes = item_list(job, **filters).order_by().values("microtask_index")
         pending = pending.filter(microtask__job=job, microtask__index__in=indexes)
     return pending
+
+
+# /metrics reads these at most every few seconds (quorum/metrics.py); a statement that runs longer is cut short.
+OPERATIONS_STATE_TIMEOUT_MS = 2000
+
+
+def operations_state(limit: int) -> dict:
+    """What the platform holds right now, for the metrics: live leases, finished microtasks whose results are
+    due (the partial indexes ``assignment_leased_expiry`` and ``microtask_results_due`` hold only those rows;
+    each count stops at ``limit``), jobs by status and the automation figures of live jobs."""
+    from django.db import transaction
+
+    from .models import RESULTS_DUE
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {OPERATIONS_STATE_TIMEOUT_MS}")
+        leases = Assignment.objects.filter(status=Assignment.Status.LEASED)[:limit].count()
+        results_due = Microtask.objects.filter(RESULTS_DUE)[:limit].count()
+        jobs = dict(Job.objects.order_by().values_list("status").annotate(n=Count("id")))
+        automation = Job.objects.filter(
+            automation_enabled=True, status__in=[Job.Status.OPEN, Job.Status.PAUSED]
+        ).aggregate(items=Sum("item_count"), taken=Sum("automation_items_taken"))
+    return {
+        "leases": leases,
+        "results_due": results_due,
+        "jobs": {status: jobs.get(status, 0) for status in Job.Status.values},
+        "automation_items": automation["items"] or 0,
+        "automation_items_taken": automation["taken"] or 0,
+    }

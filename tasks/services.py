@@ -11,7 +11,7 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 from psycopg.errors import LockNotAvailable
 
-from quorum import events
+from quorum import events, metrics
 from quorum.redis import get_redis, key
 
 from . import media, selectors
@@ -350,6 +350,7 @@ def _upload_ingest_claimed(upload: Upload, path: Path) -> Upload:
             result = _ingest_rows(upload, path, upload.filename, on_progress, on_done)
     except IntakeError as exc:
         upload_fail(upload, exc)
+        metrics.ingest_failed()
         events.job_ingest(job_id, upload.pk, "failed", 0, upload.rows_total, exc.as_dict())
         log.info("upload %s failed: %s", upload.pk, exc)
         return upload
@@ -361,11 +362,13 @@ def _upload_ingest_claimed(upload: Upload, path: Path) -> Upload:
             upload,
             IntakeError("the upload could not be stored (internal error; see the server log)", file=upload.filename),
         )
+        metrics.ingest_failed()
         events.job_ingest(job_id, upload.pk, "failed", 0, upload.rows_total, {"message": "internal error"})
         raise
     finally:
         get_redis().delete(progress_key)
     log.info("upload %s: %s rows in %.2fs", upload.pk, result.rows, result.seconds)
+    metrics.ingest_finished(result.rows)
     pool.job_microtasks_added(job_id)
     events.job_ingest(job_id, upload.pk, "done", result.rows, result.rows)
     return upload

@@ -25,7 +25,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from quorum import events, gc_pacing
+from quorum import events, gc_pacing, metrics
 from tasks.aggregation.gold import gold_rate
 from tasks.forms import Form
 from tasks.media import lease_media, media_columns_of
@@ -258,6 +258,7 @@ class Runtime:
                 self.every(2, self.refresh_open_jobs),
                 self.every(30, self.refresh_speeds),
                 self.every(1, self.flush_progress),
+                self.every(1, self.flush_metrics),
             ):
                 asyncio.create_task(coro)
             self.started = True
@@ -409,6 +410,7 @@ class Runtime:
             return
         self.sessions.setdefault(session.worker_id, set()).add(session)
         session.registered = True
+        metrics.socket_opened()
         await self.redis.incr(keys.connections(session.worker_id))
         await self.redis.zadd(keys.online(), {session.worker_id: time.time()})
         await self.safe_send(
@@ -447,6 +449,7 @@ class Runtime:
         if not session.registered:
             return
         session.registered = False
+        metrics.socket_closed()
         group = self.sessions.get(session.worker_id)
         if group is not None:
             group.discard(session)
@@ -821,6 +824,7 @@ class Runtime:
             pipe.expire(keys.rate(job_id, bucket), 120)
             pipe.zadd(keys.active(job_id), tally["active"])
             pipe.sadd(f"{self.prefix}:dirty", job_id)
+        metrics.answers_committed(sum(tally["answers"] for tally in per_job.values()), len(accepted))
         try:
             await pipe.execute()
         except Exception:
@@ -867,6 +871,10 @@ class Runtime:
         }
         name = f"{keys.prefix()}:process:{os.getpid()}"
         await self.redis.set(name, json.dumps(stats), ex=15)
+
+    async def flush_metrics(self) -> None:
+        """The answer path counts in plain integers (quorum/metrics.py); once a second they become metrics."""
+        metrics.flush()
 
     async def flush_progress(self) -> None:
         touched, self.touched_jobs = self.touched_jobs, set()
