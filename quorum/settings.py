@@ -359,6 +359,10 @@ LOGGING = {
         "quorum.request": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
     },
 }
+if LOG_FORMAT == "json":
+    # uvicorn configured its own handlers before Django started: its lines become JSON lines too.
+    for _name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        LOGGING["loggers"][_name] = {"handlers": ["console"], "level": "INFO", "propagate": False}
 # GET /metrics (Prometheus text format) answers a staff session, or this token as "Authorization: Bearer <token>".
 # Unset: staff sessions only. Multiprocess figures: PROMETHEUS_MULTIPROC_DIR (quorum/metrics.py reads it).
 QUORUM_METRICS_TOKEN = os.environ.get("QUORUM_METRICS_TOKEN", "")
