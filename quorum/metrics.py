@@ -124,8 +124,8 @@ def answers_committed(answers: int, submissions: int) -> None:
 
 
 def flush() -> None:
-    """Move the answer path's tally into the metrics (the scheduler runtime calls this every second, and a scrape
-    of this process before it reads). Histograms get whole bucket counts at once: one write per bucket that moved,
+    """Move the answer path's tally into the metrics (the scheduler runtime calls this every second, on the event
+    loop that also fills the tally, so no count is lost between the two). Histograms get whole bucket counts at once: one write per bucket that moved,
     not one observation per batch."""
     global _tally
     tally, _tally = _tally, Tally()
@@ -282,8 +282,9 @@ _state = StateCollector()
 
 
 def exposition() -> bytes:
-    """The text ``/metrics`` answers: every process's figures (multiprocess mode) or this one's, and the state."""
-    flush()
+    """The text ``/metrics`` answers: every process's figures (multiprocess mode) or this one's, and the state.
+    The answer path's tally is not flushed from here: this runs in a thread, the tally belongs to the event loop
+    (the runtime flushes it every second)."""
     registry = CollectorRegistry()
     if MULTIPROCESS_DIR:
         prometheus_multiprocess.MultiProcessCollector(registry)

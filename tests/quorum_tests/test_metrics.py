@@ -97,6 +97,10 @@ def test_commit_batches_land_in_the_histograms_as_observations_would(client):
     metrics.commit_batch(3, 0.004)
     metrics.commit_batch(300, 0.3)
     metrics.answers_committed(7, 5)
+    waiting = scrape_here(client)  # counted, not yet moved: the scheduler runtime flushes once a second
+    for name in ("quorum_commit_batch_size_count", "quorum_answers_total"):
+        assert waiting[(name, ())] == before[(name, ())]
+    metrics.flush()
     after = scrape_here(client)
 
     def moved(name, labels=()):
@@ -223,3 +227,21 @@ def test_counters_move_when_answers_are_committed_through_a_running_server(tmp_p
         )  # fmt: skip
         rows = scrape(url)[("quorum_ingest_rows_total", ())]
         assert rows == before[("quorum_ingest_rows_total", ())] + 5
+
+
+def test_the_launcher_empties_the_directory_and_a_dead_childs_sockets_stop_counting(tmp_path, monkeypatch):
+    from quorum import launcher
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    old = tmp_path / "metrics" / "counter_host-1.db"
+    old.parent.mkdir()
+    old.write_bytes(b"x")
+    path = launcher.metrics_dir_prepare(tmp_path)
+    assert path == tmp_path / "metrics" and not old.exists()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(path))
+    child = metrics.process_identifier(4242)
+    sockets, counts = path / f"gauge_livesum_{child}.db", path / f"counter_{child}.db"
+    sockets.write_bytes(b"x")
+    counts.write_bytes(b"x")
+    launcher.metrics_process_dead(4242)
+    assert not sockets.exists() and counts.exists()  # its answers stay counted
