@@ -176,8 +176,13 @@ def wait_for(url: str, check, timeout: float = 10.0) -> dict:
     """Scrape until ``check(samples)`` holds (the answer path's counts reach the metrics once a second)."""
     deadline = time.monotonic() + timeout
     while True:
-        found = scrape(url)
-        if check(found) or time.monotonic() > deadline:
+        try:
+            found = scrape(url)
+        except httpx.TransportError:  # a web process being started again
+            if time.monotonic() > deadline:
+                raise
+            found = None
+        if found is not None and (check(found) or time.monotonic() > deadline):
             return found
         time.sleep(0.3)
 
@@ -245,3 +250,53 @@ def test_the_launcher_empties_the_directory_and_a_dead_childs_sockets_stop_count
     counts.write_bytes(b"x")
     launcher.metrics_process_dead(4242)
     assert not sockets.exists() and counts.exists()  # its answers stay counted
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_make_run_adds_up_web_and_celery_processes_and_forgets_a_killed_ones_sockets(tmp_path):
+    """The launcher's processes (web, Celery worker, beat) count into one directory: the web process's /metrics
+    shows the Celery worker's jobs; a web process killed with its socket open no longer counts that socket."""
+    import signal
+
+    import psutil
+    import websockets
+
+    from tests.servers import free_port, server_env
+
+    worker_key = token(factories.make_worker())
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = server_env(QUORUM_VAR_DIR=tmp_path, QUORUM_AUTOMATION_PRELOAD=0, QUORUM_AUTOMATION_SOLVER="hashing",
+                     QUORUM_METRICS_TOKEN=METRICS_TOKEN)  # fmt: skip
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with (tmp_path / "launcher.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "quorum.launcher", "--port", str(port), "--no-demo"],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            from tests.servers import wait_http
+
+            wait_http(f"{url}/healthz", timeout=60, proc=proc)
+            assert (tmp_path / "metrics").is_dir()
+            expired = ("quorum_background_tasks_total", (("outcome", "ok"), ("task", "tasks.background.expire_leases")))
+            found = wait_for(url, lambda s: s.get(expired, 0) >= 1, timeout=30)  # beat sends it every 2 s
+            assert found.get(expired, 0) >= 1
+
+            async def killed_while_open():
+                async with websockets.connect(f"{url.replace('http', 'ws')}/ws/work/?token={worker_key}") as ws:
+                    await ws.recv()  # session.ready: the socket is registered
+                    opened = wait_for(url, lambda s: s[("quorum_sockets_open", ())] == 1)
+                    assert opened[("quorum_sockets_open", ())] == 1
+                    children = psutil.Process(proc.pid).children()
+                    web = [p for p in children if "quorum.uvicorn_socket" in " ".join(p.cmdline())]
+                    web[0].kill()
+
+            asyncio.run(killed_while_open())
+            after = wait_for(url, lambda s: s[("quorum_sockets_open", ())] == 0, timeout=30)
+            assert after[("quorum_sockets_open", ())] == 0
+            assert after.get(expired, 0) >= found[expired]  # the Celery worker's counts outlive the web process
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(40)
