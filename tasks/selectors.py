@@ -12,6 +12,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from quorum.money import money
 
@@ -153,7 +154,7 @@ def job_costs(jobs: list[Job]) -> dict[int, Decimal]:
     }
 
 
-NOT_ENOUGH_ANSWERS = "not enough answers yet"
+NOT_ENOUGH_ANSWERS = gettext_noop("not enough answers yet")  # translated where shown
 
 
 def accuracy_shown(right: float | None, total: float) -> dict:
@@ -161,12 +162,17 @@ def accuracy_shown(right: float | None, total: float) -> dict:
     share, None with no answers), ``accuracy_low`` / ``accuracy_high`` and ``accuracy_text`` ("82 % (64-92 %)",
     or "not enough answers yet" while it rests on too few answers to read)."""
     if right is None or not total:
-        return {"accuracy": None, "accuracy_low": None, "accuracy_high": None, "accuracy_text": NOT_ENOUGH_ANSWERS}
+        return {
+            "accuracy": None,
+            "accuracy_low": None,
+            "accuracy_high": None,
+            "accuracy_text": gettext(NOT_ENOUGH_ANSWERS),
+        }
     low, high = accuracy_interval(right, total)
     text = (
         f"{percent_text(right / total)} % ({interval_text(low, high)})"
         if enough_evidence(total)
-        else NOT_ENOUGH_ANSWERS
+        else gettext(NOT_ENOUGH_ANSWERS)
     )
     return {"accuracy": right / total, "accuracy_low": low, "accuracy_high": high, "accuracy_text": text}
 
