@@ -17,7 +17,7 @@ from . import __version__
 from .client import Client
 from .config import load_config, save_config
 from .errors import QuorumError, WaitTimeout
-from .progressbar import ProgressBar, duration_text
+from .progressbar import ProgressBar
 from .types import Progress, Upload
 
 EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 3
@@ -279,10 +279,8 @@ def wait_for(client: Client, job_id: int, args: argparse.Namespace) -> Progress:
     bar = _bar(f"job {job_id}", unit="items answered")
 
     def show(p: Progress) -> None:
-        note = f"{p.results} results  {p.status}"
-        if p.answers_per_minute and p.answers_remaining:
-            note += f"  ETA {duration_text(p.answers_remaining / p.answers_per_minute * 60)} at the last minute's rate"
-        bar.update(p.items_done, p.items, note)
+        # The bar's ETA is the items left at the rate items were finished since the wait began.
+        bar.update(p.items_done, p.items, f"{p.results} results  {p.status}")
 
     try:
         final = client.wait(job_id, args.until, timeout=args.timeout, poll=args.poll, on_progress=show)
