@@ -1,6 +1,7 @@
 """The client library against a small fake server: the webhook calls in the API's shape (the endpoints may be
 missing from a server), each kind of API error as its exception, uploads streamed from disk, and waits that ride over 429s."""
 
+import io
 import json
 import os
 import stat
@@ -198,6 +199,7 @@ def test_upload_is_streamed_from_disk_in_chunks_with_its_length_declared(fake, c
     upload = client.upload(5, data, chunk_size=1024, progress=lambda sent, total: seen.append((sent, total)))
     request = fake.requests[-1]
     assert request["body"] == content and request["headers"]["Content-Length"] == str(len(content))
+    assert "Transfer-Encoding" not in request["headers"]  # the length is declared, so a server can refuse at once
     assert request["query"] == {"filename": "big items.csv"}
     assert upload.id == 9 and upload.filename == "big items.csv" and upload.size_bytes == len(content)
     # A callback per 1 KiB chunk, as the chunks went out: the file is never read whole.
@@ -285,6 +287,22 @@ def test_progress_bar_prints_plain_lines_when_not_on_a_terminal(tmp_path):
         bar.close()
     lines = (tmp_path / "log").read_text().splitlines()
     assert lines[0].startswith("job 5  [") and "30% 3/10 items answered" in lines[0] and "3 results" in lines[0]
+
+
+def test_progress_bar_redraws_one_line_on_a_terminal():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    bar = ProgressBar("items.csv: sending", as_bytes=True, stream=stream)
+    bar.update(0, 2048)
+    bar.interval = 0
+    bar.update(1024, 2048)
+    bar.close()
+    drawn = stream.getvalue()
+    assert drawn.count("\r\x1b[K") == 3 and drawn.endswith("\n") and drawn.count("\n") == 1
+    assert "50% 1.0 KiB/2.0 KiB" in drawn and "100%" not in drawn
 
 
 # -- the command line, as a separate process ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -200,15 +201,27 @@ def test_run_does_it_all_in_one_command(server, files, requester_token, tmp_path
     assert out.read_bytes() == exported(job_id, "jsonl") and len(out.read_text().splitlines()) == 12
 
 
-def test_webhook_calls_against_the_server(server, requester_token):
+def test_webhook_calls_against_the_server(server, requester_token, tmp_path, celery_worker_process):
     with httpx.Client(base_url=server, headers={"Authorization": f"Token {requester_token}"}) as raw:
         if raw.get("/api/webhooks/").status_code == 404:
             pytest.skip("this server has no webhook endpoints")
     with Client(server, requester_token) as client:
-        created = client.create_webhook("https://hooks.example.org/q", ["job.done"])
-        assert created.secret and created.events == ["job.done"] and created.job is None
+        created = client.create_webhook("https://hooks.invalid/quorum", ["job.published"])
+        assert created.secret and created.events == ["job.published"] and created.job is None
         assert [e.id for e in client.list_webhooks()] == [created.id]
         assert client.deliveries(created.id) == []
+
+        job = client.create_job({"name": "Hooked", "question_type": "single_choice", "options": ["a", "b"]})
+        data = tmp_path / "items.csv"
+        data.write_text("id,text\n1,one\n")
+        client.wait_upload(client.upload(job.id, data), timeout=60)
+        client.publish(job.id)
+        deadline = time.monotonic() + 60
+        while not (found := client.deliveries(created.id, job=job.id)) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert [(d.event, d.job) for d in found] == [("job.published", job.id)]
+        again = client.resend(found[0].id)
+        assert again.id == found[0].id and again.status == "pending"
         with pytest.raises(NotFound):
             client.resend(10**9)
         client.delete_webhook(created.id)
