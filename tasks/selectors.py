@@ -129,6 +129,30 @@ def job_counts(job: Job) -> dict:
     return job_counts_many([job])[job.pk]
 
 
+# Items whose results are written: those of finished ordinary microtasks whose results pass has run.
+RESULTS_WRITTEN_SQL = """
+SELECT coalesce(sum(item_count), 0) FROM tasks_microtask
+WHERE job_id = %s AND NOT is_gold AND status = 'done' AND results_for = completed_at
+"""
+
+
+def job_progress(job: Job) -> dict:
+    """What a script waiting on a job needs (GET /api/jobs/<id>/progress/): its status and counts, gold left out."""
+    counts = job_counts(job)
+    with connection.cursor() as cursor:
+        cursor.execute(RESULTS_WRITTEN_SQL, [job.pk])
+        (results,) = cursor.fetchone()
+    names = ["items", "items_done", "microtasks", "microtasks_done", "answers", "answers_remaining"]
+    return {
+        "job": job.pk,
+        "status": job.status,
+        **{name: counts[name] for name in names},
+        "results": int(results),
+        "answers_per_minute": counts["answers_per_minute"],
+        "workers_active": counts["workers_active"],
+    }
+
+
 def job_costs(jobs: list[Job]) -> dict[int, Decimal]:
     """Cost so far: the recorded reward of every submitted assignment a requester has not rejected, and the
     bonuses paid on the job."""
