@@ -1,4 +1,5 @@
 #!/bin/sh
-# Celery beat, the periodic-task clock. Run exactly one: two would schedule every periodic task twice.
+# Celery beat, the periodic-task clock, with RedBeat: the schedule lives in Redis under a lock, so a second beat
+# replica stands by and takes over within QUORUM_BEAT_LOCK_TIMEOUT seconds (default 30) when the first one dies.
 set -eu
-exec celery -A quorum beat --loglevel "${LOG_LEVEL:-INFO}" -s /app/var/celerybeat-schedule
+exec celery -A quorum beat -S redbeat.RedBeatScheduler --loglevel "${LOG_LEVEL:-INFO}"
