@@ -2,4 +2,4 @@
 # Celery beat, the periodic-task clock, with RedBeat: the schedule lives in Redis under a lock, so a second beat
 # replica stands by and takes over within QUORUM_BEAT_LOCK_TIMEOUT seconds (default 30) when the first one dies.
 set -eu
-exec celery -A quorum beat -S redbeat.RedBeatScheduler --loglevel "${LOG_LEVEL:-INFO}"
+exec celery -A quorum beat -S quorum.beat.Scheduler --loglevel "${LOG_LEVEL:-INFO}"

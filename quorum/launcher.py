@@ -197,7 +197,7 @@ def process_commands(port: int, host: str, demo_crowd: int, web_processes: int, 
         ]),
         # RedBeat (CELERY_BEAT_SCHEDULER): the schedule and its lock live in Redis, as with the containers' beat.
         Child("celery-beat", [
-            py, "-m", "celery", "-A", "quorum", "beat", "--loglevel", "INFO", "-S", "redbeat.RedBeatScheduler",
+            py, "-m", "celery", "-A", "quorum", "beat", "--loglevel", "INFO", "-S", "quorum.beat.Scheduler",
         ]),
     ]  # fmt: skip
     if demo_crowd:

@@ -168,10 +168,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Beat keeps its schedule in Redis (RedBeat) under a lock: a second beat stands by and takes over within
 # CELERY_REDBEAT_LOCK_TIMEOUT seconds of the first one's death; each pass also skips while its last run is still
 # going (quorum/periodic.py).
-CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+CELERY_BEAT_SCHEDULER = "quorum.beat.Scheduler"  # RedBeat, riding out Redis outages
 CELERY_REDBEAT_REDIS_URL, CELERY_REDBEAT_REDIS_OPTIONS = redis_urls.redbeat_redis(
     os.environ.get("CELERY_BROKER_URL") or REDIS_URL
 )
+# At start-up (loading the schedule), beat waits this long for an unreachable Redis before giving up.
+CELERY_REDBEAT_REDIS_OPTIONS["retry_period"] = env_int("QUORUM_BEAT_REDIS_RETRY_SECONDS", 60)
 CELERY_REDBEAT_KEY_PREFIX = f"{REDIS_PREFIX}:redbeat:"
 CELERY_REDBEAT_LOCK_TIMEOUT = env_int("QUORUM_BEAT_LOCK_TIMEOUT", 30)
 # A standby beat retries the lock this often; the active one renews it this often (at least).

@@ -6,8 +6,8 @@ import time
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.beat_settings"
 
-from redbeat import RedBeatScheduler  # noqa: E402
 
+from quorum.beat import Scheduler  # noqa: E402
 from quorum.celery import app  # noqa: E402
 
 RUNS_KEY = f"{os.environ.get('QUORUM_REDIS_PREFIX', 'quorum')}:beat-test:runs"
@@ -21,7 +21,7 @@ def count() -> None:
     get_redis().rpush(RUNS_KEY, f"{time.time():.3f}")
 
 
-class TickScheduler(RedBeatScheduler):
+class TickScheduler(Scheduler):
     """RedBeat as configured, telling which beat ticks: only the one holding the lock gets to tick."""
 
     def tick(self, *args, **kwargs):
