@@ -40,3 +40,10 @@ def test_each_client_gets_its_own_form_of_the_url():
     assert redis_urls.celery_broker(plain) == (plain, {})
     assert redis_urls.channel_layer_host(plain) == {"address": plain}
     assert redis_urls.redbeat_redis(plain) == (plain, {})
+
+
+def test_the_health_page_shows_a_sentinel_url_without_its_passwords():
+    from quorum.health import redis_display_url
+
+    assert redis_display_url(URL) == "redis+sentinel://sent-a:26379,sent-b/mymaster/3"
+    assert redis_display_url("redis://:pw@127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
