@@ -103,6 +103,8 @@ LEAN_IMPORTS = """
 import sys, django
 django.setup()
 import quorum.asgi
+from django.urls import get_resolver
+get_resolver().url_patterns  # every view module, as the first request loads them
 from quorum.celery import app
 app.loader.import_default_modules()
 import tasks.background, tasks.automation.background
