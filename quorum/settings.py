@@ -177,7 +177,7 @@ CELERY_REDBEAT_REDIS_URL, CELERY_REDBEAT_REDIS_OPTIONS = redis_urls.redbeat_redi
 # At start-up (loading the schedule), beat waits this long for an unreachable Redis before giving up.
 CELERY_REDBEAT_REDIS_OPTIONS["retry_period"] = env_int("QUORUM_BEAT_REDIS_RETRY_SECONDS", 60)
 CELERY_REDBEAT_KEY_PREFIX = f"{REDIS_PREFIX}:redbeat:"
-CELERY_REDBEAT_LOCK_TIMEOUT = env_int("QUORUM_BEAT_LOCK_TIMEOUT", 30)
+CELERY_REDBEAT_LOCK_TIMEOUT = env_int("QUORUM_BEAT_LOCK_TIMEOUT", 10)
 # A standby beat retries the lock this often; the active one renews it this often (at least).
 CELERY_BEAT_MAX_LOOP_INTERVAL = env_int("QUORUM_BEAT_MAX_INTERVAL", 5)
 CELERY_BEAT_SCHEDULE: dict = {
