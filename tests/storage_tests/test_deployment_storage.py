@@ -1,0 +1,127 @@
+"""QUORUM_STORAGE=s3: upload files and media live in the deployment's bucket, the ingest streams them back, and
+media are served from the bucket a range at a time; what fails leaves nothing behind, in the bucket or on disk."""
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from quorum import media_serving
+from tasks import media, services
+from tasks.models import Item, MediaFile, Upload
+from tests import factories
+
+from .helpers import keys
+
+pytestmark = pytest.mark.django_db
+
+PNG = factories.png_bytes(64, 64, seed=7)
+DISPLAY = [{"type": "image", "column": "photo", "label": "Photo"}, {"type": "text", "column": "text", "label": ""}]
+
+
+def local_files() -> list[Path]:
+    root = Path(settings.MEDIA_ROOT)
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_an_upload_is_kept_in_the_bucket_and_ingested_from_it(requester_api, s3_storage, s3_server):
+    job = factories.make_job(owner=requester_api.user)
+    data = factories.csv_bytes(factories.fruit_rows(5))
+    response = requester_api.post(f"/api/jobs/{job.pk}/uploads/?filename=items.csv", data=data, content_type="text/csv")
+    assert response.status_code == 202, response.content
+    upload = Upload.objects.get(pk=response.json()["id"])
+    # In the bucket, not on this machine: any Celery worker can ingest it.
+    assert upload.path.startswith("storage:uploads/")
+    [key] = keys(s3_server, s3_storage, "uploads/")
+    assert s3_server.client().get_object(Bucket=s3_storage, Key=key)["Body"].read() == data
+    assert local_files() == []
+
+    upload = services.upload_ingest(upload.pk)
+    assert upload.status == Upload.Status.DONE and upload.items_created == 5
+    assert sorted(Item.objects.filter(job=job).values_list("external_id", flat=True)) == [f"i{i}" for i in range(5)]
+    # The file goes once the ingest ends (retention 0), and the temporary copy with it.
+    assert keys(s3_server, s3_storage, "uploads/") == [] and local_files() == []
+    assert Upload.objects.get(pk=upload.pk).path == ""
+
+
+def test_a_bad_upload_from_the_bucket_stores_nothing_and_names_the_line(requester, s3_storage, s3_server):
+    job = factories.make_job(owner=requester)
+    bad = b"id,text\n1,fine\n2,b,extra\n"
+    upload = services.upload_create(job=job, filename="bad.csv", source=io.BytesIO(bad), in_background=False)
+    upload = services.upload_ingest(upload.pk)
+    assert upload.status == Upload.Status.FAILED
+    assert upload.error["line"] == 3 and "expected 2 fields" in upload.error["message"]
+    assert not Item.objects.filter(job=job).exists()
+    assert keys(s3_server, s3_storage) == [] and local_files() == []
+
+
+def test_an_upload_whose_stored_file_is_gone_fails_with_a_clear_error(requester, s3_storage, s3_server):
+    job = factories.make_job(owner=requester)
+    upload = services.upload_create(
+        job=job, filename="items.csv", source=io.BytesIO(b"id,text\n1,a\n"), in_background=False
+    )
+    s3_server.client().delete_object(Bucket=s3_storage, Key=upload.path.removeprefix("storage:"))
+    upload = services.upload_ingest(upload.pk)
+    assert upload.status == Upload.Status.FAILED
+    assert upload.error["message"] == "the upload's file could not be read from storage (see the server log)"
+
+
+def test_media_and_an_archive_go_to_the_bucket_and_are_served_from_it_by_range(requester_api, s3_storage, s3_server):
+    job = factories.make_job(owner=requester_api.user, display=DISPLAY)
+    sent = requester_api.post(
+        f"/api/jobs/{job.pk}/media/?name=cat.png", data=PNG, content_type="application/octet-stream"
+    )
+    assert sent.status_code == 201, sent.content
+    archive = media.zip_bytes(
+        {
+            "photos/dog.png": factories.png_bytes(seed=8),
+            "items.csv": factories.csv_bytes(
+                [{"id": "1", "text": "a", "photo": "cat.png"}, {"id": "2", "text": "b", "photo": "photos/dog.png"}]
+            ),
+        }
+    )
+    upload = factories.ingest_now(job, archive, filename="batch.zip")
+    assert upload.status == Upload.Status.DONE, upload.error
+    assert Item.objects.filter(job=job).count() == 2
+    records = {m.name: m for m in MediaFile.objects.filter(job=job)}
+    assert set(records) == {"cat.png", "photos/dog.png"}
+    assert keys(s3_server, s3_storage, f"media/{job.pk}/") == sorted(m.storage_name for m in records.values())
+    assert local_files() == []  # nothing of it on this machine
+
+    cat = records["cat.png"]
+    found = {"storage_name": cat.storage_name, "content_type": cat.content_type, "size_bytes": cat.size_bytes}
+    status, headers, body = serve(found, range_header=b"bytes=100-299")
+    assert status == 206 and body == PNG[100:300]
+    assert headers[b"content-range"] == f"bytes 100-299/{len(PNG)}".encode()
+    status, headers, body = serve(found)
+    assert status == 200 and body == PNG and headers[b"content-type"] == b"image/png"
+    gone = dict(found, storage_name=f"media/{job.pk}/missing.png")
+    assert serve(gone)[0] == 404
+
+
+def test_a_refused_archive_leaves_no_media_in_the_bucket(requester, s3_storage, s3_server):
+    job = factories.make_job(owner=requester, display=DISPLAY)
+    archive = media.zip_bytes(
+        {
+            "a.png": PNG,
+            "items.csv": factories.csv_bytes([{"id": "1", "text": "a", "photo": "missing.png"}]),
+        }
+    )
+    upload = factories.ingest_now(job, archive, filename="batch.zip")
+    assert upload.status == Upload.Status.FAILED and "missing.png" in upload.error["message"]
+    assert not MediaFile.objects.filter(job=job).exists()
+    assert keys(s3_server, s3_storage) == [] and local_files() == []
+
+
+def serve(found: dict, range_header: bytes | None = None) -> tuple[int, dict, bytes]:
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"method": "GET", "headers": [(b"range", range_header)] if range_header else []}
+    asyncio.run(media_serving.stream(send, scope, found, 60))
+    start = sent[0]
+    return start["status"], dict(start["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
