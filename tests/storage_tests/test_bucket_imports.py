@@ -195,3 +195,24 @@ def test_the_api_refuses_endpoints_others_jobs_and_bad_fields(requester_api, api
     assert api.post(url, location(s3_server, bucket, ""), format="json").status_code == 404
     assert api.get(url).status_code == 404
     assert not BucketImport.objects.exists()
+
+
+def wait_import(import_id: int, timeout: float = 30) -> BucketImport:
+    deadline = time.monotonic() + timeout
+    while (imported := BucketImport.objects.get(pk=import_id)).status not in ("done", "failed"):
+        assert time.monotonic() < deadline, f"the import is still {imported.status}"
+        time.sleep(0.1)
+    return imported
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_worker_runs_imports_and_a_failed_one_does_not_hold_it(
+    requester_api, s3_server, bucket, celery_worker_process
+):
+    put(s3_server, bucket, "in/a.csv", b"id,text\n1,a\n2,b\n")
+    job = factories.make_job(owner=requester_api.user)
+    refused = start_import(requester_api, job, {**location(s3_server, bucket, "in/"), "secret": "wrong"})
+    assert wait_import(refused.pk).status == BucketImport.Status.FAILED
+    imported = wait_import(start_import(requester_api, job, location(s3_server, bucket, "in/")).pk)
+    assert imported.status == BucketImport.Status.DONE, imported.error
+    assert Item.objects.filter(job=job).count() == 2
