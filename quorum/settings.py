@@ -291,6 +291,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Jobs, uploads, results and exports of a self-hosted human-computation platform.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Uploads and bucket imports share their statuses; a bucket export has one more (waiting).
+    "ENUM_NAME_OVERRIDES": {
+        "BucketExportStatusEnum": "tasks.models.BucketExport.Status",
+        "UploadStatusEnum": "tasks.models.Upload.Status",
+    },
 }
 
 # --- limits -------------------------------------------------------------------------------------------------------

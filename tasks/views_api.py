@@ -343,7 +343,7 @@ class JobViewSet(viewsets.ModelViewSet):
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(BucketImportOutSerializer(imported).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={200: BucketImportOutSerializer})
+    @extend_schema(request=None, responses={200: BucketImportOutSerializer}, operation_id="jobs_bucket_import_retrieve")
     @action(detail=True, methods=["get"], url_path=r"imports/(?P<import_id>\d+)")
     def import_detail(self, request, pk=None, import_id=None):
         job = self.get_object()
@@ -367,7 +367,7 @@ class JobViewSet(viewsets.ModelViewSet):
         export = bucket_export_create(job=job, fmt=fmt, when_done=when == "done", **data)
         return Response(BucketExportOutSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={200: BucketExportOutSerializer})
+    @extend_schema(request=None, responses={200: BucketExportOutSerializer}, operation_id="jobs_bucket_export_retrieve")
     @action(detail=True, methods=["get"], url_path=r"exports/(?P<export_id>\d+)")
     def export_detail(self, request, pk=None, export_id=None):
         job = self.get_object()
