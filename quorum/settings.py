@@ -390,6 +390,9 @@ elif QUORUM_STORAGE != "local":
 QUORUM_BUCKET_ENDPOINTS = [o.strip() for o in os.environ.get("QUORUM_BUCKET_ENDPOINTS", "").split(",") if o.strip()]
 # One bucket import: at most this many objects under the prefix.
 QUORUM_BUCKET_MAX_FILES = env_int("QUORUM_BUCKET_MAX_FILES", 1000)
+# An import or export left "running" this long by a Celery worker that died is ended "failed" when its message is
+# delivered again (tasks/buckets/runs.py).
+QUORUM_BUCKET_STALE_SECONDS = env_int("QUORUM_BUCKET_STALE_SECONDS", 900)
 
 LOGGING = {
     "version": 1,

@@ -206,6 +206,9 @@ class BucketLocation(models.Model):
     prefix = models.CharField(max_length=512, blank=True)
     access_key_id = models.CharField(max_length=128)
     secret_encrypted = models.TextField()
+    # Set when a Celery job claims the row and as it moves on: a row left ``running`` by a Celery worker that died
+    # is recognised by its age when the message comes back (tasks/buckets/).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True

@@ -257,7 +257,9 @@ class ObjectBody:
 PART_BYTES = 8 * 1024 * 1024  # S3 takes parts of 5 MiB and more (but the last)
 
 
-def multipart_write(client, place: Place, key: str, chunks: Iterator[bytes], content_type: str) -> int:
+def multipart_write(
+    client, place: Place, key: str, chunks: Iterator[bytes], content_type: str, on_part=lambda: None
+) -> int:
     """Write ``chunks`` to one object as a multipart upload, one part (8 MiB) in memory at a time. On any failure
     the upload is aborted, so no part is left in the bucket. Returns the bytes written."""
     try:
@@ -276,6 +278,7 @@ def multipart_write(client, place: Place, key: str, chunks: Iterator[bytes], con
         )
         parts.append({"PartNumber": number, "ETag": reply["ETag"]})
         buffer.clear()
+        on_part()
 
     try:
         for chunk in chunks:

@@ -14,6 +14,7 @@ from quorum import events
 
 from .. import exports
 from ..models import BucketExport, Job
+from . import runs
 from .client import BucketError, Place, client_for, multipart_write, secret_seal
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,12 @@ def bucket_export_run(export_id: int) -> BucketExport | None:
     """Write one export to its end: ``done`` with the key and size, or ``failed`` with an error naming the bucket.
 
     Claims the export first, so a redelivered Celery message finds it taken and does nothing."""
-    claimed = BucketExport.objects.filter(pk=export_id, status=BucketExport.Status.PENDING).update(
-        status=BucketExport.Status.RUNNING
-    )
-    export = BucketExport.objects.select_related("job").filter(pk=export_id).first()
-    if export is None or not claimed:
+    export, claimed = runs.claim(BucketExport, export_id)
+    if export is None:
+        return None
+    if not claimed:
+        if runs.interrupted(export):
+            return export_fail(export, runs.INTERRUPTED.format(what="export"))
         return export
     export.status = BucketExport.Status.RUNNING
     announce(export)
@@ -90,7 +92,14 @@ def bucket_export_run(export_id: int) -> BucketExport | None:
         chunks = exports.export_csv(job) if export.format == BucketExport.Format.CSV else exports.export_jsonl(job)
         key = export_key(place.prefix, job.pk, export.format)
         try:
-            size = multipart_write(client, place, key, chunks, CONTENT_TYPES[export.format])
+            size = multipart_write(
+                client,
+                place,
+                key,
+                chunks,
+                CONTENT_TYPES[export.format],
+                on_part=lambda: runs.beat(BucketExport, export.pk),
+            )
         finally:
             chunks.close()
     except BucketError as exc:

@@ -30,6 +30,7 @@ from ..intake import IntakeError
 from ..intake.loading import ingest_file
 from ..models import BucketImport, Job, Upload
 from ..scheduling import pool
+from . import runs
 from .client import BucketError, Place, client_for, object_download, objects_under, secret_seal
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,12 @@ def bucket_import_run(import_id: int) -> BucketImport | None:
     """Run one import to its end: ``done``, or ``failed`` with an error naming the bucket, key, line or field.
 
     Claims the import first, so a redelivered Celery message finds it taken and does nothing."""
-    claimed = BucketImport.objects.filter(pk=import_id, status=BucketImport.Status.PENDING).update(
-        status=BucketImport.Status.RUNNING
-    )
-    imported = BucketImport.objects.select_related("job").filter(pk=import_id).first()
-    if imported is None or not claimed:
+    imported, claimed = runs.claim(BucketImport, import_id)
+    if imported is None:
+        return None
+    if not claimed:
+        if runs.interrupted(imported):
+            return import_fail(imported, _error(runs.INTERRUPTED.format(what="import")))
         return imported
     announce(imported)
     try:
@@ -73,15 +75,12 @@ def bucket_import_run(import_id: int) -> BucketImport | None:
     except (BucketError, IntakeError) as exc:
         return import_fail(imported, exc.as_dict())
     except services.JobStateError as exc:
-        return import_fail(imported, {"file": "", "line": None, "field": None, "message": str(exc)})
+        return import_fail(imported, _error(str(exc)))
     except Exception:
         if not Job.objects.filter(pk=imported.job_id).exists():
             return None  # deleted with its job meanwhile
         log.exception("bucket import %s failed", import_id)
-        return import_fail(
-            imported,
-            {"file": "", "line": None, "field": None, "message": "the import failed (internal error; see the log)"},
-        )
+        return import_fail(imported, _error("the import failed (internal error; see the log)"))
     imported.status = BucketImport.Status.DONE
     imported.finished_at = timezone.now()
     BucketImport.objects.filter(pk=imported.pk).update(
@@ -118,10 +117,14 @@ def announce(imported: BucketImport) -> None:
     events.job_bucket(imported.job_id, "import", imported.pk, imported.status, imported.error)
 
 
+def _error(message: str) -> dict:
+    return {"file": "", "line": None, "field": None, "message": message}
+
+
 def _progress(imported: BucketImport, **fields) -> None:
     for name, value in fields.items():
         setattr(imported, name, value)
-    BucketImport.objects.filter(pk=imported.pk).update(**fields)
+    runs.beat(BucketImport, imported.pk, **fields)
 
 
 # --- rows -----------------------------------------------------------------------------------------------------------

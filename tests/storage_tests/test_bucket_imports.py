@@ -5,6 +5,7 @@ import json
 import time
 
 import pytest
+from django.utils import timezone
 
 from tasks.buckets.imports import bucket_import_run
 from tasks.models import BucketImport, Item, MediaFile, Upload
@@ -216,3 +217,17 @@ def test_a_celery_worker_runs_imports_and_a_failed_one_does_not_hold_it(
     imported = wait_import(start_import(requester_api, job, location(s3_server, bucket, "in/")).pk)
     assert imported.status == BucketImport.Status.DONE, imported.error
     assert Item.objects.filter(job=job).count() == 2
+
+
+def test_an_import_left_running_by_a_dead_celery_worker_ends_failed_when_its_message_returns(
+    requester_api, s3_server, bucket, settings
+):
+    job = factories.make_job(owner=requester_api.user)
+    imported = start_import(requester_api, job, location(s3_server, bucket, "in/"))
+    # A Celery worker claimed it and died; a fresh claim is left alone (another worker may be running it).
+    BucketImport.objects.filter(pk=imported.pk).update(status="running", heartbeat_at=timezone.now())
+    assert bucket_import_run(imported.pk).status == BucketImport.Status.RUNNING
+    settings.QUORUM_BUCKET_STALE_SECONDS = 0
+    imported = bucket_import_run(imported.pk)
+    assert imported.status == BucketImport.Status.FAILED
+    assert imported.error["message"] == "the import stopped midway (its Celery worker ended); start it again"
