@@ -202,7 +202,8 @@ class Listed:
     size: int
 
     def relative(self, prefix: str) -> str:
-        return self.key[len(prefix) :]
+        """The key after the prefix (a prefix named without its trailing '/' leaves none in front)."""
+        return self.key[len(prefix) :].lstrip("/")
 
 
 def objects_under(client, place: Place, limit: int) -> list[Listed]:

@@ -3,10 +3,12 @@ media are served from the bucket a range at a time; what fails leaves nothing be
 
 import asyncio
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from quorum import media_serving
 from tasks import media, services
@@ -125,3 +127,30 @@ def serve(found: dict, range_header: bytes | None = None) -> tuple[int, dict, by
     asyncio.run(media_serving.stream(send, scope, found, 60))
     start = sent[0]
     return start["status"], dict(start["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_a_kept_upload_file_stays_in_the_bucket_until_the_purge(requester, s3_storage, s3_server, settings):
+    settings.QUORUM_UPLOAD_RETENTION_HOURS = 1
+    job = factories.make_job(owner=requester)
+    upload = factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(2)))
+    assert upload.status == Upload.Status.DONE
+    assert len(keys(s3_server, s3_storage, "uploads/")) == 1  # kept for inspection
+    assert services.upload_files_purge() == 0
+    Upload.objects.filter(pk=upload.pk).update(finished_at=timezone.now() - timedelta(hours=2))
+    assert services.upload_files_purge() == 1
+    assert keys(s3_server, s3_storage, "uploads/") == [] and Upload.objects.get(pk=upload.pk).path == ""
+
+
+def test_deleting_a_job_deletes_its_files_from_the_bucket(
+    requester, s3_storage, s3_server, settings, django_capture_on_commit_callbacks
+):
+    settings.QUORUM_UPLOAD_RETENTION_HOURS = 1
+    job = factories.make_job(owner=requester, display=DISPLAY)
+    archive = media.zip_bytes(
+        {"a.png": PNG, "items.csv": factories.csv_bytes([{"id": "1", "text": "a", "photo": "a.png"}])}
+    )
+    assert factories.ingest_now(job, archive, filename="batch.zip").status == Upload.Status.DONE
+    assert len(keys(s3_server, s3_storage)) == 2  # the kept archive and its image
+    with django_capture_on_commit_callbacks(execute=True):
+        services.job_delete(job)
+    assert keys(s3_server, s3_storage) == []
