@@ -159,7 +159,7 @@ def test_a_media_object_that_is_not_media_is_refused_naming_it(requester_api, s3
 
 
 def test_an_endpoint_that_does_not_answer_ends_the_import_within_its_timeouts(requester_api, settings, bucket):
-    from .conftest import free_port
+    from tests.s3 import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     settings.QUORUM_BUCKET_ENDPOINTS = [dead]
