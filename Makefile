@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 
 # `make superuser` and `make manage ARGS=...` use the database of a running `make run` (var/services.json), else
 # DATABASE_URL, else the embedded one.
-.PHONY: run superuser manage test install install-dev lint format migrations-check bench-ingest bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale clean
+.PHONY: run superuser manage test install install-dev lint format migrations-check bench-ingest bench-buckets bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ format: install-dev
 bench-ingest: install-dev
 	$(PIP) install -q -r bench/requirements-ingest.txt
 	$(PY) bench/ingest.py --rows 1000000
+
+bench-buckets: install-dev
+	$(PY) bench/buckets.py --mib 256
 
 bench-aggregation: install
 	$(PY) bench/aggregation.py
