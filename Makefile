@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 
 # `make superuser` and `make manage ARGS=...` use the database of a running `make run` (var/services.json), else
 # DATABASE_URL, else the embedded one.
-.PHONY: run superuser manage test install install-dev lint format migrations-check bench-ingest bench-buckets bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale clean
+.PHONY: run superuser manage test install install-dev lint format migrations-check bench-ingest bench-buckets bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale messages clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,15 @@ bench-automation: install
 
 bench-automation-scale: install
 	$(PY) bench/automation_scale.py --items 1000000
+
+# The translations (docs/I18N.md): refresh locale/*/LC_MESSAGES/*.po from the code, then compile the .mo files
+# that are committed with them. Needs GNU gettext (Debian: gettext).
+MESSAGES_IGNORE := --ignore=.venv --ignore=staticfiles --ignore=var --ignore=test-artifacts --ignore=bench \
+	--ignore=tests --ignore=docs --ignore=docker --ignore=client --ignore=node_modules
+messages: install
+	$(PY) manage.py makemessages --all -d django $(MESSAGES_IGNORE) --no-obsolete --no-location
+	$(PY) manage.py makemessages --all -d djangojs $(MESSAGES_IGNORE) --no-obsolete --no-location
+	$(PY) manage.py compilemessages --ignore=.venv
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache

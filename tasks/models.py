@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from .questions import QUESTION_TYPES
 
@@ -376,16 +377,16 @@ class Assignment(models.Model):
     """One worker's lease on one microtask, and the submission that ends it."""
 
     class Status(models.TextChoices):
-        LEASED = "leased", "Leased"
-        SUBMITTED = "submitted", "Submitted"
-        EXPIRED = "expired", "Expired"
-        RELEASED = "released", "Released"
-        SKIPPED = "skipped", "Skipped"
+        LEASED = "leased", _("Leased")
+        SUBMITTED = "submitted", _("Submitted")
+        EXPIRED = "expired", _("Expired")
+        RELEASED = "released", _("Released")
+        SKIPPED = "skipped", _("Skipped")
 
     class Review(models.TextChoices):
-        PENDING = "pending", "Pending"
-        ACCEPTED = "accepted", "Accepted"
-        REJECTED = "rejected", "Rejected"
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
 
     # Indexes and constraints are kept to what queries and invariants need: every one costs the hot path.
     # The (microtask, worker) constraint serves lookups by microtask; ``job`` is a copy of microtask.job.

@@ -12,6 +12,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from quorum.money import money
 
@@ -128,6 +129,30 @@ def job_counts(job: Job) -> dict:
     return job_counts_many([job])[job.pk]
 
 
+# Items whose results are written: those of finished ordinary microtasks whose results pass has run.
+RESULTS_WRITTEN_SQL = """
+SELECT coalesce(sum(item_count), 0) FROM tasks_microtask
+WHERE job_id = %s AND NOT is_gold AND status = 'done' AND results_for = completed_at
+"""
+
+
+def job_progress(job: Job) -> dict:
+    """What a script waiting on a job needs (GET /api/jobs/<id>/progress/): its status and counts, gold left out."""
+    counts = job_counts(job)
+    with connection.cursor() as cursor:
+        cursor.execute(RESULTS_WRITTEN_SQL, [job.pk])
+        (results,) = cursor.fetchone()
+    names = ["items", "items_done", "microtasks", "microtasks_done", "answers", "answers_remaining"]
+    return {
+        "job": job.pk,
+        "status": job.status,
+        **{name: counts[name] for name in names},
+        "results": int(results),
+        "answers_per_minute": counts["answers_per_minute"],
+        "workers_active": counts["workers_active"],
+    }
+
+
 def job_costs(jobs: list[Job]) -> dict[int, Decimal]:
     """Cost so far: the recorded reward of every submitted assignment a requester has not rejected, and the
     bonuses paid on the job."""
@@ -153,7 +178,7 @@ def job_costs(jobs: list[Job]) -> dict[int, Decimal]:
     }
 
 
-NOT_ENOUGH_ANSWERS = "not enough answers yet"
+NOT_ENOUGH_ANSWERS = gettext_noop("not enough answers yet")  # translated where shown
 
 
 def accuracy_shown(right: float | None, total: float) -> dict:
@@ -161,12 +186,17 @@ def accuracy_shown(right: float | None, total: float) -> dict:
     share, None with no answers), ``accuracy_low`` / ``accuracy_high`` and ``accuracy_text`` ("82 % (64-92 %)",
     or "not enough answers yet" while it rests on too few answers to read)."""
     if right is None or not total:
-        return {"accuracy": None, "accuracy_low": None, "accuracy_high": None, "accuracy_text": NOT_ENOUGH_ANSWERS}
+        return {
+            "accuracy": None,
+            "accuracy_low": None,
+            "accuracy_high": None,
+            "accuracy_text": gettext(NOT_ENOUGH_ANSWERS),
+        }
     low, high = accuracy_interval(right, total)
     text = (
         f"{percent_text(right / total)} % ({interval_text(low, high)})"
         if enough_evidence(total)
-        else NOT_ENOUGH_ANSWERS
+        else gettext(NOT_ENOUGH_ANSWERS)
     )
     return {"accuracy": right / total, "accuracy_low": low, "accuracy_high": high, "accuracy_text": text}
 

@@ -245,6 +245,13 @@ class JobViewSet(viewsets.ModelViewSet):
             status=status.HTTP_201_CREATED if new else status.HTTP_200_OK,
         )
 
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def progress(self, request, pk=None):
+        """The job's status and counts without gold: items, items_done, microtasks, microtasks_done, answers,
+        answers_remaining, results (items whose results are written), answers_per_minute, workers_active."""
+        return Response(selectors.job_progress(self.get_object()))
+
     @extend_schema(responses=ItemResultSerializer(many=True))
     @extend_schema(request=BonusSerializer, responses={201: dict})
     @action(detail=True, methods=["post"], url_path=r"workers/(?P<worker_id>[0-9]+)/bonus")
