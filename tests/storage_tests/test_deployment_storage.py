@@ -3,6 +3,9 @@ media are served from the bucket a range at a time; what fails leaves nothing be
 
 import asyncio
 import io
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -154,3 +157,33 @@ def test_deleting_a_job_deletes_its_files_from_the_bucket(
     with django_capture_on_commit_callbacks(execute=True):
         services.job_delete(job)
     assert keys(s3_server, s3_storage) == []
+
+
+def test_the_environment_alone_switches_storage_to_the_bucket(s3_server, bucket, tmp_path):
+    """What a deployment sets (docker/compose.yaml): QUORUM_STORAGE=s3 and the AWS_* variables, no code."""
+    script = (
+        "import django; django.setup()\n"
+        "from django.core.files.base import ContentFile\n"
+        "from django.core.files.storage import default_storage, storages\n"
+        "from tasks import storage\n"
+        "print(type(storages['default']).__name__)\n"
+        "default_storage.save('media/check.txt', ContentFile(b'stored'))\n"
+        "print(storage.uses_bucket())\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "quorum.settings",
+        "QUORUM_VAR_DIR": str(tmp_path),
+        "QUORUM_STORAGE": "s3",
+        "AWS_STORAGE_BUCKET_NAME": bucket,
+        "AWS_S3_ENDPOINT_URL": s3_server.url,
+        "AWS_S3_REGION_NAME": "us-east-1",
+        "AWS_ACCESS_KEY_ID": s3_server.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": s3_server.secret,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["S3Storage", "True"]
+    assert keys(s3_server, bucket) == ["media/check.txt"]
