@@ -102,9 +102,8 @@ def main() -> None:
     ):
         print(f"{name:9} {args.mib} MiB in {seconds:.2f} s ({mb / seconds:.0f} MB/s), memory +{peak.growth_mb:.0f} MiB")
     worst = max(write.growth_mb, download.growth_mb, stream.growth_mb)
-    print(
-        f"target: memory growth under {TARGET_PEAK_GROWTH_MB} MiB for any size: {'met' if worst < TARGET_PEAK_GROWTH_MB else 'MISSED'}"
-    )
+    verdict = "met" if worst < TARGET_PEAK_GROWTH_MB else "MISSED"
+    print(f"target: memory growth under {TARGET_PEAK_GROWTH_MB} MiB for any size: {verdict}")
     print(
         f"buckets write_mb_s={mb / write_s:.0f} download_mb_s={mb / download_s:.0f} "
         f"stream_mb_s={mb / stream_s:.0f} peak_growth_mb={worst:.0f}"

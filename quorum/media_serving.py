@@ -15,7 +15,8 @@ and the file, and one of its own sockets holds that worker's lease, the answer c
   for, while they hold a live lease on its microtask; anyone else: 403.
 
 The file is streamed from storage a chunk at a time (``Range`` requests are answered, for audio and video seeking;
-from a bucket, only the range wanted is fetched from it) with its stored content type, ``X-Content-Type-Options: nosniff`` and ``Cache-Control: private``.
+from a bucket, only the range wanted is fetched from it) with its stored content type,
+``X-Content-Type-Options: nosniff`` and ``Cache-Control: private``.
 """
 
 import asyncio

@@ -1,5 +1,5 @@
-"""Fixtures of the storage tests: the S3-compatible server (``s3_server``, tests/s3.py), a fresh bucket per test, and the
-deployment's storage switched to it."""
+"""Fixtures of the storage tests: the S3-compatible server (``s3_server``, tests/s3.py), a fresh bucket per test,
+and the deployment's storage switched to it."""
 
 import uuid
 
