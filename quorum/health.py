@@ -4,7 +4,6 @@ also see which database and Redis it uses, and the errors."""
 import json
 import logging
 import time
-from urllib.parse import urlparse
 
 from django.conf import settings
 from django.db import connection
@@ -22,7 +21,7 @@ def healthz(request):
     aim at, so only a staff session sees them."""
     db = settings.DATABASES["default"]
     database = {"vendor": connection.vendor, "name": db["NAME"], "host": db.get("HOST") or "local socket", "ok": True}
-    redis = {"url": redis_display_url(settings.REDIS_URL), "ok": True}
+    redis = {"url": redis_display_url(settings.SCHEDULER_REDIS_URL), "ok": True}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -48,10 +47,10 @@ def is_staff(request) -> bool:
 
 
 def redis_display_url(url: str) -> str:
-    """The Redis URL without its password."""
-    parsed = urlparse(url)
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.hostname or ''}{port}{parsed.path}"
+    """The Redis URL without its password or query (a Sentinel URL's may hold the sentinels' password)."""
+    scheme, _, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path.partition('?')[0]}"
 
 
 def timed_check(check) -> dict:

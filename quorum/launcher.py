@@ -10,6 +10,9 @@ A process that dies is started again after a back-off (1 s, doubling to 30 s; ba
 minute); so are the embedded services. Each child has its own process group, which the launcher kills whole
 once the child is gone (Celery's pool processes with it), and dies with the launcher (PR_SET_PDEATHSIG): nothing
 is left behind, even after a kill -9 of any of them.
+
+Every child writes its metrics to one directory (``PROMETHEUS_MULTIPROC_DIR``, ``var/metrics`` unless set;
+emptied at start), and a child that dies takes its live gauges (open sockets) with it (quorum/metrics.py).
 """
 
 import argparse
@@ -103,6 +106,7 @@ class Child:
         if self.proc is not None and self.proc.poll() is not None:
             returncode, pid = self.proc.returncode, self.proc.pid
             kill_group(pid)  # what it started (Celery's pool processes) goes with it
+            metrics_process_dead(pid)
             self.proc = None
             if returncode == 0 and not self.restart_on_success:
                 print(f"{self.name} finished", flush=True)
@@ -178,6 +182,28 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def metrics_dir_prepare(var_dir: Path) -> Path:
+    """The directory where every child writes its metrics, emptied: figures start again with the platform (a
+    counter that starts over is what Prometheus expects of a restart)."""
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or var_dir / "metrics")
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return path
+
+
+def metrics_process_dead(pid: int) -> None:
+    """A dead child's open sockets no longer count (its counters stay: they are history)."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return
+    from prometheus_client import multiprocess
+
+    from quorum.metrics import process_identifier
+
+    multiprocess.mark_process_dead(process_identifier(pid), path)
+
+
 def process_commands(port: int, host: str, demo_crowd: int, web_processes: int, web_fd: int) -> list[Child]:
     py = sys.executable
     prefix = os.environ.get("QUORUM_REDIS_PREFIX", "quorum")
@@ -195,9 +221,9 @@ def process_commands(port: int, host: str, demo_crowd: int, web_processes: int, 
             py, "-m", "celery", "-A", "quorum", "worker", "-Q", f"{prefix}.automation", "-c", "1",
             "-n", "automation@%h", "--loglevel", "INFO",
         ]),
+        # RedBeat (CELERY_BEAT_SCHEDULER): the schedule and its lock live in Redis, as with the containers' beat.
         Child("celery-beat", [
-            py, "-m", "celery", "-A", "quorum", "beat", "--loglevel", "INFO",
-            "-s", str(Path(os.environ.get("QUORUM_VAR_DIR", ROOT / "var")) / "celerybeat-schedule"),
+            py, "-m", "celery", "-A", "quorum", "beat", "--loglevel", "INFO", "-S", "quorum.beat.Scheduler",
         ]),
     ]  # fmt: skip
     if demo_crowd:
@@ -227,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     var_dir = Path(os.environ.get("QUORUM_VAR_DIR", ROOT / "var"))
     var_dir.mkdir(parents=True, exist_ok=True)
     os.environ["QUORUM_VAR_DIR"] = str(var_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir_prepare(var_dir))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quorum.settings")
     print("Quorum: starting services", flush=True)
     handles = embedded.ensure_services(var_dir)

@@ -7,6 +7,7 @@ with `currency()`; browser code shows the strings the server wrote.
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.utils.formats import number_format
 
 
 def currency() -> str:
@@ -28,5 +29,6 @@ def exact_amount_text(value) -> str:
 
 
 def money(value, places: int = 2) -> str:
-    """ "USD 0.40"; a negative amount "USD -0.40"; `places` for per-microtask rewards ("USD 0.0250")."""
-    return f"{currency()} {amount_text(value, places)}"
+    """ "USD 0.40"; a negative amount "USD -0.40"; `places` for per-microtask rewards ("USD 0.0250"). Written for
+    people, in the active language's number format ("USD 0,40" on a French page); machines get amount_text()."""
+    return f"{currency()} {number_format(Decimal(amount_text(value, places)), decimal_pos=places)}"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from quorum import redis_urls
 from quorum.secret_key import secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,10 +60,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id, user and job of log lines, the X-Request-ID header, requests counted for /metrics.
+    "quorum.logs.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "quorum.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of each page: the one chosen on the page (a cookie), else the browser's Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -86,6 +91,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
+                "django.template.context_processors.i18n",
                 "django.contrib.messages.context_processors.messages",
             ]
         },
@@ -100,6 +106,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en"
+# The worker's pages and messages are translated (locale/<code>/LC_MESSAGES: django.po for templates and Python,
+# djangojs.po for the browser's strings, served by /jsi18n/). `make messages` refreshes them (docs/I18N.md).
+USE_I18N = True
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 # --- data ---------------------------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/quorum")
@@ -120,13 +131,23 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME") or 
 
 # --- realtime -------------------------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Each role Redis plays may have its own server; unset, REDIS_URL. Any of them may be a Sentinel URL
+# (redis+sentinel://host:26379,host2:26379/master_name/db; quorum/redis_urls.py, docs/DEPLOYMENT.md).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL  # also the beat schedule (RedBeat)
+CHANNEL_REDIS_URL = os.environ.get("CHANNEL_REDIS_URL") or REDIS_URL
+SCHEDULER_REDIS_URL = os.environ.get("SCHEDULER_REDIS_URL") or REDIS_URL  # hot state: pools, counts, locks
+CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL") or REDIS_URL
 # Keys of this deployment in a shared Redis (parallel test runs use their own prefix).
 REDIS_PREFIX = os.environ.get("QUORUM_REDIS_PREFIX", "quorum")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "max_connections": env_int("CHANNEL_REDIS_MAX_CONNECTIONS", 1000)}],
+            "hosts": [
+                redis_urls.channel_layer_host(
+                    CHANNEL_REDIS_URL, max_connections=env_int("CHANNEL_REDIS_MAX_CONNECTIONS", 1000)
+                )
+            ],
             "prefix": f"{REDIS_PREFIX}:asgi",
             "capacity": 1000,
             "expiry": 60,
@@ -135,15 +156,31 @@ CHANNEL_LAYERS = {
 }
 
 # --- background (Celery) ----------------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_PREFIX}.default"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:celery:", "visibility_timeout": 3600}
+CELERY_BROKER_URL, _sentinel_options = redis_urls.celery_broker(CELERY_BROKER_URL)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_PREFIX}:celery:",
+    "visibility_timeout": 3600,
+    **_sentinel_options,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat keeps its schedule in Redis (RedBeat) under a lock: a second beat stands by and takes over within
+# CELERY_REDBEAT_LOCK_TIMEOUT seconds of the first one's death; each pass also skips while its last run is still
+# going (quorum/periodic.py).
+CELERY_BEAT_SCHEDULER = "quorum.beat.Scheduler"  # RedBeat, riding out Redis outages
+CELERY_REDBEAT_REDIS_URL, CELERY_REDBEAT_REDIS_OPTIONS = redis_urls.redbeat_redis(
+    os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+)
+# At start-up (loading the schedule), beat waits this long for an unreachable Redis before giving up.
+CELERY_REDBEAT_REDIS_OPTIONS["retry_period"] = env_int("QUORUM_BEAT_REDIS_RETRY_SECONDS", 60)
+CELERY_REDBEAT_KEY_PREFIX = f"{REDIS_PREFIX}:redbeat:"
+CELERY_REDBEAT_LOCK_TIMEOUT = env_int("QUORUM_BEAT_LOCK_TIMEOUT", 10)
+# A standby beat retries the lock this often; the active one renews it this often (at least).
+CELERY_BEAT_MAX_LOOP_INTERVAL = env_int("QUORUM_BEAT_MAX_INTERVAL", 5)
 CELERY_BEAT_SCHEDULE: dict = {
     "expire-leases": {"task": "tasks.background.expire_leases", "schedule": 2.0},
     "webhooks-sweep": {"task": "webhooks.background.webhooks_sweep", "schedule": 1.0},
@@ -285,8 +322,9 @@ REST_FRAMEWORK = {
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": REDIS_PREFIX,
+        "OPTIONS": {"pool_class": "quorum.redis_urls.CachePool"},
     }
 }
 SPECTACULAR_SETTINGS = {
@@ -294,6 +332,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Jobs, uploads, results and exports of a self-hosted human-computation platform.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Uploads and bucket imports share their statuses; a bucket export has one more (waiting).
+    "ENUM_NAME_OVERRIDES": {
+        "BucketExportStatusEnum": "tasks.models.BucketExport.Status",
+        "UploadStatusEnum": "tasks.models.Upload.Status",
+    },
 }
 
 # --- limits -------------------------------------------------------------------------------------------------------
@@ -352,10 +395,79 @@ QUORUM_MEDIA_VIEWER_URL_SECONDS = env_int("QUORUM_MEDIA_VIEWER_URL_SECONDS", 360
 # one batch of lookups at a time.
 QUORUM_MEDIA_LOOKUP_CONNECTIONS = env_int("QUORUM_MEDIA_LOOKUP_CONNECTIONS", 2)
 
+# --- storage (docs/STORAGE.md) -----------------------------------------------------------------------------------
+# Where media files, kept upload files and nothing else of Quorum's live: "local" (MEDIA_ROOT on this machine, the
+# default) or "s3" (one S3-compatible bucket: AWS, MinIO, Ceph, ...). The code reads files only through Django's
+# storage API and tasks/storage.py, so this switch is all a deployment changes.
+QUORUM_STORAGE = os.environ.get("QUORUM_STORAGE", "local").strip().lower()
+# Every call to a bucket (the deployment's, or a job's import source and export destination) gives up after these
+# timeouts and this many attempts: a bucket that does not answer ends a Celery job with an error, never hangs it.
+QUORUM_S3_CONNECT_TIMEOUT = env_int("QUORUM_S3_CONNECT_TIMEOUT", 5)
+QUORUM_S3_READ_TIMEOUT = env_int("QUORUM_S3_READ_TIMEOUT", 60)
+QUORUM_S3_MAX_ATTEMPTS = env_int("QUORUM_S3_MAX_ATTEMPTS", 3)
+if QUORUM_STORAGE == "s3":
+    from botocore.config import Config as _S3Config
+
+    AWS_STORAGE_BUCKET_NAME = os.environ["AWS_STORAGE_BUCKET_NAME"]
+    AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL") or None
+    AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME") or None
+    # Unset: boto3's own chain (instance role, ~/.aws, AWS_* variables it reads itself).
+    AWS_S3_ACCESS_KEY_ID = os.environ.get("AWS_ACCESS_KEY_ID") or None
+    AWS_S3_SECRET_ACCESS_KEY = os.environ.get("AWS_SECRET_ACCESS_KEY") or None
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": AWS_STORAGE_BUCKET_NAME,
+                "endpoint_url": AWS_S3_ENDPOINT_URL,
+                "region_name": AWS_S3_REGION_NAME,
+                "access_key": AWS_S3_ACCESS_KEY_ID,
+                "secret_key": AWS_S3_SECRET_ACCESS_KEY,
+                "location": os.environ.get("QUORUM_S3_LOCATION", ""),
+                # Objects stay private: browsers get media through Quorum's signed URLs, which stream from here.
+                "default_acl": None,
+                "querystring_auth": True,
+                # Names are random already; never ask the bucket whether one exists.
+                "file_overwrite": True,
+                # A file read through the storage API rolls over to disk past 1 MiB, never whole in memory.
+                "max_memory_size": 1024 * 1024,
+                "client_config": _S3Config(
+                    connect_timeout=QUORUM_S3_CONNECT_TIMEOUT,
+                    read_timeout=QUORUM_S3_READ_TIMEOUT,
+                    retries={"max_attempts": QUORUM_S3_MAX_ATTEMPTS, "mode": "standard"},
+                    signature_version="s3v4",
+                ),
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+elif QUORUM_STORAGE != "local":
+    raise ValueError(f"QUORUM_STORAGE is {QUORUM_STORAGE!r}; use 'local' or 's3'")
+# Endpoints a job's import source or export destination may name (comma-separated, "https://host[:port]"), besides
+# AWS itself (no endpoint) and the deployment's own AWS_S3_ENDPOINT_URL: the Celery worker connects wherever a
+# requester says, so anything else (an address inside this network) is refused.
+QUORUM_BUCKET_ENDPOINTS = [o.strip() for o in os.environ.get("QUORUM_BUCKET_ENDPOINTS", "").split(",") if o.strip()]
+# One bucket import: at most this many objects under the prefix.
+QUORUM_BUCKET_MAX_FILES = env_int("QUORUM_BUCKET_MAX_FILES", 1000)
+# An import or export left "running" this long by a Celery worker that died is ended "failed" when its message is
+# delivered again (tasks/buckets/runs.py).
+QUORUM_BUCKET_STALE_SECONDS = env_int("QUORUM_BUCKET_STALE_SECONDS", 900)
+
+
+# --- operations: logs, metrics, errors (docs/OPERATIONS.md) ----------------------------------------------------------
+# "json": one JSON object per line (time, level, logger, message, request_id, user, job, task_id, exception);
+# "text": the message alone. Both on stderr.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ValueError(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "quorum.logs.ContextFilter"}},
+    "formatters": {"json": {"()": "quorum.logs.JsonFormatter"}, "text": {"format": "%(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
@@ -364,8 +476,30 @@ LOGGING = {
         "celery.beat": {"level": "WARNING"},
         "celery.worker.strategy": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
+        # A line per HTTP request (method, path, status, duration) where lines are read by machines.
+        "quorum.request": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
     },
 }
+if LOG_FORMAT == "json":
+    # uvicorn configured its own handlers before Django started: its lines become JSON lines too.
+    for _name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        LOGGING["loggers"][_name] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+# GET /metrics (Prometheus text format) answers a staff session, or this token as "Authorization: Bearer <token>".
+# Unset: staff sessions only. Multiprocess figures: PROMETHEUS_MULTIPROC_DIR (quorum/metrics.py reads it).
+QUORUM_METRICS_TOKEN = os.environ.get("QUORUM_METRICS_TOKEN", "")
+if QUORUM_METRICS_TOKEN and len(QUORUM_METRICS_TOKEN) < 24:
+    raise ValueError("QUORUM_METRICS_TOKEN must be at least 24 characters (e.g. `openssl rand -hex 24`)")
+# Errors and slow transactions to Sentry (Django and Celery); unset: the SDK is not even imported.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from quorum.error_reports import sentry_start
+
+    sentry_start(
+        SENTRY_DSN,
+        environment=os.environ.get("SENTRY_ENVIRONMENT", "production"),
+        traces_sample_rate=float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", 0)),
+        send_default_pii=env_bool("SENTRY_SEND_DEFAULT_PII", False),
+    )
 
 
 SPECTACULAR_SETTINGS.update(

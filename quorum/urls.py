@@ -3,6 +3,10 @@ from types import SimpleNamespace
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
+from django.utils import timezone
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import last_modified
+from django.views.i18n import JavaScriptCatalog, set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.routers import DefaultRouter
@@ -15,7 +19,7 @@ from workers import views_api as workers_api
 from workers import views_pages as worker_pages
 from workers import views_qualifications as qualification_views
 
-from . import views_console
+from . import views_console, views_metrics
 from .health import healthz
 
 
@@ -31,8 +35,18 @@ router.register("jobs", JobViewSet, basename="job")
 router.register("uploads", UploadViewSet, basename="upload")
 router.register("webhooks", webhooks_api.EndpointViewSet, basename="webhook")
 
+# The browser's strings in the page's language. Pages ask for `/jsi18n/?l=<language>`, so a browser keeps one copy
+# per language; the catalog changes only with a release (the process start time stands in for it).
+_STARTED = timezone.now()
+javascript_catalog = cache_control(max_age=86400, public=True)(
+    last_modified(lambda request: _STARTED)(JavaScriptCatalog.as_view(domain="djangojs"))
+)
+
 urlpatterns = [
+    path("jsi18n/", javascript_catalog, name="javascript-catalog"),
+    path("i18n/setlang/", set_language, name="set_language"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", views_metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/qualifications/", qualification_views.qualification_list_api, name="api-qualifications"),
     path(

@@ -120,5 +120,12 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
     async def job_status(self, event):
         await self.send_json(event)
 
+    async def job_bucket(self, event):
+        await self.send_json(event)
+        if event.get("direction") == "import" and event.get("status") == "done":
+            snapshot = await database_sync_to_async(_snapshot)(self.scope["user"], self.job_id)
+            if snapshot is not None:
+                await self.send_json({"type": "job.snapshot", "job": snapshot})
+
     async def job_details(self, event):
         await self.send_json(event)

@@ -176,6 +176,12 @@ class LimitedReader:
         self.size = 0
         self.digest = hashlib.sha256()
 
+    # A stream read once, front to back: a bucket's storage sends it in parts as it reads (S3 multipart).
+    closed = False
+
+    def seekable(self) -> bool:
+        return False
+
     def read(self, n: int = -1) -> bytes:
         if self.head:
             data, self.head = self.head, b""

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from .questions import QUESTION_TYPES
 
@@ -195,6 +196,91 @@ class MediaFile(models.Model):
         return self.name
 
 
+class BucketLocation(models.Model):
+    """A place in an S3-compatible bucket that a requester named, with the keys to reach it (tasks/buckets/).
+
+    The secret is kept encrypted with a key derived from SECRET_KEY and never leaves through the API."""
+
+    endpoint_url = models.CharField(max_length=200, blank=True, help_text="Empty: AWS S3 itself.")
+    region = models.CharField(max_length=64, blank=True)
+    bucket = models.CharField(max_length=63)
+    prefix = models.CharField(max_length=512, blank=True)
+    access_key_id = models.CharField(max_length=128)
+    secret_encrypted = models.TextField()
+    # Set when a Celery job claims the row and as it moves on: a row left ``running`` by a Celery worker that died
+    # is recognised by its age when the message comes back (tasks/buckets/).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+class BucketImport(BucketLocation):
+    """Items (or media files listed into items) read from the objects under a bucket prefix into a job."""
+
+    class Kind(models.TextChoices):
+        ROWS = "rows", "CSV and JSON Lines files, ingested as uploads"
+        MEDIA = "media", "Media files, one item each"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="bucket_imports")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.ROWS)
+    # Media imports: the item column that names the file (the job's one media column when empty).
+    column = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.JSONField(null=True, blank=True, help_text="{file, line, field, message} when it failed.")
+    files_total = models.IntegerField(default=0)
+    files_done = models.IntegerField(default=0)
+    items_created = models.BigIntegerField(default=0)
+    # The uploads made from the prefix's data files, in key order.
+    upload_ids = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class BucketExport(BucketLocation):
+    """A job's results written to ``<prefix><job id>-results.<csv|jsonl>`` in a bucket: now, or when it is done."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON Lines"
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for the job to be done"
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="bucket_exports")
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.CSV)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.JSONField(null=True, blank=True, help_text="{message} when it failed.")
+    key = models.CharField(max_length=1100, blank=True, help_text="The object written.")
+    size_bytes = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["job"], name="bucket_export_waiting", condition=Q(status="waiting"))]
+
+
 class Item(models.Model):
     class Source(models.TextChoices):
         HUMAN = "human", "Human"
@@ -294,16 +380,16 @@ class Assignment(models.Model):
     """One worker's lease on one microtask, and the submission that ends it."""
 
     class Status(models.TextChoices):
-        LEASED = "leased", "Leased"
-        SUBMITTED = "submitted", "Submitted"
-        EXPIRED = "expired", "Expired"
-        RELEASED = "released", "Released"
-        SKIPPED = "skipped", "Skipped"
+        LEASED = "leased", _("Leased")
+        SUBMITTED = "submitted", _("Submitted")
+        EXPIRED = "expired", _("Expired")
+        RELEASED = "released", _("Released")
+        SKIPPED = "skipped", _("Skipped")
 
     class Review(models.TextChoices):
-        PENDING = "pending", "Pending"
-        ACCEPTED = "accepted", "Accepted"
-        REJECTED = "rejected", "Rejected"
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
 
     # Indexes and constraints are kept to what queries and invariants need: every one costs the hot path.
     # The (microtask, worker) constraint serves lookups by microtask; ``job`` is a copy of microtask.job.

@@ -217,6 +217,9 @@ def job_complete_if_finished(job: Job) -> bool:
         if finished:
             webhooks.event_record(job.pk, "job.done", {"status": "done"})
     if finished:
+        from .buckets.exports import bucket_exports_release
+
+        bucket_exports_release(job.pk)  # results exports waiting for the job to be done
         pool.job_open_set(job.pk, False)
         get_redis().sadd(_dirty(), job.pk)
         events.send_to_group(events.job_group(job.pk), "job.status", {"job_id": job.pk, "status": "done"})

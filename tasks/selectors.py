@@ -12,6 +12,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from quorum.money import money
 
@@ -128,6 +129,30 @@ def job_counts(job: Job) -> dict:
     return job_counts_many([job])[job.pk]
 
 
+# Items whose results are written: those of finished ordinary microtasks whose results pass has run.
+RESULTS_WRITTEN_SQL = """
+SELECT coalesce(sum(item_count), 0) FROM tasks_microtask
+WHERE job_id = %s AND NOT is_gold AND status = 'done' AND results_for = completed_at
+"""
+
+
+def job_progress(job: Job) -> dict:
+    """What a script waiting on a job needs (GET /api/jobs/<id>/progress/): its status and counts, gold left out."""
+    counts = job_counts(job)
+    with connection.cursor() as cursor:
+        cursor.execute(RESULTS_WRITTEN_SQL, [job.pk])
+        (results,) = cursor.fetchone()
+    names = ["items", "items_done", "microtasks", "microtasks_done", "answers", "answers_remaining"]
+    return {
+        "job": job.pk,
+        "status": job.status,
+        **{name: counts[name] for name in names},
+        "results": int(results),
+        "answers_per_minute": counts["answers_per_minute"],
+        "workers_active": counts["workers_active"],
+    }
+
+
 def job_costs(jobs: list[Job]) -> dict[int, Decimal]:
     """Cost so far: the recorded reward of every submitted assignment a requester has not rejected, and the
     bonuses paid on the job."""
@@ -153,7 +178,7 @@ def job_costs(jobs: list[Job]) -> dict[int, Decimal]:
     }
 
 
-NOT_ENOUGH_ANSWERS = "not enough answers yet"
+NOT_ENOUGH_ANSWERS = gettext_noop("not enough answers yet")  # translated where shown
 
 
 def accuracy_shown(right: float | None, total: float) -> dict:
@@ -161,12 +186,17 @@ def accuracy_shown(right: float | None, total: float) -> dict:
     share, None with no answers), ``accuracy_low`` / ``accuracy_high`` and ``accuracy_text`` ("82 % (64-92 %)",
     or "not enough answers yet" while it rests on too few answers to read)."""
     if right is None or not total:
-        return {"accuracy": None, "accuracy_low": None, "accuracy_high": None, "accuracy_text": NOT_ENOUGH_ANSWERS}
+        return {
+            "accuracy": None,
+            "accuracy_low": None,
+            "accuracy_high": None,
+            "accuracy_text": gettext(NOT_ENOUGH_ANSWERS),
+        }
     low, high = accuracy_interval(right, total)
     text = (
         f"{percent_text(right / total)} % ({interval_text(low, high)})"
         if enough_evidence(total)
-        else NOT_ENOUGH_ANSWERS
+        else gettext(NOT_ENOUGH_ANSWERS)
     )
     return {"accuracy": right / total, "accuracy_low": low, "accuracy_high": high, "accuracy_text": text}
 
@@ -476,3 +506,33 @@ def assignments_pending_review(job: Job, *, worker_id: int | None = None, filter
         indexes = item_list(job, **filters).order_by().values("microtask_index")
         pending = pending.filter(microtask__job=job, microtask__index__in=indexes)
     return pending
+
+
+# /metrics reads these at most every few seconds (quorum/metrics.py); a statement that runs longer is cut short.
+OPERATIONS_STATE_TIMEOUT_MS = 2000
+
+
+def operations_state(limit: int) -> dict:
+    """What the platform holds right now, for the metrics: live leases, finished microtasks whose results are
+    due (the partial indexes ``assignment_leased_expiry`` and ``microtask_results_due`` hold only those rows;
+    each count stops at ``limit``), jobs by status and the automation figures of live jobs."""
+    from django.db import transaction
+
+    from .models import RESULTS_DUE
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {OPERATIONS_STATE_TIMEOUT_MS}")
+        leases = Assignment.objects.filter(status=Assignment.Status.LEASED)[:limit].count()
+        results_due = Microtask.objects.filter(RESULTS_DUE)[:limit].count()
+        jobs = dict(Job.objects.order_by().values_list("status").annotate(n=Count("id")))
+        automation = Job.objects.filter(
+            automation_enabled=True, status__in=[Job.Status.OPEN, Job.Status.PAUSED]
+        ).aggregate(items=Sum("item_count"), taken=Sum("automation_items_taken"))
+    return {
+        "leases": leases,
+        "results_due": results_due,
+        "jobs": {status: jobs.get(status, 0) for status in Job.Status.values},
+        "automation_items": automation["items"] or 0,
+        "automation_items_taken": automation["taken"] or 0,
+    }

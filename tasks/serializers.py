@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from .automation.selectors import automation_summary
 from .forms import BLOCK_TYPES, FormError, check_display, check_questions, complete_display
-from .models import Job, MediaFile, Upload
+from .models import BucketExport, BucketImport, Job, MediaFile, Upload
 from .questions import QUESTION_TYPES
 from .services import job_change_problems, upload_rows_done
 
@@ -361,3 +361,73 @@ class BonusSerializer(serializers.Serializer):
 
     amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     reason = serializers.CharField(max_length=200, allow_blank=True)
+
+
+BUCKET_NAME = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
+
+
+class BucketLocationSerializer(serializers.Serializer):
+    """Where in an S3-compatible bucket, and the keys to it. The secret is write-only: never sent back."""
+
+    endpoint_url = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    region = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    bucket = serializers.RegexField(
+        BUCKET_NAME,
+        max_length=63,
+        error_messages={"invalid": "a bucket name is 3-63 lowercase letters, digits, '.' and '-'"},
+    )
+    prefix = serializers.CharField(max_length=512, required=False, allow_blank=True, default="", trim_whitespace=False)
+    access_key_id = serializers.CharField(max_length=128)
+    secret = serializers.CharField(max_length=256, write_only=True, trim_whitespace=False)
+
+    def validate_endpoint_url(self, value: str) -> str:
+        from .buckets.client import endpoint_origin, endpoint_problem
+
+        value = value.strip()
+        if problem := endpoint_problem(value):
+            raise serializers.ValidationError(problem)
+        return endpoint_origin(value) if value else ""
+
+    def validate_prefix(self, value: str) -> str:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise serializers.ValidationError("the prefix holds a control character")
+        return value.lstrip("/")
+
+    def validate_region(self, value: str) -> str:
+        import re
+
+        if value and not re.fullmatch(r"[a-z0-9-]+", value):
+            raise serializers.ValidationError("a region is lowercase letters, digits and '-', like eu-west-1")
+        return value
+
+
+BUCKET_OUTPUT = ["id", "job", "endpoint_url", "region", "bucket", "prefix", "access_key_id", "status", "error"]
+
+
+class BucketImportSerializer(BucketLocationSerializer):
+    kind = serializers.ChoiceField(choices=["rows", "media"], default="rows")
+    column = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class BucketImportOutSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BucketImport
+        fields = [
+            *BUCKET_OUTPUT, "kind", "column", "files_total", "files_done", "items_created", "upload_ids",
+            "created_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class BucketExportSerializer(BucketLocationSerializer):
+    format = serializers.ChoiceField(choices=["csv", "jsonl"], default="csv")
+    when = serializers.ChoiceField(
+        choices=["now", "done"], default="now", help_text="now, or once the job is done (now if it is already)"
+    )
+
+
+class BucketExportOutSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BucketExport
+        fields = [*BUCKET_OUTPUT, "format", "key", "size_bytes", "created_at", "finished_at"]
+        read_only_fields = fields

@@ -1,5 +1,6 @@
 """Every write to jobs and uploads: the transaction boundary, and the events sent after commit."""
 
+import contextlib
 import logging
 import shutil
 import uuid
@@ -11,11 +12,11 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 from psycopg.errors import LockNotAvailable
 
-from quorum import events
+from quorum import events, metrics
 from quorum.redis import get_redis, key
 from webhooks import services as webhooks
 
-from . import media, selectors
+from . import media, selectors, storage
 from .intake import IntakeError, UploadTooLarge
 from .intake.filenames import clean_filename, disk_suffix
 from .intake.loading import IngestResult, ingest_file
@@ -200,9 +201,7 @@ def assignments_review_bulk(job: Job, accepted: bool, pending, *, preview: bool 
 
 
 def upload_dir() -> Path:
-    path = Path(settings.MEDIA_ROOT) / "uploads"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return storage.upload_dir()
 
 
 def upload_create(*, job: Job, filename: str, source, in_background: bool = True) -> Upload:
@@ -234,7 +233,14 @@ def upload_create(*, job: Job, filename: str, source, in_background: bool = True
         if media.is_archive(dest, safe_name):
             # Its directory is read now, so an unsafe or oversized archive is refused while the client waits.
             media.archive_check(dest, safe_name)
-        upload = Upload.objects.create(job=job, filename=safe_name, path=str(dest), size_bytes=dest.stat().st_size)
+        size = dest.stat().st_size
+        # With a bucket the file goes there now, so any Celery worker can ingest it.
+        kept = storage.upload_file_keep(dest)
+        try:
+            upload = Upload.objects.create(job=job, filename=safe_name, path=kept, size_bytes=size)
+        except BaseException:
+            storage.upload_file_remove(kept)
+            raise
     except BaseException:
         # Refused, cut off while it was sent, or not recorded: no part of the file stays behind.
         dest.unlink(missing_ok=True)
@@ -265,14 +271,14 @@ def upload_fail(upload: Upload, error: IntakeError) -> None:
 def upload_file_delete(upload: Upload) -> None:
     """Delete the upload's stored file; an empty ``path`` says that no file is kept."""
     if upload.path:
-        Path(upload.path).unlink(missing_ok=True)
+        storage.upload_file_remove(upload.path)
         Upload.objects.filter(pk=upload.pk).update(path="")
         upload.path = ""
 
 
 def upload_files_delete(paths: list[str]) -> None:
     for path in paths:
-        Path(path).unlink(missing_ok=True)
+        storage.upload_file_remove(path)
 
 
 # A file in the upload folder that no upload names is a leftover (a process stopped between writing it and
@@ -292,12 +298,13 @@ def upload_files_purge() -> int:
         upload_file_delete(upload)
         deleted += 1
     old = (timezone.now() - max(ORPHAN_FILE_AGE, timedelta(hours=settings.QUORUM_UPLOAD_RETENTION_HOURS))).timestamp()
-    candidates = {str(p): p for p in upload_dir().iterdir() if p.is_file() and p.stat().st_mtime < old}
+    candidates = [str(p) for p in upload_dir().iterdir() if p.is_file() and p.stat().st_mtime < old]
+    candidates += storage.stored_uploads_older_than(old)
     if candidates:
-        known = set(Upload.objects.filter(path__in=list(candidates)).values_list("path", flat=True))
-        for name, path in candidates.items():
-            if name not in known:
-                path.unlink(missing_ok=True)
+        known = set(Upload.objects.filter(path__in=candidates).values_list("path", flat=True))
+        for path in candidates:
+            if path not in known:
+                storage.upload_file_remove(path)
                 deleted += 1
     return deleted
 
@@ -315,16 +322,31 @@ def upload_ingest(upload_id: int) -> Upload | None:
         return None
     if not claimed:
         return upload
-    path = Path(upload.path)
     try:
-        return _upload_ingest_claimed(upload, path)
+        with contextlib.ExitStack() as stack:
+            try:
+                path = stack.enter_context(storage.upload_file_local(upload.path))
+            except Exception:
+                return _upload_unreadable(upload)
+            return _upload_ingest_claimed(upload, path)
     except Job.DoesNotExist:
         log.info("upload %s: its job was deleted during the ingest; nothing was stored", upload_id)
-        upload_files_delete([str(path)])
+        upload_files_delete([upload.path])
         return None
     finally:
         if settings.QUORUM_UPLOAD_RETENTION_HOURS <= 0 and upload_finished(upload_id):
             upload_file_delete(upload)
+
+
+def _upload_unreadable(upload: Upload) -> Upload | None:
+    """The stored file could not be fetched for the ingest (a bucket that fails, a file gone)."""
+    if not Job.objects.filter(pk=upload.job_id).exists():
+        return None  # deleted with its job meanwhile
+    log.exception("upload %s: its file %s could not be read from storage", upload.pk, upload.path)
+    error = IntakeError("the upload's file could not be read from storage (see the server log)", file=upload.filename)
+    upload_fail(upload, error)
+    events.job_ingest(upload.job_id, upload.pk, "failed", 0, upload.rows_total, error.as_dict())
+    return upload
 
 
 def upload_finished(upload_id: int) -> bool:
@@ -373,6 +395,7 @@ def _upload_ingest_claimed(upload: Upload, path: Path) -> Upload:
             result = _ingest_rows(upload, path, upload.filename, on_progress, on_done)
     except IntakeError as exc:
         upload_fail(upload, exc)
+        metrics.ingest_failed()
         events.job_ingest(job_id, upload.pk, "failed", 0, upload.rows_total, exc.as_dict())
         log.info("upload %s failed: %s", upload.pk, exc)
         return upload
@@ -384,11 +407,13 @@ def _upload_ingest_claimed(upload: Upload, path: Path) -> Upload:
             upload,
             IntakeError("the upload could not be stored (internal error; see the server log)", file=upload.filename),
         )
+        metrics.ingest_failed()
         events.job_ingest(job_id, upload.pk, "failed", 0, upload.rows_total, {"message": "internal error"})
         raise
     finally:
         get_redis().delete(progress_key)
     log.info("upload %s: %s rows in %.2fs", upload.pk, result.rows, result.seconds)
+    metrics.ingest_finished(result.rows)
     pool.job_microtasks_added(job_id)
     events.job_ingest(job_id, upload.pk, "done", result.rows, result.rows)
     return upload

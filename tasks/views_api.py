@@ -22,12 +22,18 @@ from . import exports, media, rankings, selectors, services
 from .aggregation.reliability import gold_reliability
 from .automation.background import automation_run_job
 from .automation.selectors import automation_summary
+from .buckets.exports import bucket_export_create
+from .buckets.imports import bucket_import_create
 from .intake import IntakeError, UploadTooLarge
 from .intake.filenames import clean_filename
 from .models import AutomationStatus, Item, Job, MediaFile, Upload
 from .permissions import IsRequester
 from .serializers import (
     BonusSerializer,
+    BucketExportOutSerializer,
+    BucketExportSerializer,
+    BucketImportOutSerializer,
+    BucketImportSerializer,
     BulkReviewSerializer,
     ItemResultSerializer,
     JobSerializer,
@@ -55,6 +61,8 @@ class JobViewSet(viewsets.ModelViewSet):
         "uploads": "upload",
         "media": "media_upload",
         "automation": "automation_run",
+        "imports": "upload",
+        "exports": "upload",
     }
 
     def get_queryset(self):
@@ -237,6 +245,13 @@ class JobViewSet(viewsets.ModelViewSet):
             status=status.HTTP_201_CREATED if new else status.HTTP_200_OK,
         )
 
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def progress(self, request, pk=None):
+        """The job's status and counts without gold: items, items_done, microtasks, microtasks_done, answers,
+        answers_remaining, results (items whose results are written), answers_per_minute, workers_active."""
+        return Response(selectors.job_progress(self.get_object()))
+
     @extend_schema(responses=ItemResultSerializer(many=True))
     @extend_schema(request=BonusSerializer, responses={201: dict})
     @action(detail=True, methods=["post"], url_path=r"workers/(?P<worker_id>[0-9]+)/bonus")
@@ -318,6 +333,55 @@ class JobViewSet(viewsets.ModelViewSet):
         response = StreamingHttpResponse(exports.iterate_in_thread(chunks), content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-results.{kind}"'
         return response
+
+    @extend_schema(request=BucketImportSerializer, responses={202: BucketImportOutSerializer, 200: dict})
+    @action(detail=True, methods=["get", "post"])
+    def imports(self, request, pk=None):
+        """GET: the job's bucket imports. POST: fill the job from the objects under a bucket prefix (kind ``rows``:
+        its CSV and JSON Lines files, as uploads; ``media``: its media files, one item each). docs/STORAGE.md"""
+        job = self.get_object()
+        if request.method == "GET":
+            return Response({"results": BucketImportOutSerializer(job.bucket_imports.all()[:100], many=True).data})
+        serializer = BucketImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            imported = bucket_import_create(job=job, **serializer.validated_data)
+        except services.JobStateError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(BucketImportOutSerializer(imported).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: BucketImportOutSerializer}, operation_id="jobs_bucket_import_retrieve")
+    @action(detail=True, methods=["get"], url_path=r"imports/(?P<import_id>\d+)")
+    def import_detail(self, request, pk=None, import_id=None):
+        job = self.get_object()
+        imported = job.bucket_imports.filter(pk=import_id).first()
+        if imported is None:
+            return Response({"detail": "no such import"}, status=status.HTTP_404_NOT_FOUND)
+        return Response(BucketImportOutSerializer(imported).data)
+
+    @extend_schema(request=BucketExportSerializer, responses={202: BucketExportOutSerializer, 200: dict})
+    @action(detail=True, methods=["get", "post"])
+    def exports(self, request, pk=None):
+        """GET: the job's bucket exports. POST: write the results to ``<prefix><job id>-results.<csv|jsonl>`` in a
+        bucket, now (``when``: ``now``) or once the job is done (``done``). docs/STORAGE.md"""
+        job = self.get_object()
+        if request.method == "GET":
+            return Response({"results": BucketExportOutSerializer(job.bucket_exports.all()[:100], many=True).data})
+        serializer = BucketExportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        fmt, when = data.pop("format"), data.pop("when")
+        export = bucket_export_create(job=job, fmt=fmt, when_done=when == "done", **data)
+        return Response(BucketExportOutSerializer(export).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: BucketExportOutSerializer}, operation_id="jobs_bucket_export_retrieve")
+    @action(detail=True, methods=["get"], url_path=r"exports/(?P<export_id>\d+)")
+    def export_detail(self, request, pk=None, export_id=None):
+        job = self.get_object()
+        export = job.bucket_exports.filter(pk=export_id).first()
+        if export is None:
+            return Response({"detail": "no such export"}, status=status.HTTP_404_NOT_FOUND)
+        return Response(BucketExportOutSerializer(export).data)
 
     def _ranking_csv(self, job, method, spreadsheet):
         try:

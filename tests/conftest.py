@@ -94,3 +94,12 @@ def _end_stray_connections(django_db_setup, django_db_blocker):
 def celery_automation_worker(celery_worker_process):
     """The test Celery worker, which also consumes the automation queue (in production: its own process)."""
     return celery_worker_process
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A local S3-compatible server (moto, with key checks on) for the tests that ask for it (tests/s3.py)."""
+    from tests.s3 import running_s3_server
+
+    with running_s3_server() as server:
+        yield server

@@ -5,6 +5,8 @@ import time
 
 from celery import shared_task
 
+from quorum.periodic import one_at_a_time
+
 from . import selectors, services
 
 SWEEP_SECONDS = 5.0
@@ -21,6 +23,7 @@ def deliveries_send(endpoint_id: int, job_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+@one_at_a_time("webhooks_sweep", ttl=120)
 def webhooks_sweep() -> None:
     """Celery beat, every second: dispatch the outbox (bounded in time), then queue a send for every (endpoint,
     job) whose first delivery is due."""
@@ -33,5 +36,6 @@ def webhooks_sweep() -> None:
 
 
 @shared_task(ignore_result=True)
+@one_at_a_time("webhooks_deliveries_purge", ttl=3600)
 def deliveries_purge() -> None:
     services.deliveries_purge()

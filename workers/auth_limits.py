@@ -19,6 +19,7 @@ import ipaddress
 import math
 
 from django.conf import settings
+from django.utils.translation import gettext, ngettext
 
 from quorum.redis import get_redis, key
 
@@ -165,16 +166,16 @@ def password_reset_attempt(address: str, email: str) -> int:
 
 def minutes_text(seconds: int) -> str:
     minutes = max(1, math.ceil(seconds / 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 
 
 def signin_locked_message(seconds: int) -> str:
-    return f"Too many failed sign-ins; try again in {minutes_text(seconds)}."
+    return gettext("Too many failed sign-ins; try again in %(wait)s.") % {"wait": minutes_text(seconds)}
 
 
 def signup_blocked_message(seconds: int) -> str:
-    return f"Too many new accounts from your address; try again in {minutes_text(seconds)}."
+    return gettext("Too many new accounts from your address; try again in %(wait)s.") % {"wait": minutes_text(seconds)}
 
 
 def password_reset_blocked_message(seconds: int) -> str:
-    return f"Too many password-reset requests; try again in {minutes_text(seconds)}."
+    return gettext("Too many password-reset requests; try again in %(wait)s.") % {"wait": minutes_text(seconds)}

@@ -2,12 +2,13 @@
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
     class Role(models.TextChoices):
-        REQUESTER = "requester", "Requester"
-        WORKER = "worker", "Worker"
+        REQUESTER = "requester", _("Requester")
+        WORKER = "worker", _("Worker")
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.WORKER)
     # The username reduced to what a reader sees (workers/usernames.py): a new name must not share it.
@@ -95,10 +96,10 @@ class LedgerEntry(models.Model):
     The balance is the sum."""
 
     class Kind(models.TextChoices):
-        REWARD = "reward", "Reward"
-        BONUS = "bonus", "Bonus"
-        ADJUSTMENT = "adjustment", "Adjustment"
-        PAYOUT = "payout", "Paid"
+        REWARD = "reward", _("Reward")
+        BONUS = "bonus", _("Bonus")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+        PAYOUT = "payout", _("Paid")
 
     worker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="ledger")
     job = models.ForeignKey("tasks.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="ledger")

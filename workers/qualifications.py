@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .models import Qualification, QualificationAttempt, User, WorkerProfile, WorkerSkill
 
@@ -281,9 +282,11 @@ def attempt_submit(worker: User, qualification: Qualification, answers: list[int
         WorkerProfile.objects.select_for_update().filter(pk=profile.pk).first()
         standing = qualification_standing(worker, qualification)
         if standing.passed:
-            raise AttemptRefused("You have already passed this test.")
+            raise AttemptRefused(gettext("You have already passed this test."))
         if standing.retry_at is not None:
-            raise AttemptRefused(f"You can try again from {standing.retry_at:%Y-%m-%d %H:%M} UTC.")
+            raise AttemptRefused(
+                gettext("You can try again from %(when)s UTC.") % {"when": f"{standing.retry_at:%Y-%m-%d %H:%M}"}
+            )
         right = sum(answer == q["answer"] for answer, q in zip(answers, qualification.questions, strict=True))
         score = right / len(qualification.questions)
         # A small tolerance: 0.8 of 5 questions is 4 right, whatever the float rounding.

@@ -64,7 +64,9 @@ def worker_history(user, limit: int = 20) -> list[dict]:
             "assignment_id": a.pk,
             "job": a.job.name,
             "status": a.status,
+            "status_label": a.get_status_display(),
             "review": a.review,
+            "review_label": a.get_review_display(),
             "reward": str(a.reward.quantize(Decimal("0.01"))) if a.status == Assignment.Status.SUBMITTED else "",
             "when": a.submitted_at or a.leased_at,
         }

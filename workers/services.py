@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.utils.translation import gettext_lazy
 
 from .models import WorkerProfile
 from .usernames import TAKEN_MESSAGE, username_skeleton, username_taken
@@ -10,7 +11,7 @@ from .usernames import TAKEN_MESSAGE, username_skeleton, username_taken
 User = get_user_model()
 
 
-ROLE_REQUIRED_MESSAGE = "Choose whether you will work on tasks or post them."
+ROLE_REQUIRED_MESSAGE = gettext_lazy("Choose whether you will work on tasks or post them.")
 
 
 class UsernameTaken(ValueError):

@@ -18,6 +18,8 @@ now share a skeleton, a mistyped case simply fails to sign in and never reaches 
 import re
 import unicodedata
 
+from django.utils.translation import gettext, gettext_lazy
+
 MIN_LENGTH = 3
 MAX_LENGTH = 30
 _ALLOWED = re.compile(r"[A-Za-z0-9._-]")
@@ -34,13 +36,17 @@ def username_skeleton(username: str) -> str:
 def username_problem(username: str) -> str | None:
     """What is wrong with this as a new username, or None. Says nothing about names already taken."""
     if not MIN_LENGTH <= len(username) <= MAX_LENGTH:
-        return f"use {MIN_LENGTH} to {MAX_LENGTH} characters (this has {len(username)})"
+        return gettext("use %(min)d to %(max)d characters (this has %(length)d)") % {
+            "min": MIN_LENGTH,
+            "max": MAX_LENGTH,
+            "length": len(username),
+        }
     bad = sorted({ch for ch in username if not _ALLOWED.fullmatch(ch)})
     if bad:
         shown = " ".join(ascii(ch) for ch in bad[:5])
-        return f"use only ASCII letters, digits and . _ - (not {shown})"
+        return gettext("use only ASCII letters, digits and . _ - (not %(shown)s)") % {"shown": shown}
     if not (username[0].isalnum() and username[-1].isalnum()):
-        return "start and end with a letter or a digit"
+        return gettext("start and end with a letter or a digit")
     return None
 
 
@@ -51,7 +57,7 @@ def username_taken(username: str, *, exclude_user_id: int | None = None) -> bool
     return User.objects.filter(username_skeleton=username_skeleton(username)).exclude(pk=exclude_user_id).exists()
 
 
-TAKEN_MESSAGE = (
+TAKEN_MESSAGE = gettext_lazy(
     "this username is taken, or looks too much like one that is (names that differ only in capitals,"
     " in . _ -, or in look-alike characters such as 0/o and 1/l count as the same)"
 )
@@ -63,4 +69,4 @@ def username_errors(username: str, *, exclude_user_id: int | None = None) -> lis
     problem = username_problem(username)
     if problem:
         return [problem]
-    return [TAKEN_MESSAGE] if username_taken(username, exclude_user_id=exclude_user_id) else []
+    return [str(TAKEN_MESSAGE)] if username_taken(username, exclude_user_id=exclude_user_id) else []

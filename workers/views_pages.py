@@ -9,6 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, Set
 from django.contrib.auth.password_validation import password_validators_help_texts, validate_password
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext, gettext_lazy
 
 from tasks.selectors import job_board as tasks_job_board
 from tasks.selectors import job_for_worker
@@ -86,7 +87,7 @@ class SigninForm(AuthenticationForm):
     """Django's sign-in form with the password bounded too (the username already is, by the model)."""
 
     password = forms.CharField(
-        label="Password",
+        label=gettext_lazy("Password"),
         strip=False,
         max_length=auth_limits.PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
@@ -122,7 +123,9 @@ class QuorumPasswordResetForm(PasswordResetForm):
     is plain text, and the same page follows whether or not the address has an account."""
 
     email = forms.EmailField(
-        label="Email", max_length=auth_limits.EMAIL_MAX_LENGTH, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+        label=gettext_lazy("Email"),
+        max_length=auth_limits.EMAIL_MAX_LENGTH,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
 
 
@@ -160,8 +163,8 @@ def _new_password_field(label: str) -> forms.CharField:
 class BoundedSetPasswordForm(SetPasswordForm):
     """Django's form with both password fields bounded before any hashing or validation."""
 
-    new_password1 = _new_password_field("New password")
-    new_password2 = _new_password_field("New password again")
+    new_password1 = _new_password_field(gettext_lazy("New password"))
+    new_password2 = _new_password_field(gettext_lazy("New password again"))
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
@@ -172,7 +175,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 
 # The one notice a worker blocked on every job sees (staff block: workers.services.worker_block), with the reason.
-BLOCKED_NOTICE = (
+BLOCKED_NOTICE = gettext_lazy(
     "Your account is blocked on every job by the platform's staff, so you get no new work. Money for answers "
     "already accepted stays yours. If you think this is a mistake, write to the staff who run this platform."
 )
@@ -181,7 +184,7 @@ BLOCKED_NOTICE = (
 @login_required
 def work(request):
     if not request.user.is_worker:
-        raise PermissionDenied("This page is for workers.")
+        raise PermissionDenied(gettext("This page is for workers."))
     return render(
         request,
         "worker/work.html",
@@ -198,7 +201,7 @@ def work(request):
 @login_required
 def job_board(request):
     if not request.user.is_worker:
-        raise PermissionDenied("This page is for workers.")
+        raise PermissionDenied(gettext("This page is for workers."))
     return render(request, "worker/jobs.html", {"board": tasks_job_board(request.user)})
 
 
@@ -206,7 +209,7 @@ def job_board(request):
 def statement(request):
     """Every ledger entry of the signed-in worker with the running balance, and what awaits review."""
     if not request.user.is_worker:
-        raise PermissionDenied("This page is for workers.")
+        raise PermissionDenied(gettext("This page is for workers."))
     try:
         page = int(request.GET.get("page", "1")[:9])
     except ValueError:

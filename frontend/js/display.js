@@ -4,6 +4,7 @@
 
 import { el } from "./dom.js";
 import { link, renderMarkdown, safeHref } from "./markdown.js";
+import { format, gettext } from "./i18n.js";
 
 export const MEDIA_TYPES = new Set(["image", "audio", "video"]);
 
@@ -47,7 +48,7 @@ const RENDERERS = {
 export function renderBlock(block, item, { labelled = false } = {}) {
   const render = Object.hasOwn(RENDERERS, block.type) ? RENDERERS[block.type] : RENDERERS.text;
   const value = item.data ? item.data[block.column] : undefined;
-  const body = render(value, item, block) || el("p", { class: "muted media-missing", text: `(no ${block.type} for ${block.label || block.column})` });
+  const body = render(value, item, block) || el("p", { class: "muted media-missing", text: missingText(block) });
   // A link's label is its text; other blocks show their label above (or the column's name among several blocks).
   const caption = block.type === "link" ? "" : block.label || (labelled && !MEDIA_TYPES.has(block.type) ? block.column : "");
   return el("div", { class: `block block-${block.type}`, "data-column": block.column }, caption ? el("span", { class: "block-label", text: caption }) : null, body);
@@ -95,4 +96,9 @@ export function preloadMedia(blocks, items) {
     }
   }
   return held;
+}
+
+function missingText(block) {
+  const texts = { image: gettext("(no image for %(name)s)"), audio: gettext("(no audio for %(name)s)"), video: gettext("(no video for %(name)s)") };
+  return format(texts[block.type] || gettext("(nothing to show for %(name)s)"), { name: block.label || block.column });
 }

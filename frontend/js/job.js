@@ -6,6 +6,7 @@ import { $, el, formatDuration, frameScheduler, percent, readJSON, setText } fro
 import { drawHistogram, drawLine } from "./charts.js";
 import { LiveSocket, describeState } from "./socket.js";
 import { reviewInBulk } from "./bulk-review.js";
+import { bucketPanel } from "./bucket-panel.js";
 
 const snapshot = readJSON("job-snapshot");
 const jobId = snapshot.id;
@@ -69,6 +70,7 @@ socket.on("job.status", (event) => {
   state.status = event.status;
   schedule();
 });
+bucketPanel(jobId, socket);
 socket.start();
 
 function eta(counts) {

@@ -1,6 +1,8 @@
 // The one module that owns a WebSocket: reconnects with exponential backoff, dispatches by event type, and
 // resends submits until the server acknowledges them (same idempotency key, so a resend is never counted twice).
 
+import { format, gettext } from "./i18n.js";
+
 const REFUSED = new Set([4401, 4403]);
 const STORE_PREFIX = "quorum.pending:";
 
@@ -146,14 +148,14 @@ export class LiveSocket {
 export function describeState(state, detail = {}) {
   switch (state) {
     case "open":
-      return "Connected";
+      return gettext("Connected");
     case "connecting":
-      return "Connecting…";
+      return gettext("Connecting…");
     case "reconnecting":
-      return `Connection lost, retrying in ${Math.max(1, Math.round(detail.delay / 1000))} s`;
+      return format(gettext("Connection lost, retrying in %(seconds)s s"), { seconds: Math.max(1, Math.round(detail.delay / 1000)) });
     case "refused":
-      return detail.code === 4401 ? "Not signed in" : "Not allowed";
+      return detail.code === 4401 ? gettext("Not signed in") : gettext("Not allowed");
     default:
-      return "Disconnected";
+      return gettext("Disconnected");
   }
 }

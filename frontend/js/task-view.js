@@ -6,6 +6,7 @@
 import { el } from "./dom.js";
 import { renderDisplay } from "./display.js";
 import { claimedBlocks, questionType } from "./questions/index.js";
+import { format, gettext } from "./i18n.js";
 
 // Jobs from before forms carry only the shorthand fields: they ask one question named "answer".
 export function jobQuestions(job) {
@@ -25,8 +26,8 @@ export function conditionHolds(condition, source, value) {
 }
 
 function unsupported(container, question) {
-  container.append(el("p", { class: "error", text: `This page cannot show a question of type "${question.type}". Reload the page.` }));
-  return { element: container, pickable: false, completesOnPick: false, value: () => undefined, problem: () => "This question cannot be answered here.", focus: () => {}, pick: () => false };
+  container.append(el("p", { class: "error", text: format(gettext("This page cannot show a question of type “%(type)s”. Reload the page."), { type: question.type }) }));
+  return { element: container, pickable: false, completesOnPick: false, value: () => undefined, problem: () => gettext("This question cannot be answered here."), focus: () => {}, pick: () => false };
 }
 
 export function renderTask(root, task, { prefix = "t", onChange = () => {} } = {}) {
@@ -43,7 +44,7 @@ export function renderTask(root, task, { prefix = "t", onChange = () => {} } = {
 
   items.forEach((item, index) => {
     const name = `${prefix}-item-${index}`;
-    const heading = items.length > 1 ? `Item ${index + 1} of ${items.length}` : "Item";
+    const heading = items.length > 1 ? format(gettext("Item %(n)s of %(total)s"), { n: index + 1, total: items.length }) : gettext("Item");
     const section = el("section", { class: "task-item", "data-index": index, "aria-label": heading });
     const display = el("div", { class: "item-display" });
     renderDisplay(display, job.display, item, claimed);
@@ -53,7 +54,7 @@ export function renderTask(root, task, { prefix = "t", onChange = () => {} } = {
       const prompt = question.prompt || (isForm ? question.name : "");
       const context = {
         idPrefix: `${name}-q${q}`,
-        label: isForm ? prompt : `${heading}: ${prompt || "your answer"}`,
+        label: isForm ? prompt : `${heading}: ${prompt || gettext("your answer")}`,
         promptHidden: !isForm && Boolean(prompt),
         onChange: () => changed(index),
         item,

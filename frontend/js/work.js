@@ -4,6 +4,7 @@ import { $, el, randomKey, setText } from "./dom.js";
 import { LiveSocket, describeState } from "./socket.js";
 import { preloadMedia } from "./display.js";
 import { renderTask } from "./task-view.js";
+import { format, gettext } from "./i18n.js";
 
 // ahead=1: the server may lease one microtask beyond the one in view, so the next one (and its media) is here
 // when this one is done. A server that does not know the hint ignores it.
@@ -20,7 +21,7 @@ const queue = []; // task.assigned messages not yet answered, in arrival order
 let current = null; // { message, view }
 const preloads = new Map(); // assignment id -> the elements downloading its media, for microtasks not shown yet
 const sending = new Set(); // assignment ids whose submits await their ack
-let waitingText = "Waiting for work…";
+let waitingText = gettext("Waiting for work…");
 let notice = "";
 let answersGiven = Number($("w-answers").textContent) || 0;
 
@@ -76,39 +77,39 @@ socket.on("task.none", (message) => {
     queue.length = 0;
     notice = "";
     $("blocked-note").hidden = false;
-    showWaiting("No more work.");
+    showWaiting(gettext("No more work."));
     return;
   }
   if (current) return;
-  if (chosenJob) showWaiting("No microtask of this job for you right now. Waiting… or choose another job.");
-  else showWaiting(message.reason ? `Waiting for work (${message.reason}).` : "Waiting for work…");
+  if (chosenJob) showWaiting(gettext("No microtask of this job for you right now. Waiting… or choose another job."));
+  else showWaiting(message.reason === "no_work" ? gettext("No work for you right now. Waiting: a microtask shows here as soon as there is one.") : gettext("Waiting for work…"));
 });
 
 socket.on("task.revoked", (message) => {
   const reasons = {
-    expired: "The time for that microtask ran out.",
-    job_paused: "The requester paused that job.",
-    job_cancelled: "The requester cancelled that job.",
-    blocked: "That microtask was taken back: you are blocked on its job.",
+    expired: gettext("The time for that microtask ran out."),
+    job_paused: gettext("The requester paused that job."),
+    job_cancelled: gettext("The requester cancelled that job."),
+    blocked: gettext("That microtask was taken back: you are blocked on its job."),
     other_job: "",
-    skipped: "Skipped.",
+    skipped: gettext("Skipped."),
   };
-  dropAssignment(message.assignment_id, reasons[message.reason] ?? "That microtask was taken back.");
+  dropAssignment(message.assignment_id, reasons[message.reason] ?? gettext("That microtask was taken back."));
 });
 
 socket.on("answer.ack", (message) => {
   sending.delete(message.assignment_id);
   if (message.status === "rejected") {
-    notice = `Your answer was not taken: ${message.reason || "no longer needed"}.`;
+    notice = format(gettext("Your answer was not taken: %(reason)s."), { reason: rejectedReason(message) });
   } else {
     const done = queue.find((m) => m.assignment.id === message.assignment_id);
     if (message.status === "accepted") {
       answersGiven += done ? done.items.length : 1;
       setText("w-answers", answersGiven);
-      addHistory(done ? done.job.name : `microtask ${message.assignment_id}`, "submitted");
+      addHistory(done ? done.job.name : format(gettext("microtask %(id)s"), { id: message.assignment_id }), "submitted");
       refreshEarnings();
     }
-    notice = "Thanks, answer saved.";
+    notice = gettext("Thanks, answer saved.");
   }
   dropAssignment(message.assignment_id, notice);
 });
@@ -154,15 +155,32 @@ document.addEventListener("visibilitychange", () => {
 });
 
 socket.on("error", (message) => {
-  notice = message.message || "The server could not read that.";
+  notice = message.message || gettext("The server could not read that.");
   renderNotice();
 });
+
+// The history's badges, as the server writes them (Assignment.Status labels).
+const STATUS_LABELS = { submitted: gettext("Submitted") };
+
+// Why an answer was not taken (docs/PROTOCOL.md `answer.ack`), in the worker's words.
+function rejectedReason(message) {
+  const reasons = {
+    no_longer_needed: gettext("enough people answered that microtask already"),
+    not_your_lease: gettext("that microtask is no longer yours"),
+    already_answered: gettext("you already answered that microtask"),
+    skipped: gettext("you skipped that microtask"),
+    blocked: gettext("you are blocked on its job"),
+    retry: gettext("the server was busy; send it again"),
+  };
+  if (message.reason === "invalid" && message.message) return message.message;
+  return reasons[message.reason] || gettext("it is no longer needed");
+}
 
 function addHistory(jobName, status) {
   const empty = $("history-empty");
   if (empty) empty.remove();
   const list = $("history");
-  list.prepend(el("li", {}, el("span", { class: "history-job", text: jobName }), " ", el("span", { class: `badge status-${status}`, text: status })));
+  list.prepend(el("li", {}, el("span", { class: "history-job", text: jobName }), " ", el("span", { class: `badge status-${status}`, text: STATUS_LABELS[status] || status })));
   while (list.children.length > 20) list.lastElementChild.remove();
 }
 
@@ -201,8 +219,8 @@ function showNext() {
   const actions = el(
     "div",
     { class: "task-actions" },
-    el("button", { type: "submit", class: "primary", id: "submit-task", text: "Submit (Enter)", onclick: submit }),
-    el("button", { type: "button", id: "skip-task", text: "Skip (S)", onclick: skip }),
+    el("button", { type: "submit", class: "primary", id: "submit-task", text: gettext("Submit (Enter)"), onclick: submit }),
+    el("button", { type: "button", id: "skip-task", text: gettext("Skip (S)"), onclick: skip }),
   );
   taskRoot.append(actions, el("p", { id: "task-notice", class: "notice", role: "status" }));
   if (message.job.instructions && firstOfJob(message.job.id)) {
@@ -210,13 +228,13 @@ function showNext() {
     taskRoot.prepend(
       el(
         "section",
-        { class: "first-instructions", id: "first-instructions", "aria-label": "Instructions for this job" },
-        el("h3", { text: "Instructions (shown on your first microtask of this job; press I to see them again)" }),
+        { class: "first-instructions", id: "first-instructions", "aria-label": gettext("Instructions for this job") },
+        el("h3", { text: gettext("Instructions (shown on your first microtask of this job; press I to see them again)") }),
         el("p", { class: "prewrap", text: message.job.instructions }),
       ),
     );
   }
-  $("instructions-text").textContent = message.job.instructions || "No instructions for this job.";
+  $("instructions-text").textContent = message.job.instructions || gettext("No instructions for this job.");
   instructionsButton.disabled = false;
   renderNotice();
   tick();
@@ -261,23 +279,23 @@ function submit() {
   const id = current.message.assignment.id;
   sending.add(id);
   socket.submit({ type: "answer.submit", key: randomKey(), assignment_id: id, answers: current.view.answers() });
-  notice = socket.isOpen ? "Sending…" : "Offline: your answer is sent when the connection is back.";
+  notice = socket.isOpen ? gettext("Sending…") : gettext("Offline: your answer is sent when the connection is back.");
   current = null;
   showNext();
 }
 
 function missingNotice(entry, { message, view }) {
-  const where = message.items.length > 1 ? ` (item ${entry.index + 1})` : "";
+  const where = message.items.length > 1 ? format(gettext(" (item %(n)s)"), { n: entry.index + 1 }) : "";
   if (entry.message) return view.isForm ? `${entry.prompt}${where}: ${entry.message}` : `${entry.message.replace(/\.$/, "")}${where}.`;
-  if (view.isForm) return `Answer “${entry.prompt}”${where} first.`;
-  return message.items.length === 1 ? "Pick an answer first." : `Answer item ${entry.index + 1} first.`;
+  if (view.isForm) return format(gettext("Answer “%(question)s”%(where)s first."), { question: entry.prompt, where });
+  return message.items.length === 1 ? gettext("Pick an answer first.") : format(gettext("Answer item %(n)s first."), { n: entry.index + 1 });
 }
 
 function skip() {
   if (!current) return;
   const id = current.message.assignment.id;
   socket.send({ type: "task.skip", assignment_id: id });
-  dropAssignment(id, "Skipped. You will not see that microtask again.");
+  dropAssignment(id, gettext("Skipped. You will not see that microtask again."));
 }
 
 function tick() {
@@ -288,13 +306,13 @@ function tick() {
   const left = (Date.parse(current.message.assignment.expires_at) - Date.now()) / 1000;
   timer.hidden = false;
   if (left <= 0) {
-    timer.textContent = "Time is up";
+    timer.textContent = gettext("Time is up");
     timer.dataset.level = "out";
     return;
   }
   const minutes = Math.floor(left / 60);
   const seconds = Math.floor(left % 60);
-  timer.textContent = `${minutes}:${String(seconds).padStart(2, "0")} left`;
+  timer.textContent = format(gettext("%(time)s left"), { time: `${minutes}:${String(seconds).padStart(2, "0")}` });
   timer.dataset.level = left < 30 ? "low" : "ok";
 }
 setInterval(tick, 1000);

@@ -7,6 +7,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
+from quorum.periodic import one_at_a_time
 from quorum.redis import get_redis, key
 
 from . import selectors
@@ -31,6 +32,7 @@ def automation_run_job(job_id: int) -> dict:
 
 
 @shared_task(acks_late=True)
+@one_at_a_time("automation_sweep", ttl=600)
 def automation_sweep() -> list[int]:
     """Queue a run for every job whose human results grew enough since its last run."""
     due = selectors.jobs_due()

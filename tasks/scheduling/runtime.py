@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from quorum import events, gc_pacing
+from quorum import events, gc_pacing, metrics
+from quorum.redis import get_async_redis
 from tasks.aggregation.gold import gold_rate
 from tasks.forms import Form
 from tasks.media import lease_media, media_columns_of
@@ -222,7 +222,7 @@ class Runtime:
     def __init__(self, loop):
         self.loop = loop
         self.prefix = keys.prefix()
-        self.redis = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True, max_connections=64)
+        self.redis = get_async_redis(max_connections=64)
         self.picks = Picker(self.redis.register_script(pool.PICK), self.prefix)
         self.return_script = self.redis.register_script(pool.RETURN_SLOT)
         self.take_script = self.redis.register_script(pool.TAKE_SLOT)
@@ -258,6 +258,7 @@ class Runtime:
                 self.every(2, self.refresh_open_jobs),
                 self.every(30, self.refresh_speeds),
                 self.every(1, self.flush_progress),
+                self.every(1, self.flush_metrics),
             ):
                 asyncio.create_task(coro)
             self.started = True
@@ -409,6 +410,7 @@ class Runtime:
             return
         self.sessions.setdefault(session.worker_id, set()).add(session)
         session.registered = True
+        metrics.socket_opened()
         await self.redis.incr(keys.connections(session.worker_id))
         await self.redis.zadd(keys.online(), {session.worker_id: time.time()})
         await self.safe_send(
@@ -447,6 +449,7 @@ class Runtime:
         if not session.registered:
             return
         session.registered = False
+        metrics.socket_closed()
         group = self.sessions.get(session.worker_id)
         if group is not None:
             group.discard(session)
@@ -821,6 +824,7 @@ class Runtime:
             pipe.expire(keys.rate(job_id, bucket), 120)
             pipe.zadd(keys.active(job_id), tally["active"])
             pipe.sadd(f"{self.prefix}:dirty", job_id)
+        metrics.answers_committed(sum(tally["answers"] for tally in per_job.values()), len(accepted))
         try:
             await pipe.execute()
         except Exception:
@@ -867,6 +871,10 @@ class Runtime:
         }
         name = f"{keys.prefix()}:process:{os.getpid()}"
         await self.redis.set(name, json.dumps(stats), ex=15)
+
+    async def flush_metrics(self) -> None:
+        """The answer path counts in plain integers (quorum/metrics.py); once a second they become metrics."""
+        metrics.flush()
 
     async def flush_progress(self) -> None:
         touched, self.touched_jobs = self.touched_jobs, set()

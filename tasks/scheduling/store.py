@@ -24,6 +24,8 @@ import psycopg
 from django.conf import settings
 from psycopg.types.json import set_json_loads
 
+from quorum import metrics
+
 log = logging.getLogger(__name__)
 
 BATCH_SQL = "SELECT quorum_commit_batch(%s::jsonb)"
@@ -248,9 +250,11 @@ class Committer:
             except Exception:
                 log.warning("batch of %d failed; running its statements one by one", len(ops), exc_info=True)
                 results, conn = await self._execute_each(conn, ops)
+            elapsed = time.perf_counter() - started
             self.batches += 1
             self.statements += len(ops)
-            self.busy_seconds += time.perf_counter() - started
+            self.busy_seconds += elapsed
+            metrics.commit_batch(len(ops), elapsed)
             at = 0
             for group, future in batch:
                 if not future.done():

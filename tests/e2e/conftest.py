@@ -48,9 +48,12 @@ def new_page(browser, server):
     contexts = []
     errors = []
 
-    def make(viewport=None):
+    def make(viewport=None, locale=None):
         context = browser.new_context(
-            base_url=server, viewport=viewport or {"width": 1280, "height": 900}, accept_downloads=True
+            base_url=server,
+            viewport=viewport or {"width": 1280, "height": 900},
+            accept_downloads=True,
+            **({"locale": locale} if locale else {}),
         )
         contexts.append(context)
         page = context.new_page()

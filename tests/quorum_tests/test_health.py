@@ -33,7 +33,7 @@ def test_anyone_sees_the_status_and_staff_see_database_and_redis(client, request
 @pytest.fixture
 def redis_down(settings):
     """Redis at an address where nothing listens (port 1)."""
-    settings.REDIS_URL = "redis://:a-secret@127.0.0.1:1/0"
+    settings.REDIS_URL = settings.SCHEDULER_REDIS_URL = "redis://:a-secret@127.0.0.1:1/0"
     get_redis.cache_clear()
     yield
     get_redis.cache_clear()

@@ -233,3 +233,17 @@ def test_options_cannot_change_once_items_exist(requester_api):
     assert refused.status_code == 400 and "cannot change once items exist" in refused.json()["options"][0]
     same = requester_api.patch(f"/api/jobs/{job['id']}/", {"options": ["yes", "no"]}, format="json")
     assert same.status_code == 200
+
+
+@pytest.mark.django_db
+def test_progress_counts_a_jobs_work_without_gold_for_its_owner_only(requester_api):
+    job = factories.make_job(owner=requester_api.user, items_per_microtask=2, redundancy=2)
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(10, gold_every=5)))  # 8 items, 2 gold
+    body = requester_api.get(f"/api/jobs/{job.pk}/progress/").json()
+    assert body == {"job": job.pk, "status": "draft", "items": 8, "items_done": 0, "microtasks": 4,
+                    "microtasks_done": 0, "answers": 0, "answers_remaining": 16, "results": 0,
+                    "answers_per_minute": 0, "workers_active": 0}  # fmt: skip
+    other = APIClient()
+    other.force_authenticate(factories.make_requester())
+    assert other.get(f"/api/jobs/{job.pk}/progress/").status_code == 404
+    assert APIClient().get(f"/api/jobs/{job.pk}/progress/").status_code in (401, 403)

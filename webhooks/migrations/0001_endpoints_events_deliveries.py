@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('tasks', '0018_item_result_version'),
+        ('tasks', '0019_item_result_version'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

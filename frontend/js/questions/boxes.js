@@ -5,6 +5,7 @@
 import { el } from "../dom.js";
 import { renderBlock } from "../display.js";
 import { editColumnAndLabels, labelBar, labelClass, labelOfKey } from "./labels.js";
+import { format, gettext, ngettext } from "../i18n.js";
 
 const SMALLEST = 0.005; // a drag shorter than this is a click
 const NUDGE = 0.01;
@@ -61,7 +62,7 @@ export function render(container, question, { idPrefix, label, promptHidden, onC
     },
   });
   const { element: picture, stage } = imageStage(blocks, question.column, item);
-  const layer = el("div", { class: "box-layer", tabindex: 0, id: `${idPrefix}-boxes`, role: "application", "aria-roledescription": "image to box", "aria-label": `${label}: drag on the image to draw a box` });
+  const layer = el("div", { class: "box-layer", tabindex: 0, id: `${idPrefix}-boxes`, role: "application", "aria-roledescription": gettext("image to box"), "aria-label": format(gettext("%(label)s: drag on the image to draw a box"), { label }) });
   if (stage) stage.append(layer);
   const status = el("p", { class: "box-status muted", "aria-live": "polite" });
   const legendText = question.required === false ? `${label} (optional)` : label;
@@ -76,7 +77,7 @@ export function render(container, question, { idPrefix, label, promptHidden, onC
         return node;
       }),
     );
-    status.textContent = boxes.length ? `${boxes.length} box${boxes.length === 1 ? "" : "es"}${selected ? `; selected: ${selected.label} (${boxes.indexOf(selected) + 1})` : ""}` : "No boxes yet.";
+    status.textContent = boxes.length ? `${format(ngettext("%(count)s box", "%(count)s boxes", boxes.length), { count: boxes.length })}${selected ? format(gettext("; selected: %(label)s (%(n)s)"), { label: selected.label, n: boxes.indexOf(selected) + 1 }) : ""}` : gettext("No boxes yet.");
   }
 
   function changed() {
@@ -86,7 +87,7 @@ export function render(container, question, { idPrefix, label, promptHidden, onC
 
   function add(box) {
     if (boxes.length >= maxBoxes) {
-      status.textContent = `At most ${maxBoxes} boxes.`;
+      status.textContent = format(gettext("At most %(count)s boxes."), { count: maxBoxes });
       return;
     }
     boxes.push(box);

@@ -2,6 +2,7 @@
 // a fieldset of radios or checkboxes, each with its number key shown, so number keys and clicks do the same.
 
 import { el } from "../dom.js";
+import { gettext } from "../i18n.js";
 
 // The key that picks each option: the option itself when every option is a different single digit ("0".."9", a
 // rating's points), so the key for "3" is 3; else its position, 1 to 9.
@@ -15,7 +16,7 @@ export function optionKeys(options) {
 // Returns {element, inputs, keys}.
 export function optionGroup(question, { idPrefix, label, promptHidden, onChange }, { kind, options, className = "options", showKeys = true }) {
   const keys = optionKeys(options);
-  const legendText = question.required === false ? `${label} (optional)` : label;
+  const legendText = question.required === false ? `${label}${gettext(" (optional)")}` : label;
   const group = el("fieldset", { class: className }, el("legend", { class: promptHidden ? "sr-only" : "question-prompt", text: legendText }));
   const inputs = options.map((option, i) => {
     const id = `${idPrefix}-opt-${i}`;

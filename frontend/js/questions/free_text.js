@@ -2,12 +2,13 @@
 
 import { el } from "../dom.js";
 import { labelled, numberOrNull } from "./editing.js";
+import { gettext } from "../i18n.js";
 
 const DEFAULT_MAX_LENGTH = 10000;
 
 export function render(container, question, { idPrefix, label, promptHidden, onChange }) {
   const id = `${idPrefix}-text`;
-  const labelText = question.required === false ? `${label} (optional)` : label;
+  const labelText = question.required === false ? `${label}${gettext(" (optional)")}` : label;
   const input = el("textarea", { id, rows: 2, maxlength: question.max_length || DEFAULT_MAX_LENGTH, oninput: onChange });
   const element = el("div", { class: "question-field" }, el("label", { for: id, class: promptHidden ? "sr-only" : "question-prompt", text: labelText }), input);
   container.append(element);

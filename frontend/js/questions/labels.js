@@ -3,6 +3,7 @@
 
 import { el } from "../dom.js";
 import { labelled, lines } from "./editing.js";
+import { gettext } from "../i18n.js";
 
 export const LABEL_COLOURS = 8; // CSS classes label-0 .. label-7
 
@@ -21,7 +22,7 @@ export function labelBar(labels, { idPrefix, onPick }) {
       el("span", { text: label }),
     ),
   );
-  const element = el("div", { class: "label-bar", role: "group", "aria-label": "Labels" }, ...buttons);
+  const element = el("div", { class: "label-bar", role: "group", "aria-label": gettext("Labels") }, ...buttons);
   function set(label) {
     current = label;
     buttons.forEach((b, i) => b.setAttribute("aria-pressed", String(labels[i] === label)));

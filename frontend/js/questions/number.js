@@ -2,6 +2,7 @@
 
 import { el } from "../dom.js";
 import { labelled, numberOrNull } from "./editing.js";
+import { format, gettext } from "../i18n.js";
 
 function isSet(bound) {
   return bound !== undefined && bound !== null && bound !== "";
@@ -10,8 +11,8 @@ function isSet(bound) {
 export function render(container, question, { idPrefix, label, promptHidden, onChange }) {
   const id = `${idPrefix}-number`;
   const { min, max, integer } = question;
-  const range = isSet(min) && isSet(max) ? ` (${min}–${max})` : isSet(min) ? ` (at least ${min})` : isSet(max) ? ` (at most ${max})` : "";
-  const labelText = `${label}${range}${question.required === false ? " (optional)" : ""}`;
+  const range = isSet(min) && isSet(max) ? ` (${min}–${max})` : isSet(min) ? format(gettext(" (at least %(min)s)"), { min }) : isSet(max) ? format(gettext(" (at most %(max)s)"), { max }) : "";
+  const labelText = `${label}${range}${question.required === false ? gettext(" (optional)") : ""}`;
   const input = el("input", {
     id,
     type: "number",
@@ -27,13 +28,13 @@ export function render(container, question, { idPrefix, label, promptHidden, onC
   container.append(element);
 
   function problem() {
-    if (input.validity.badInput) return "Type a number.";
+    if (input.validity.badInput) return gettext("Type a number.");
     if (input.value === "") return "";
     const n = input.valueAsNumber;
-    if (!Number.isFinite(n)) return "Type a number.";
-    if (integer && !Number.isInteger(n)) return "Type a whole number.";
-    if (isSet(min) && n < Number(min)) return `Type a number of at least ${min}.`;
-    if (isSet(max) && n > Number(max)) return `Type a number of at most ${max}.`;
+    if (!Number.isFinite(n)) return gettext("Type a number.");
+    if (integer && !Number.isInteger(n)) return gettext("Type a whole number.");
+    if (isSet(min) && n < Number(min)) return format(gettext("Type a number of at least %(min)s."), { min });
+    if (isSet(max) && n > Number(max)) return format(gettext("Type a number of at most %(max)s."), { max });
     return "";
   }
 

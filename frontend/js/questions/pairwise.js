@@ -5,12 +5,13 @@ import { el } from "../dom.js";
 import { renderBlock } from "../display.js";
 import { labelled } from "./editing.js";
 import { columnInput } from "./labels.js";
+import { gettext } from "../i18n.js";
 
 function sides(question) {
   return question.allow_equal ? ["left", "right", "equal"] : ["left", "right"];
 }
 
-const BUTTON_TEXT = { left: "← Left is better", right: "Right is better →", equal: "= Equal" };
+const BUTTON_TEXT = { left: gettext("← Left is better"), right: gettext("Right is better →"), equal: gettext("= Equal") };
 const ARROWS = { ArrowLeft: "left", ArrowRight: "right", "=": "equal" };
 
 export function blockOf(blocks, column) {

@@ -4,6 +4,7 @@
 
 import { el } from "../dom.js";
 import { editColumnAndLabels, labelBar, labelClass, labelOfKey } from "./labels.js";
+import { format, gettext } from "../i18n.js";
 
 const WORD = /[\p{L}\p{N}\p{M}_]/u;
 const SPACE = /\s/u;
@@ -87,8 +88,8 @@ export function render(container, question, { idPrefix, label, promptHidden, onC
     textBox.focus();
   };
   const bar = labelBar(labels, { idPrefix, onPick: andFocus(useLabel) });
-  const textBox = el("div", { class: "span-box", tabindex: 0, id: `${idPrefix}-text`, role: "application", "aria-roledescription": "text to mark", "aria-label": `${label}: select words to mark them` });
-  const list = el("ul", { class: "span-list", "aria-label": "Marked spans" });
+  const textBox = el("div", { class: "span-box", tabindex: 0, id: `${idPrefix}-text`, role: "application", "aria-roledescription": gettext("text to mark"), "aria-label": format(gettext("%(label)s: select words to mark them"), { label }) });
+  const list = el("ul", { class: "span-list", "aria-label": gettext("Marked spans") });
   const note = el("p", { class: "question-problem", "aria-live": "polite" });
   const legendText = question.required === false ? `${label} (optional)` : label;
   const element = el("fieldset", { class: "spans" }, el("legend", { class: promptHidden ? "sr-only" : "question-prompt", text: legendText }), bar.element, textBox, list, note);
@@ -104,7 +105,7 @@ export function render(container, question, { idPrefix, label, promptHidden, onC
           "li",
           { class: `span-entry${s === selected ? " selected" : ""}` },
           el("button", { type: "button", class: `span-pick ${labelClass(labels, s.label)}`, onclick: () => andFocus(select)(s) }, el("span", { class: "span-label", text: s.label }), ` ${spanText(s)}`),
-          el("button", { type: "button", class: "small span-remove", text: "×", "aria-label": `Remove “${spanText(s)}” (${s.label})`, onclick: () => andFocus(remove)(s) }),
+          el("button", { type: "button", class: "small span-remove", text: "×", "aria-label": format(gettext("Remove “%(text)s” (%(label)s)"), { text: spanText(s), label: s.label }), onclick: () => andFocus(remove)(s) }),
         ),
       ),
     );
@@ -134,7 +135,7 @@ export function render(container, question, { idPrefix, label, promptHidden, onC
     const others = spans.filter((s) => s !== replacing);
     const kept = question.overlap ? others.filter((s) => !(s.start === span.start && s.end === span.end && s.label === span.label)) : others.filter((s) => !overlaps(s, span));
     if (kept.length >= maxSpans) {
-      note.textContent = `At most ${maxSpans} spans.`;
+      note.textContent = format(gettext("At most %(count)s spans."), { count: maxSpans });
       return;
     }
     spans = [...kept, span];

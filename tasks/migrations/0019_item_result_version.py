@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tasks', '0017_job_demo'),
+        ('tasks', '0018_bucket_imports_exports'),
     ]
 
     operations = [

@@ -1,0 +1,172 @@
+"""Redis URLs, plain or through Sentinel, for each role Redis plays (settings.py builds every client's settings here).
+
+A role's URL is either a plain ``redis://`` / ``rediss://`` / ``unix://`` URL or a Sentinel one:
+
+    redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER_NAME[/DB][?sentinel_password=...]
+
+(``sentinel://`` is the same). HOST:PORT are the sentinels (port 26379 when left out); the password is the one of
+the Redis master, ``sentinel_password`` the sentinels' own when they require one. Each client asks the sentinels for
+the current master and asks again after a failover.
+
+This module reads no settings: settings.py imports it.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+SENTINEL_SCHEMES = ("redis+sentinel", "sentinel")
+SENTINEL_PORT = 26379
+
+
+@dataclass(frozen=True)
+class SentinelURL:
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    sentinel_password: str | None = None
+
+    def master_kwargs(self) -> dict:
+        """What a connection to the master needs besides its address."""
+        kwargs: dict = {"db": self.db}
+        if self.username:
+            kwargs["username"] = self.username
+        if self.password:
+            kwargs["password"] = self.password
+        return kwargs
+
+    def sentinel_kwargs(self) -> dict | None:
+        return {"password": self.sentinel_password} if self.sentinel_password else None
+
+
+def is_sentinel(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in SENTINEL_SCHEMES
+
+
+def sentinel_parse(url: str) -> SentinelURL:
+    """A Sentinel URL's parts; a ValueError names what is wrong with it."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in SENTINEL_SCHEMES:
+        raise ValueError(f"{url!r} is not a Sentinel URL (redis+sentinel://host:26379/master_name/db)")
+    netloc, _, path_query = rest.partition("/")
+    path, _, query = path_query.partition("?")
+    auth, _, hosts = netloc.rpartition("@")
+    username = password = None
+    if auth:
+        user, has_password, secret = auth.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if has_password else None
+    sentinels = []
+    for host in filter(None, hosts.split(",")):
+        parsed = urlsplit(f"//{host}")
+        if not parsed.hostname:
+            raise ValueError(f"Sentinel URL: {host!r} is not a host[:port]")
+        sentinels.append((parsed.hostname, parsed.port or SENTINEL_PORT))
+    if not sentinels:
+        raise ValueError(f"Sentinel URL {_redacted(url)!r} names no sentinel host")
+    parts = [unquote(p) for p in path.split("/") if p]
+    if not parts:
+        raise ValueError(f"Sentinel URL {_redacted(url)!r} names no master (…/master_name/db)")
+    if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        raise ValueError(f"Sentinel URL {_redacted(url)!r}: the path must be /master_name or /master_name/db")
+    sentinel_password = parse_qs(query).get("sentinel_password", [None])[0]
+    return SentinelURL(
+        sentinels=tuple(sentinels),
+        master=parts[0],
+        db=int(parts[1]) if len(parts) == 2 else 0,
+        username=username,
+        password=password,
+        sentinel_password=sentinel_password,
+    )
+
+
+def _redacted(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    auth, at, hosts = rest.partition("@")
+    return f"{scheme}://***@{hosts}" if at else url
+
+
+def sync_client(url: str, **kwargs):
+    """A redis-py client for ``url``, plain or through Sentinel."""
+    import redis
+
+    if not is_sentinel(url):
+        return redis.Redis.from_url(url, **kwargs)
+    from redis.sentinel import Sentinel
+
+    parsed = sentinel_parse(url)
+    sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=parsed.sentinel_kwargs())
+    return sentinel.master_for(parsed.master, redis_class=redis.Redis, **parsed.master_kwargs(), **kwargs)
+
+
+def async_client(url: str, **kwargs):
+    """A redis.asyncio client for ``url``, plain or through Sentinel."""
+    import redis.asyncio as aioredis
+
+    if not is_sentinel(url):
+        return aioredis.Redis.from_url(url, **kwargs)
+    from redis.asyncio.sentinel import Sentinel
+
+    parsed = sentinel_parse(url)
+    sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=parsed.sentinel_kwargs())
+    return sentinel.master_for(parsed.master, redis_class=aioredis.Redis, **parsed.master_kwargs(), **kwargs)
+
+
+def channel_layer_host(url: str, **options) -> dict:
+    """One entry of channels_redis's ``hosts``: an address, or the master name and sentinels."""
+    if not is_sentinel(url):
+        return {"address": url, **options}
+    parsed = sentinel_parse(url)
+    host = {"master_name": parsed.master, "sentinels": list(parsed.sentinels), **parsed.master_kwargs(), **options}
+    if parsed.sentinel_kwargs():
+        host["sentinel_kwargs"] = parsed.sentinel_kwargs()
+    return host
+
+
+def celery_broker(url: str) -> tuple[str, dict]:
+    """Celery's broker URL and the transport options it needs on top: kombu's sentinel transport takes every
+    sentinel as its own ``sentinel://`` URL and the master's name as an option."""
+    if not is_sentinel(url):
+        return url, {}
+    parsed = sentinel_parse(url)
+    auth = ""
+    if parsed.username or parsed.password:
+        auth = f"{quote(parsed.username or '', safe='')}:{quote(parsed.password or '', safe='')}@"
+    broker = ";".join(f"sentinel://{auth}{host}:{port}/{parsed.db}" for host, port in parsed.sentinels)
+    options: dict = {"master_name": parsed.master}
+    if parsed.sentinel_kwargs():
+        options["sentinel_kwargs"] = parsed.sentinel_kwargs()
+    return broker, options
+
+
+def redbeat_redis(url: str) -> tuple[str, dict]:
+    """RedBeat's ``redbeat_redis_url`` and ``redbeat_redis_options``."""
+    if not is_sentinel(url):
+        return url, {}
+    parsed = sentinel_parse(url)
+    options: dict = {"sentinels": list(parsed.sentinels), "service_name": parsed.master, "db": parsed.db}
+    if parsed.username:
+        options["username"] = parsed.username
+    if parsed.password:
+        options["password"] = parsed.password
+    if parsed.sentinel_kwargs():
+        options["sentinel_kwargs"] = parsed.sentinel_kwargs()
+    return "redis-sentinel://", options
+
+
+class CachePool:
+    """Django's RedisCache ``pool_class``: it builds its pool with ``from_url``, which for a Sentinel URL is a pool
+    that follows the master."""
+
+    @classmethod
+    def from_url(cls, url: str, **options):
+        import redis
+
+        if not is_sentinel(url):
+            return redis.ConnectionPool.from_url(url, **options)
+        from redis.sentinel import Sentinel, SentinelConnectionPool
+
+        parsed = sentinel_parse(url)
+        sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=parsed.sentinel_kwargs())
+        return SentinelConnectionPool(parsed.master, sentinel, **parsed.master_kwargs(), **options)
