@@ -33,6 +33,8 @@ class Outcome:
     ok: bool
     response_code: int | None = None
     error: str = ""
+    # Without a response, a short word for the metrics: refused, timeout, tls, connection.
+    kind: str = ""
 
 
 @dataclass
@@ -179,7 +181,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
         target = parse_target(url)
         address = resolve(target)
     except Refused as exc:
-        return Outcome(False, None, f"refused: {exc}")
+        return Outcome(False, None, f"refused: {exc}", "refused")
     conn = _PinnedHTTPConnection(target, address, connect_timeout, total)
     # The socket timeout bounds each read; this bounds the whole exchange (an endpoint that trickles a byte at a
     # time): at the deadline the socket is shut, which wakes the blocked read.
@@ -209,13 +211,13 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     except TimeoutError:
         phase = "connect" if conn.sock is None else "response"
         limit = connect_timeout if conn.sock is None else total
-        return Outcome(False, None, f"timed out waiting for the {phase} after {limit:g} s")
+        return Outcome(False, None, f"timed out waiting for the {phase} after {limit:g} s", "timeout")
     except ssl.SSLError as exc:
-        return Outcome(False, None, f"TLS error: {exc.reason or exc}")
+        return Outcome(False, None, f"TLS error: {exc.reason or exc}", "tls")
     except (OSError, http.client.HTTPException) as exc:
         if expired.is_set():
-            return Outcome(False, None, f"timed out: no complete response within {total:g} s")
-        return Outcome(False, None, f"connection failed: {exc.__class__.__name__}: {exc}".strip())
+            return Outcome(False, None, f"timed out: no complete response within {total:g} s", "timeout")
+        return Outcome(False, None, f"connection failed: {exc.__class__.__name__}: {exc}".strip(), "connection")
     finally:
         timer.cancel()
         conn.close()

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from quorum import metrics
+
 from . import delivery as http
 from .models import EVENT_NAMES, ITEM_RESULT, Delivery, Endpoint, Event
 from .selectors import event_subscribed
@@ -285,6 +287,7 @@ def delivery_attempt(d: Delivery) -> http.Outcome:
         "X-Quorum-Signature": http.sign(d.endpoint.secret, timestamp, body),
     }
     outcome = http.post(d.endpoint.url, body, headers)
+    metrics.webhook_delivery(outcome.response_code if outcome.response_code is not None else outcome.kind)
     now = timezone.now()
     fields = {"response_code": outcome.response_code, "error": outcome.error[:1000], "locked_until": None}
     if outcome.ok:
@@ -294,6 +297,7 @@ def delivery_attempt(d: Delivery) -> http.Outcome:
         tried = d.attempts - d.attempts_queued  # attempts since it was (re)queued, this one included
         if tried > len(delays):
             fields.update(status=Delivery.Status.GAVE_UP, next_attempt_at=None)
+            metrics.webhook_failed()
         else:
             fields.update(
                 status=Delivery.Status.FAILED, next_attempt_at=now + timedelta(seconds=delays[tried - 1])
