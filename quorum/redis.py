@@ -1,5 +1,5 @@
-"""One Redis client per process for hot state (progress, presence, scheduling): SCHEDULER_REDIS_URL, plain or
-through Sentinel (quorum/redis_urls.py)."""
+"""One Redis client per process for hot state (progress, presence, scheduling): SCHEDULER_REDIS_URL, plain,
+through Sentinel, or a Redis Cluster (quorum/redis_urls.py)."""
 
 from functools import cache
 
@@ -17,6 +17,12 @@ def get_redis() -> redis.Redis:
 def get_async_redis(**kwargs):
     """A new redis.asyncio client on the same server, for one event loop (the scheduler runtime)."""
     return redis_urls.async_client(settings.SCHEDULER_REDIS_URL, decode_responses=True, **kwargs)
+
+
+def get_async_subscriber():
+    """A redis.asyncio client for the control channel's subscription when the scheduler's Redis is a cluster (a
+    plain client of one node: PUBLISH reaches them all); None otherwise (subscribe with ``get_async_redis``)."""
+    return redis_urls.async_subscriber(settings.SCHEDULER_REDIS_URL, decode_responses=True)
 
 
 def key(*parts: object) -> str:

@@ -8,6 +8,13 @@ A role's URL is either a plain ``redis://`` / ``rediss://`` / ``unix://`` URL or
 the Redis master, ``sentinel_password`` the sentinels' own when they require one. Each client asks the sentinels for
 the current master and asks again after a failover.
 
+The scheduler's state (SCHEDULER_REDIS_URL) may also live on a Redis Cluster:
+
+    redis+cluster://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/      (rediss+cluster:// with TLS)
+
+HOST:PORT are some of its nodes (port 6379 when left out); the client learns the rest from them. A cluster has
+database 0 only. Celery's broker and the channel layer cannot use a cluster.
+
 This module reads no settings: settings.py imports it.
 """
 
@@ -16,6 +23,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 SENTINEL_SCHEMES = ("redis+sentinel", "sentinel")
 SENTINEL_PORT = 26379
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+CLUSTER_PORT = 6379
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,53 @@ def sentinel_parse(url: str) -> SentinelURL:
     )
 
 
+@dataclass(frozen=True)
+class ClusterURL:
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = None
+    password: str | None = None
+    ssl: bool = False
+
+    def client_kwargs(self) -> dict:
+        kwargs: dict = {}
+        if self.username:
+            kwargs["username"] = self.username
+        if self.password:
+            kwargs["password"] = self.password
+        if self.ssl:
+            kwargs["ssl"] = True
+        return kwargs
+
+
+def is_cluster(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
+def cluster_parse(url: str) -> ClusterURL:
+    """A cluster URL's parts; a ValueError names what is wrong with it."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in CLUSTER_SCHEMES:
+        raise ValueError(f"{url!r} is not a Redis Cluster URL (redis+cluster://host:6379,host:6379/)")
+    netloc, _, path = rest.partition("/")
+    auth, _, hosts = netloc.rpartition("@")
+    username = password = None
+    if auth:
+        user, has_password, secret = auth.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if has_password else None
+    nodes = []
+    for host in filter(None, hosts.split(",")):
+        parsed = urlsplit(f"//{host}")
+        if not parsed.hostname:
+            raise ValueError(f"Redis Cluster URL: {host!r} is not a host[:port]")
+        nodes.append((parsed.hostname, parsed.port or CLUSTER_PORT))
+    if not nodes:
+        raise ValueError(f"Redis Cluster URL {_redacted(url)!r} names no node")
+    if path.partition("?")[0].strip("/") not in ("", "0"):
+        raise ValueError(f"Redis Cluster URL {_redacted(url)!r}: a cluster has database 0 only (end the URL with /)")
+    return ClusterURL(tuple(nodes), username, password, scheme.lower() == "rediss+cluster")
+
+
 def _redacted(url: str) -> str:
     scheme, _, rest = url.partition("://")
     auth, at, hosts = rest.partition("@")
@@ -88,9 +144,15 @@ def _redacted(url: str) -> str:
 
 
 def sync_client(url: str, **kwargs):
-    """A redis-py client for ``url``, plain or through Sentinel."""
+    """A redis-py client for ``url``: plain, through Sentinel, or a cluster (``RedisCluster``)."""
     import redis
 
+    if is_cluster(url):
+        from redis.cluster import ClusterNode, RedisCluster
+
+        parsed = cluster_parse(url)
+        nodes = [ClusterNode(host, port) for host, port in parsed.nodes]
+        return RedisCluster(startup_nodes=nodes, **parsed.client_kwargs(), **kwargs)
     if not is_sentinel(url):
         return redis.Redis.from_url(url, **kwargs)
     from redis.sentinel import Sentinel
@@ -101,9 +163,15 @@ def sync_client(url: str, **kwargs):
 
 
 def async_client(url: str, **kwargs):
-    """A redis.asyncio client for ``url``, plain or through Sentinel."""
+    """A redis.asyncio client for ``url``: plain, through Sentinel, or a cluster (``RedisCluster``)."""
     import redis.asyncio as aioredis
 
+    if is_cluster(url):
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+        parsed = cluster_parse(url)
+        nodes = [ClusterNode(host, port) for host, port in parsed.nodes]
+        return RedisCluster(startup_nodes=nodes, **parsed.client_kwargs(), **kwargs)
     if not is_sentinel(url):
         return aioredis.Redis.from_url(url, **kwargs)
     from redis.asyncio.sentinel import Sentinel
@@ -111,6 +179,22 @@ def async_client(url: str, **kwargs):
     parsed = sentinel_parse(url)
     sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=parsed.sentinel_kwargs())
     return sentinel.master_for(parsed.master, redis_class=aioredis.Redis, **parsed.master_kwargs(), **kwargs)
+
+
+def async_subscriber(url: str, **kwargs):
+    """A redis.asyncio client whose ``pubsub()`` hears what is published on ``url``: for a cluster, a plain client
+    of one of its nodes (redis.asyncio's cluster client has no pub/sub, and PUBLISH reaches every node); for the
+    others, None (their own client subscribes). Each call takes a node at random, so a resubscription after a node
+    is lost tries another."""
+    if not is_cluster(url):
+        return None
+    import random
+
+    import redis.asyncio as aioredis
+
+    parsed = cluster_parse(url)
+    host, port = random.choice(parsed.nodes)
+    return aioredis.Redis(host=host, port=port, **parsed.client_kwargs(), **kwargs)
 
 
 def channel_layer_host(url: str, **options) -> dict:

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
@@ -7,6 +9,7 @@ from quorum.celery import app as celery_app
 from quorum.redis import get_redis
 
 from . import factories
+from . import redis_cluster as local_cluster
 
 
 @pytest.fixture(scope="session")
@@ -18,12 +21,66 @@ def django_db_modify_db_settings():
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A Redis Cluster of three masters on loopback ports (tests/redis_cluster.py), for the whole session."""
+    if why := local_cluster.missing():
+        pytest.skip(f"no Redis Cluster: {why}")
+    yield local_cluster.start()
+    local_cluster.stop()
+
+
+def scheduler_redis_use(url: str) -> None:
+    """Point this process's scheduler state, and that of the servers the tests start, at ``url``."""
+    settings.SCHEDULER_REDIS_URL = os.environ["SCHEDULER_REDIS_URL"] = url
+    get_redis.cache_clear()
+
+
+@pytest.fixture
+def scheduler_on_cluster(redis_cluster):
+    """The scheduler's state on the local Redis Cluster for one test (here and in the servers it starts)."""
+    before, env_before = settings.SCHEDULER_REDIS_URL, os.environ.get("SCHEDULER_REDIS_URL")
+    scheduler_redis_use(redis_cluster.url)
+    yield redis_cluster
+    local_cluster_clean()
+    scheduler_redis_use(before)
+    if env_before is None:
+        del os.environ["SCHEDULER_REDIS_URL"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scheduler_redis_of_the_session():
+    """QUORUM_TEST_SCHEDULER_REDIS=cluster runs the session with the scheduler's state on a local Redis Cluster
+    (``make test-cluster``: the scheduler's tests on a cluster)."""
+    if os.environ.get("QUORUM_TEST_SCHEDULER_REDIS") != "cluster":
+        yield
+        return
+    if why := local_cluster.missing():
+        pytest.exit(f"QUORUM_TEST_SCHEDULER_REDIS=cluster, but no Redis Cluster can start: {why}", returncode=2)
+    scheduler_redis_use(local_cluster.start().url)
+    yield
+    local_cluster.stop()
+
+
+def local_cluster_clean() -> None:
+    if cluster := local_cluster.current():
+        redis_prefix_clean(cluster.client())
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis_keys():
     """Each test starts with none of this deployment's hot state in Redis."""
     yield
-    r = get_redis()
-    keys = list(r.scan_iter(f"{settings.REDIS_PREFIX}:*", count=1000))
+    redis_prefix_clean(get_redis())
+    local_cluster_clean()
+
+
+def redis_prefix_clean(r) -> None:
+    """Delete this deployment's keys: plain ones and those under a Redis Cluster hash tag (``{<prefix>:...}``)."""
+    keys = [
+        *r.scan_iter(f"{settings.REDIS_PREFIX}:*", count=1000),
+        *r.scan_iter(f"{{{settings.REDIS_PREFIX}:*", count=1000),
+    ]
     keys = [k for k in keys if ":celery:" not in k]
     if keys:
         r.delete(*keys)

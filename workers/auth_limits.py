@@ -21,13 +21,19 @@ import math
 from django.conf import settings
 from django.utils.translation import gettext, ngettext
 
-from quorum.redis import get_redis, key
+from quorum.redis import get_redis
 
 # Inputs are bounded before anything is hashed or looked up: Django's own forms cap nothing on the password, and
 # DRF's token serializer caps neither field. 4096 is far beyond any passphrase and what Django once used.
 PASSWORD_MAX_LENGTH = 4096
 USERNAME_MAX_LENGTH = 150  # the model's column
 EMAIL_MAX_LENGTH = 254  # the model's column, and the longest address SMTP carries
+
+
+def _auth_key(*parts: object) -> str:
+    """Every count under one Redis Cluster hash tag: a sign-in counts the username and the address in one
+    transaction, which a cluster runs only on keys of one slot."""
+    return ":".join([f"{{{settings.REDIS_PREFIX}:auth}}", *map(str, parts)])
 
 
 def client_address(request) -> str:
@@ -47,24 +53,24 @@ def client_address(request) -> str:
 def _username_key(username: str) -> str:
     # Hashed: a key of bounded length whatever was typed; casefolded: "Demo" and "demo" share one count.
     digest = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
-    return key("auth", "signin-failures", "user", digest)
+    return _auth_key("signin-failures", "user", digest)
 
 
 def _address_key(address: str) -> str:
-    return key("auth", "signin-failures", "addr", address)
+    return _auth_key("signin-failures", "addr", address)
 
 
 def _signup_key(address: str) -> str:
-    return key("auth", "signups", "addr", address)
+    return _auth_key("signups", "addr", address)
 
 
 def _reset_address_key(address: str) -> str:
-    return key("auth", "password-resets", "addr", address)
+    return _auth_key("password-resets", "addr", address)
 
 
 def _reset_email_key(email: str) -> str:
     digest = hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:32]  # no addresses kept in Redis
-    return key("auth", "password-resets", "email", digest)
+    return _auth_key("password-resets", "email", digest)
 
 
 def _wait_if_over(keys_and_limits: list[tuple[str, int]]) -> int:

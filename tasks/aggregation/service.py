@@ -251,7 +251,8 @@ def _worker_accuracy(outcomes: dict[str, QuestionOutcome]) -> dict[int, float]:
 
 
 def estimates_key(job_id: int, question: str) -> str:
-    return key("aggregation", "job", job_id, "question", question, "workers")
+    # The job's questions under one Redis Cluster hash tag: they are read together (MGET needs one slot).
+    return f"{{{key('aggregation', 'job', job_id)}}}:question:{question}:workers"
 
 
 def stop_confidence(job: Job) -> float:

@@ -1,4 +1,16 @@
-"""Redis key names of the scheduler, in one place."""
+"""Redis key names of the scheduler, in one place, with their Redis Cluster hash tags.
+
+A cluster stores a key in the slot of its hash tag (the part in braces), and a Lua script or a transaction may only
+touch keys of one slot. So:
+
+- the pick state (open jobs, epoch, each job's window: pool, slots, gold, loaded and exhausted markers, the seen
+  sets, the fill locks) and the scheduler's queues share one tag per deployment, ``{<prefix>:sched}``: one pick
+  walks several jobs, and one call picks for many workers (the Picker), which only one slot can do atomically;
+- a job's live counters (counts, answer rate, active workers) carry the job's tag, ``{<prefix>:job:<id>}``;
+- a worker's socket count carries the worker's tag, ``{<prefix>:worker:<id>}``.
+
+On a single Redis the braces are only characters of the names.
+"""
 
 from django.conf import settings
 
@@ -10,7 +22,16 @@ INDEX_SPAN = 2**32
 
 
 def prefix() -> str:
-    return f"{settings.REDIS_PREFIX}:sched"
+    """The pick state's hash tag, which every key built on it shares (so it shares their slot)."""
+    return f"{{{settings.REDIS_PREFIX}:sched}}"
+
+
+def job_tag(job_id) -> str:
+    return f"{{{settings.REDIS_PREFIX}:job:{job_id}}}"
+
+
+def worker_tag(worker_id) -> str:
+    return f"{{{settings.REDIS_PREFIX}:worker:{worker_id}}}"
 
 
 def control_channel() -> str:
@@ -64,15 +85,15 @@ def fill_lock(job_id) -> str:
 
 
 def counts(job_id) -> str:
-    return f"{prefix()}:count:{job_id}"
+    return f"{job_tag(job_id)}:count"
 
 
 def rate(job_id, bucket: int) -> str:
-    return f"{prefix()}:rate:{job_id}:{bucket}"
+    return f"{job_tag(job_id)}:rate:{bucket}"
 
 
 def active(job_id) -> str:
-    return f"{prefix()}:active:{job_id}"
+    return f"{job_tag(job_id)}:active"
 
 
 def online() -> str:
@@ -80,4 +101,4 @@ def online() -> str:
 
 
 def connections(worker_id) -> str:
-    return f"{prefix()}:conn:{worker_id}"
+    return f"{worker_tag(worker_id)}:conn"

@@ -23,6 +23,8 @@ SCAN_LIMIT = 3000
 GOLD_SCAN = 300
 
 # Picks for several sessions in one call (the runtime batches the picks that arrive together).
+# KEYS[1]: the open-job set (keys.jobs()), which routes the call in a Redis Cluster; every key the script builds
+# from ARGV[1] (keys.prefix()) carries the same hash tag, so all lie in KEYS[1]'s slot.
 # ARGV: prefix, count, then per pick: worker id, try gold first (0/1), number of jobs, job ids in preference order.
 # Returns one string per pick: "task:<job>:<microtask>:<low 0/1>" | "gold:<job>:<microtask>:0" | "fill:<job>"
 # | "resync" | "none".
@@ -89,7 +91,8 @@ return results
 )
 
 # Give a microtask's slot back (expired, released or skipped lease) if it lies inside the loaded window;
-# beyond the window the next fill counts it from PostgreSQL. ARGV: prefix, job, microtask, score[, count].
+# beyond the window the next fill counts it from PostgreSQL. KEYS[1]: the job's slots (keys.slots(job)); the
+# keys built from ARGV[1] (keys.prefix()) share its hash tag. ARGV: prefix, job, microtask, score[, count].
 RETURN_SLOT = """
 local P, j, mt, score = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local n = tonumber(ARGV[5] or '1')
@@ -101,6 +104,7 @@ return left
 """
 
 # Take a slot without a pick: a late answer was accepted for a lease whose slot had gone back.
+# KEYS[1]: the job's slots (keys.slots(job)); the keys built from ARGV[1] share its hash tag. ARGV: prefix, job, mt.
 TAKE_SLOT = """
 local P, j, mt = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('HEXISTS', P .. ':slots:' .. j, mt) == 0 then return -1 end
@@ -196,7 +200,7 @@ def pool_invalidate(job_id: int) -> None:
 
 def return_slot(job_id: int, microtask_id: int, rank: float, index: int) -> int:
     r = get_redis()
-    return r.eval(RETURN_SLOT, 0, keys.prefix(), job_id, microtask_id, keys.pool_score(rank, index))
+    return r.eval(RETURN_SLOT, 1, keys.slots(job_id), keys.prefix(), job_id, microtask_id, keys.pool_score(rank, index))
 
 
 WINDOW_FREE_SQL = """
@@ -241,7 +245,7 @@ def pool_reconcile(job_id: int, settle: float = 2.0) -> int:
     for mt, (score, missing) in missing_slots(job_id).items():
         if mt in first:
             n = min(missing, first[mt][1])
-            r.eval(RETURN_SLOT, 0, keys.prefix(), job_id, mt, score, n)
+            r.eval(RETURN_SLOT, 1, keys.slots(job_id), keys.prefix(), job_id, mt, score, n)
             restored += n
     if restored:
         publish({"type": "work.available", "job_id": job_id})

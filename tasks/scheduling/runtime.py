@@ -25,7 +25,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from quorum import events, gc_pacing, metrics
-from quorum.redis import get_async_redis
+from quorum.redis import get_async_redis, get_async_subscriber
 from tasks.aggregation.gold import gold_rate
 from tasks.forms import Form
 from tasks.media import lease_media, media_columns_of
@@ -177,6 +177,7 @@ class Picker:
     def __init__(self, script, prefix: str, max_batch: int = 200):
         self.script = script
         self.prefix = prefix
+        self.keys = [keys.jobs()]  # routes the call in a Redis Cluster: the pick state's slot
         self.max_batch = max_batch
         self.queue: list[tuple[list, asyncio.Future]] = []
         self.ready = asyncio.Event()
@@ -197,7 +198,7 @@ class Picker:
             for request, _ in batch:
                 args.extend(request)
             try:
-                results = await self.script(args=args)
+                results = await self.script(keys=self.keys, args=args)
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
@@ -260,7 +261,9 @@ class Runtime:
                 self.every(1, self.flush_progress),
                 self.every(1, self.flush_metrics),
             ):
-                asyncio.create_task(coro)
+                # Held here: the loop keeps only weak references to tasks, and one waiting on a connection no
+                # other object holds (the cluster's subscriber) would be collected mid-wait.
+                self.background.append(asyncio.create_task(coro))
             self.started = True
 
     async def shutdown(self) -> None:
@@ -334,8 +337,10 @@ class Runtime:
 
     async def listen_control(self) -> None:
         while True:
+            # On a Redis Cluster, a plain client of one node (PUBLISH reaches every node).
+            subscriber = get_async_subscriber()
             try:
-                pubsub = self.redis.pubsub()
+                pubsub = (subscriber or self.redis).pubsub()
                 await pubsub.subscribe(keys.control_channel())
                 # Messages may have been missed while unsubscribed: let idle sessions look again.
                 self.wake_idle()
@@ -347,6 +352,9 @@ class Runtime:
             except Exception:
                 log.warning("control channel lost; resubscribing", exc_info=True)
                 await asyncio.sleep(1)
+            finally:
+                if subscriber is not None:
+                    await subscriber.aclose()
 
     async def on_control(self, msg: dict) -> None:
         kind = msg.get("type")
@@ -596,7 +604,7 @@ class Runtime:
         if result is None or result.assignment_id is None:
             if kind == "task" and result is not None and result.microtask_status == "open":
                 score = keys.pool_score(result.rank, result.index)
-                await self.return_script(args=[self.prefix, job_id, microtask_id, score])
+                await self.return_script(keys=[keys.slots(job_id)], args=[self.prefix, job_id, microtask_id, score])
             elif result is not None and result.microtask_status in ("done", "cancelled"):
                 await self.redis.zrem(keys.pool(job_id), microtask_id)
             return None
@@ -760,7 +768,9 @@ class Runtime:
             and lease.late
             and not result.microtask_done
         ):
-            await self.take_script(args=[self.prefix, lease.job_id, lease.microtask_id])
+            await self.take_script(
+                keys=[keys.slots(lease.job_id)], args=[self.prefix, lease.job_id, lease.microtask_id]
+            )
         if not session.leases:
             await self.fill(session)
 
@@ -847,15 +857,17 @@ class Runtime:
         await self.safe_send(session, {"type": "task.revoked", "assignment_id": lease.assignment_id, "reason": reason})
         if released is not None and not released.is_gold and released.microtask_status == "open":
             await self.return_script(
+                keys=[keys.slots(released.job_id)],
                 args=[
                     self.prefix,
                     released.job_id,
                     released.microtask_id,
                     keys.pool_score(released.rank, released.index),
-                ]
+                ],
             )
-            await self.redis.publish(
-                keys.control_channel(), json.dumps({"type": "work.available", "job_id": released.job_id})
+            # PUBLISH as a plain command: redis.asyncio's cluster client has no publish().
+            await self.redis.execute_command(
+                "PUBLISH", keys.control_channel(), json.dumps({"type": "work.available", "job_id": released.job_id})
             )
 
     # --- dashboards ------------------------------------------------------------------------------------------
