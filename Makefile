@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# The tests that run the scheduler (`make test` runs them on a Redis Cluster as well).
+SCHEDULER_TESTS := tests/tasks_tests/test_scheduling_parts.py tests/e2e/test_scheduler_e2e.py \
+	tests/e2e/test_worker_socket_server.py tests/workers_tests/test_work_socket.py
 
 # `make superuser` and `make manage ARGS=...` use the database of a running `make run` (var/services.json), else
 # DATABASE_URL, else the embedded one.
-.PHONY: run superuser manage test install install-dev lint format migrations-check bench-ingest bench-buckets bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale messages clean
+.PHONY: run superuser manage test test-cluster install install-dev lint format migrations-check bench-ingest bench-buckets bench-crowd bench-aggregation bench-annotation bench-automation bench-automation-scale messages clean
 
 # A dev machine gets every set: the web's (requirements.txt), the model's and `make run`'s embedded services.
 $(VENV)/.installed: requirements.txt requirements-automation.txt requirements-embedded.txt
@@ -37,6 +40,11 @@ test: install-dev
 	$(PY) -m ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 	QUORUM_REDIS_PREFIX=$${QUORUM_REDIS_PREFIX:-quorum-test} $(PY) -m quorum.embedded $(PY) -m pytest $(PYTEST_ARGS)
+
+# The scheduler's tests with its state on a local Redis Cluster of three masters (redis-server in cluster mode).
+test-cluster: install-dev
+	QUORUM_TEST_SCHEDULER_REDIS=cluster QUORUM_REDIS_PREFIX=$${QUORUM_REDIS_PREFIX:-quorum-test} $(PY) -m quorum.embedded \
+		$(PY) -m pytest $(PYTEST_ARGS) $(SCHEDULER_TESTS)
 
 lint: install-dev
 	$(PY) -m ruff check .

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from quorum import redis_urls
 from quorum.secret_key import secret_key
@@ -137,6 +138,18 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL  # also the
 CHANNEL_REDIS_URL = os.environ.get("CHANNEL_REDIS_URL") or REDIS_URL
 SCHEDULER_REDIS_URL = os.environ.get("SCHEDULER_REDIS_URL") or REDIS_URL  # hot state: pools, counts, locks
 CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL") or REDIS_URL
+# Only the scheduler's state may live on a Redis Cluster (redis+cluster://host:port,host:port/): Celery's broker,
+# channels_redis and Django's cache speak to one server.
+for _role, _url in (
+    ("CELERY_BROKER_URL", CELERY_BROKER_URL),
+    ("CHANNEL_REDIS_URL", CHANNEL_REDIS_URL),
+    ("CACHE_REDIS_URL", CACHE_REDIS_URL),
+):
+    if redis_urls.is_cluster(_url):
+        raise ImproperlyConfigured(
+            f"{_role} (or REDIS_URL, its default) is a Redis Cluster URL; only SCHEDULER_REDIS_URL may name a "
+            "cluster: give this role a plain or Sentinel URL (docs/DEPLOYMENT.md)"
+        )
 # Keys of this deployment in a shared Redis (parallel test runs use their own prefix).
 REDIS_PREFIX = os.environ.get("QUORUM_REDIS_PREFIX", "quorum")
 CHANNEL_LAYERS = {

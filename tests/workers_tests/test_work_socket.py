@@ -5,7 +5,6 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.conf import settings
 
 from quorum.redis import get_redis
 from tasks import quality, services
@@ -346,7 +345,7 @@ def test_scheduling_resumes_from_postgresql_after_redis_loses_its_state(db):
         await c1.submit(t, "apple", key())
         answered = {t["assignment"]["microtask_id"]}
         r = get_redis()
-        r.delete(*r.keys(f"{settings.REDIS_PREFIX}:sched:*"))
+        r.delete(*r.scan_iter(f"{keys.prefix()}*"))
         for _ in range(5):
             t = await c1.recv_type("task.assigned")
             assert t["assignment"]["microtask_id"] not in answered
