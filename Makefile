@@ -40,11 +40,15 @@ test: install-dev
 	$(PY) -m ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 	QUORUM_REDIS_PREFIX=$${QUORUM_REDIS_PREFIX:-quorum-test} $(PY) -m quorum.embedded $(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-cluster
 
-# The scheduler's tests with its state on a local Redis Cluster of three masters (redis-server in cluster mode).
+# The scheduler's tests with its state on a local Redis Cluster of three masters (redis-server in cluster mode;
+# about 2 minutes).
 test-cluster: install-dev
-	QUORUM_TEST_SCHEDULER_REDIS=cluster QUORUM_REDIS_PREFIX=$${QUORUM_REDIS_PREFIX:-quorum-test} $(PY) -m quorum.embedded \
-		$(PY) -m pytest $(PYTEST_ARGS) $(SCHEDULER_TESTS)
+	@if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then \
+		QUORUM_TEST_SCHEDULER_REDIS=cluster QUORUM_REDIS_PREFIX=$${QUORUM_REDIS_PREFIX:-quorum-test} \
+			$(PY) -m quorum.embedded $(PY) -m pytest $(SCHEDULER_TESTS) tests/e2e/test_redis_cluster.py; \
+	else echo "test-cluster skipped: redis-server and redis-cli are not installed (Debian: apt-get install redis-server)"; fi
 
 lint: install-dev
 	$(PY) -m ruff check .

@@ -4,6 +4,7 @@ and a server whose SCHEDULER_REDIS_URL is the cluster answering a job end to end
 ``make test-cluster`` runs the scheduler's other tests on the cluster as well."""
 
 import asyncio
+import os
 
 import pytest
 import redis
@@ -26,6 +27,11 @@ from .workers import SimWorker, token
 
 def slot(name: str) -> int:
     return key_slot(name.encode())
+
+
+def test_the_session_keeps_the_scheduler_state_where_it_was_asked_to():
+    on_cluster = os.environ.get("QUORUM_TEST_SCHEDULER_REDIS") == "cluster"
+    assert type(get_redis()).__name__ == ("RedisCluster" if on_cluster else "Redis")
 
 
 def test_every_key_a_pick_or_a_window_fill_touches_lies_in_the_slot_of_the_key_it_declares():

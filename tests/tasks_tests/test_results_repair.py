@@ -18,7 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def forget_redis() -> None:
     """What a FLUSHALL does to this deployment: every key under its prefix is gone."""
     r = get_redis()
-    found = list(r.scan_iter(f"{settings.REDIS_PREFIX}:*", count=1000))
+    # Plain keys and those under a Redis Cluster hash tag ({<prefix>:...}).
+    found = [*r.scan_iter(f"{settings.REDIS_PREFIX}:*", count=1000), *r.scan_iter(f"{{{settings.REDIS_PREFIX}:*")]
     if found:
         r.delete(*found)
 
