@@ -27,7 +27,7 @@ def test_anyone_sees_the_status_and_staff_see_database_and_redis(client, request
     body = client.get("/healthz").json()
     assert body["status"] == "ok"
     assert body["database"]["ok"] and body["database"]["name"] and body["database"]["vendor"] == "postgresql"
-    assert body["redis"]["ok"] and body["redis"]["url"].startswith("redis://")
+    assert body["redis"]["ok"] and body["redis"]["url"].startswith(("redis://", "redis+cluster://"))
 
 
 @pytest.fixture
