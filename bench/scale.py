@@ -3,7 +3,7 @@
 
     python bench/scale.py --workers 1000 --offered 300 --seconds 60
 
-It starts Redis behind Sentinel (a master, a replica and one sentinel; every role's URL is the Sentinel URL), uses
+It starts Redis behind Sentinel (a master, --replicas replicas, one sentinel; every role's URL is the Sentinel URL), uses
 the machine's PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/quorum_bench_scale, created if
 missing), then 2 ASGI processes on ports of their own behind a round-robin TCP balancer (bench/balancer.py), 2
 Celery workers for the default queue and one Celery beat (RedBeat). The human-like crowd of bench/crowd.py
@@ -60,22 +60,39 @@ def wait_until(check, timeout: float, what: str):
 
 
 class SentinelRedis:
-    """A Redis master, its replica and one sentinel (quorum 1) on free loopback ports."""
+    """A Redis master, its replicas and one sentinel (quorum 1) on free loopback ports."""
 
-    def __init__(self, workdir: Path, log):
+    def __init__(self, workdir: Path, log, replicas: int = 1, min_replicas_max_lag: int = 0):
         import redis
         from redis.sentinel import Sentinel
 
-        self.master_port, self.replica_port, self.sentinel_port = free_port(), free_port(), free_port()
+        self.master_port, self.sentinel_port = free_port(), free_port()
+        self.replica_ports = [free_port() for _ in range(replicas)]
         common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        if min_replicas_max_lag:
+            # A master cut off from its replicas (promoted in its place) refuses writes after this many seconds.
+            common += ["--min-replicas-to-write", "1", "--min-replicas-max-lag", str(min_replicas_max_lag)]
         self.master = subprocess.Popen(
             ["redis-server", "--port", str(self.master_port), "--dir", str(workdir), *common], stdout=log, stderr=log
         )
-        self.replica = subprocess.Popen(
-            ["redis-server", "--port", str(self.replica_port), "--dir", str(workdir), *common,
-             "--replicaof", "127.0.0.1", str(self.master_port)],
-            stdout=log, stderr=log,
-        )  # fmt: skip
+        self.replicas = [
+            subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(port),
+                    "--dir",
+                    str(workdir),
+                    *common,
+                    "--replicaof",
+                    "127.0.0.1",
+                    str(self.master_port),
+                ],
+                stdout=log,
+                stderr=log,
+            )  # fmt: skip
+            for port in self.replica_ports
+        ]
         config = workdir / "sentinel.conf"
         config.write_text(
             f"port {self.sentinel_port}\nbind 127.0.0.1\ndir {workdir}\n"
@@ -85,18 +102,21 @@ class SentinelRedis:
         )
         self.sentinel = subprocess.Popen(["redis-server", str(config), "--sentinel"], stdout=log, stderr=log)
         wait_until(lambda: redis.Redis(port=self.master_port).ping(), 10, "the Redis master did not answer")
-        wait_until(
-            lambda: redis.Redis(port=self.replica_port).info("replication")["master_link_status"] == "up",
-            20,
-            "the replica did not sync",
-        )
+        for port in self.replica_ports:
+            wait_until(
+                lambda port=port: redis.Redis(port=port).info("replication")["master_link_status"] == "up",
+                20,
+                "a replica did not sync",
+            )
         self.watcher = Sentinel([("127.0.0.1", self.sentinel_port)])
         wait_until(lambda: self.watcher.discover_master(MASTER), 10, "the sentinel did not know the master")
-        wait_until(lambda: self.watcher.discover_slaves(MASTER), 20, "the sentinel did not find the replica")
+        wait_until(
+            lambda: len(self.watcher.discover_slaves(MASTER)) == replicas, 20, "the sentinel did not find the replicas"
+        )
         self.url = f"redis+sentinel://127.0.0.1:{self.sentinel_port}/{MASTER}/0"
 
     def processes(self) -> list[int]:
-        return [self.master.pid, self.replica.pid, self.sentinel.pid]
+        return [self.master.pid, *(p.pid for p in self.replicas), self.sentinel.pid]
 
     def fail_over(self, how: str) -> str:
         """Move the master to the replica; returns what was done."""
@@ -110,10 +130,11 @@ class SentinelRedis:
         return f"Redis master {before[0]}:{before[1]} -> failover ({how})"
 
     def stop(self) -> None:
-        for proc in (self.sentinel, self.replica, self.master):
+        everything = (self.sentinel, *self.replicas, self.master)
+        for proc in everything:
             if proc.poll() is None:
                 proc.terminate()
-        for proc in (self.sentinel, self.replica, self.master):
+        for proc in everything:
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -200,7 +221,7 @@ def wait_healthy(port: int, timeout: float = 120) -> None:
 
 class Usage:
     """CPU seconds, peak RSS and PostgreSQL connections per kind of process, sampled each second. A process that
-    dies keeps the CPU it had used at its last sample."""
+    dies keeps the CPU it had used at its last sample. No lock: a kill must not wait for a slow sample."""
 
     def __init__(self, kinds: dict[str, list[int]]):
         import psutil
@@ -213,7 +234,6 @@ class Usage:
         self.rss_peak: dict[str, float] = {}
         self.pg_peak: dict[str, int] = {}
         self.counting = False
-        self.lock = threading.Lock()
 
     def tree(self, pid: int) -> list:
         try:
@@ -224,28 +244,27 @@ class Usage:
 
     def sample(self, kinds=None, connections: bool = False) -> None:
         """CPU and RSS of ``kinds`` (all when None); PostgreSQL connections too when ``connections`` (slower)."""
-        with self.lock:
-            for kind, pids in self.kinds.items():
-                if kinds is not None and kind not in kinds:
-                    continue
-                for leader in pids:
-                    rss = pg = 0
-                    for proc in self.tree(leader):
-                        try:
-                            times = proc.cpu_times()
-                            rss += proc.memory_info().rss
-                            if connections:
-                                pg += sum(1 for c in proc.net_connections("tcp") if c.raddr and c.raddr.port == 5432)
-                        except self.psutil.Error:
-                            continue
-                        used = times.user + times.system
-                        self.kind_of[proc.pid] = kind
-                        if self.counting:
-                            self.cpu_start.setdefault(proc.pid, used)
-                            self.cpu_last[proc.pid] = used
-                    if rss:
-                        self.rss_peak[kind] = max(self.rss_peak.get(kind, 0), rss / 2**20)
-                        self.pg_peak[kind] = max(self.pg_peak.get(kind, 0), pg)
+        for kind, pids in self.kinds.items():
+            if kinds is not None and kind not in kinds:
+                continue
+            for leader in pids:
+                rss = pg = 0
+                for proc in self.tree(leader):
+                    try:
+                        times = proc.cpu_times()
+                        rss += proc.memory_info().rss
+                        if connections:
+                            pg += sum(1 for c in proc.net_connections("tcp") if c.raddr and c.raddr.port == 5432)
+                    except self.psutil.Error:
+                        continue
+                    used = times.user + times.system
+                    self.kind_of[proc.pid] = kind
+                    if self.counting:
+                        self.cpu_start.setdefault(proc.pid, used)
+                        self.cpu_last[proc.pid] = used
+                if rss:
+                    self.rss_peak[kind] = max(self.rss_peak.get(kind, 0), rss / 2**20)
+                    self.pg_peak[kind] = max(self.pg_peak.get(kind, 0), pg)
 
     def begin(self) -> None:
         self.counting = True
@@ -400,6 +419,9 @@ def main() -> int:
                         help="Redis topology (a Redis Cluster is not rehearsed yet)")  # fmt: skip
     parser.add_argument("--failover", choices=["sentinel", "kill", "none"], default="sentinel",
                         help="how Redis fails over during the run")  # fmt: skip
+    parser.add_argument("--replicas", type=int, default=1, help="Redis replicas")
+    parser.add_argument("--min-replicas-max-lag", type=int, default=0, metavar="S",
+                        help="Redis min-replicas-to-write 1 with this lag (0: off, as Redis ships)")  # fmt: skip
     args = parser.parse_args()
 
     raise_open_files_limit()
@@ -411,7 +433,7 @@ def main() -> int:
     (var_dir / "metrics").mkdir()
     database_ensure(os.environ["DATABASE_URL"])
     redis_log = open(var_dir / "redis.log", "w")
-    redis = SentinelRedis(var_dir, redis_log)
+    redis = SentinelRedis(var_dir, redis_log, args.replicas, args.min_replicas_max_lag)
     os.environ["REDIS_URL"] = redis.url
     for role in ("CELERY_BROKER_URL", "CHANNEL_REDIS_URL", "SCHEDULER_REDIS_URL", "CACHE_REDIS_URL"):
         os.environ.pop(role, None)  # every role through the sentinel
