@@ -304,12 +304,14 @@ async def reconnecting_worker_loop(ws_url, token, start_at, stop_at, think_mean,
     submitted: dict[str, float] = {}  # key -> when it was first sent
     acked = []
     first_task = first_connect = True
+    attempts = 0
     while time.time() < stop_at:
         try:
             async with websockets.connect(
                 f"{ws_url}/ws/work/?token={token}", max_size=2**22, open_timeout=30, ping_interval=None
             ) as ws:
                 stats["connected"] += 1
+                attempts = 0
                 if not first_connect:
                     stats["reconnects"] += 1
                 first_connect = False
@@ -374,7 +376,10 @@ async def reconnecting_worker_loop(ws_url, token, start_at, stop_at, think_mean,
             stats["errors"] += 1
             name = type(exc).__name__
             stats["error_kinds"][name] = stats["error_kinds"].get(name, 0) + 1
-            await asyncio.sleep(0.2 + random.random() * 0.8)
+        # The worker page's back-off (frontend/js/socket.js): half to all of 0.5 s x 2^attempts, at most 15 s.
+        base = min(15.0, 0.5 * 2**attempts)
+        attempts += 1
+        await asyncio.sleep(min(base / 2 + random.random() * base / 2, max(0.0, stop_at - time.time())))
     stats["all_acked"].extend(a for _, a in acked)
     stats["acked"].extend(a for t, a in acked if start_at <= t < stop_at)
 
