@@ -320,7 +320,7 @@ def new_stats() -> dict:
 
 
 def run_workers(args) -> dict:
-    ws_url, tokens, seconds, think_mean, start_at, media = args
+    ws_url, tokens, seconds, think_mean, start_at, media, loop = args
     # The client's own garbage-collector pauses would be counted as server latency.
     gc.disable()
     try:
@@ -335,7 +335,7 @@ def run_workers(args) -> dict:
         stop_at = start_at + seconds
         tasks = []
         for n, t in enumerate(tokens):
-            tasks.append(asyncio.create_task(worker_loop(ws_url, t, start_at, stop_at, think_mean, stats, media)))
+            tasks.append(asyncio.create_task(loop(ws_url, t, start_at, stop_at, think_mean, stats, media)))
             if n % 50 == 49:
                 await asyncio.sleep(0.05)  # connect in waves, as a crowd arrives
         await asyncio.gather(*tasks)
@@ -353,21 +353,30 @@ def window_start(workers: int) -> float:
 
 
 def run_crowd(
-    ws_url: str, tokens: list[str], seconds: float, think_mean: float, clients: int, start_at: float, media=False
+    ws_url: str,
+    tokens: list[str],
+    seconds: float,
+    think_mean: float,
+    clients: int,
+    start_at: float,
+    media=False,
+    loop=worker_loop,
 ) -> dict:
+    """The workers in ``clients`` processes, each worker running ``loop`` (bench/scale.py's reconnects)."""
     chunks = [tokens[i::clients] for i in range(clients)]
     with multiprocessing.get_context("fork").Pool(clients) as p:
-        parts = p.map(run_workers, [(ws_url, chunk, seconds, think_mean, start_at, media) for chunk in chunks])
+        parts = p.map(run_workers, [(ws_url, chunk, seconds, think_mean, start_at, media, loop) for chunk in chunks])
     merged = new_stats()
     for part in parts:
-        merged["latency"] += part["latency"]
-        merged["acked"] += part["acked"]
-        merged["all_acked"] += part["all_acked"]
-        merged["media"] += part["media"]
-        for k in ("not_accepted", "none", "errors", "connected", "media_fetched", "media_failed"):
-            merged[k] += part[k]
-        for k, v in part["error_kinds"].items():
-            merged["error_kinds"][k] = merged["error_kinds"].get(k, 0) + v
+        for key, value in part.items():  # lists joined, counts and counts by kind added up
+            if isinstance(value, dict):
+                into = merged.setdefault(key, {})
+                for k, v in value.items():
+                    into[k] = into.get(k, 0) + v
+            elif key in merged:
+                merged[key] += value
+            else:
+                merged[key] = value
     return merged
 
 

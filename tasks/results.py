@@ -198,6 +198,21 @@ def job_complete_if_finished(job: Job) -> bool:
     # it goes on with them.
     if pairs_draw_next(job):
         return False
+    due = Microtask.objects.filter(RESULTS_DUE, job_id=job.pk).values("id")
+    due_sql, due_params = due.query.sql_with_params()
+    finished_sql = (
+        "NOT EXISTS (SELECT 1 FROM tasks_microtask m WHERE m.job_id = j.id AND m.status = 'open' AND NOT m.is_gold)"
+        f" AND NOT EXISTS ({due_sql})"
+    )
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT 1 FROM tasks_job j WHERE j.id = %s AND j.status = 'open' AND {finished_sql}", [job.pk, *due_params]
+        )
+        if cur.fetchone() is None:
+            return False
+    # The results from the whole job's answers before it is done, so that nothing (a webhook's item.result, an
+    # export) changes after "done"; the pass that follows it finds nothing to rewrite.
+    job_results_refresh(job.pk)
     with transaction.atomic(), connection.cursor() as cur:
         # The job's row lock first, as answers that stop counting take it before they re-open microtasks
         # (quality.answers_stop_counting): the check below then sees their commit, so a job is never marked done
@@ -205,12 +220,8 @@ def job_complete_if_finished(job: Job) -> bool:
         cur.execute("SELECT 1 FROM tasks_job WHERE id = %s AND status = 'open' FOR NO KEY UPDATE", [job.pk])
         if cur.fetchone() is None:
             return False
-        due = Microtask.objects.filter(RESULTS_DUE, job_id=job.pk).values("id")
-        due_sql, due_params = due.query.sql_with_params()
         cur.execute(
-            "UPDATE tasks_job j SET status = 'done' WHERE j.id = %s AND j.status = 'open' AND NOT EXISTS"
-            " (SELECT 1 FROM tasks_microtask m WHERE m.job_id = j.id AND m.status = 'open' AND NOT m.is_gold)"
-            f" AND NOT EXISTS ({due_sql}) RETURNING j.id",
+            f"UPDATE tasks_job j SET status = 'done' WHERE j.id = %s AND j.status = 'open' AND {finished_sql} RETURNING j.id",
             [job.pk, *due_params],
         )
         finished = cur.fetchone() is not None

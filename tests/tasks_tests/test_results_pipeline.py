@@ -40,7 +40,11 @@ def test_results_appear_when_microtasks_complete_and_the_job_finishes():
         assert 0.5 < item.confidence <= 1 and item.agreement == 1.0
     job.refresh_from_db()
     assert job.status == Job.Status.DONE
+    # A done job's results are final: the whole-job pass ran before "done", and the one after it changes nothing
+    # (no new result version for a webhook or an export to pick up after job.done).
+    versions = dict(Item.objects.filter(job=job).values_list("id", "result_version"))
     assert results.results_refresh_dirty() == [job.pk]
+    assert dict(Item.objects.filter(job=job).values_list("id", "result_version")) == versions
     record = JobWorker.objects.get(job=job, worker=w1)
     assert record.answers == 3 and record.trust is not None
 

@@ -18,6 +18,17 @@ from webhooks.models import Delivery, Endpoint, Event
 
 from .receiver import Receiver
 
+
+@pytest.fixture(autouse=True)
+def _services_only(monkeypatch):
+    """These tests call the services themselves: the Celery messages their commits would queue are not sent, so the
+    session's Celery worker does not run the same sends beside them, nor after them into other tests."""
+    from webhooks import background
+
+    monkeypatch.setattr(background.webhooks_dispatch, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(background.deliveries_send, "delay", lambda *args, **kwargs: None)
+
+
 pytestmark = pytest.mark.django_db
 
 

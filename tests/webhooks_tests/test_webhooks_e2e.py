@@ -10,6 +10,7 @@ import time
 import pytest
 from django.conf import settings as django_settings
 
+from quorum.celery import app as celery_app
 from tasks import services as task_services
 from tasks.models import Item
 from tests.servers import ROOT, server_env
@@ -48,6 +49,11 @@ def celery_processes(tmp_path):
             proc.wait(15)
         if proc.poll() is None:
             proc.kill()
+    # What beat queued for this test's Celery worker is not left for the session's one.
+    with celery_app.connection_for_write() as conn:
+        for name in (queue, f"{django_settings.REDIS_PREFIX}.automation"):
+            with contextlib.suppress(Exception):
+                conn.default_channel.queue_purge(name)
 
 
 def test_deliveries_survive_three_failures_in_order_and_signed(requester, settings, celery_processes):
