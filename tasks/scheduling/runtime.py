@@ -240,6 +240,8 @@ class Runtime:
         self.start_lock = asyncio.Lock()
         self.filling: set[int] = set()
         self.background: list[asyncio.Task] = []
+        # The control listener and the periodic loops, for the life of the runtime.
+        self.services: list[asyncio.Task] = []
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
@@ -263,14 +265,14 @@ class Runtime:
             ):
                 # Held here: the loop keeps only weak references to tasks, and one waiting on a connection no
                 # other object holds (the cluster's subscriber) would be collected mid-wait.
-                self.background.append(asyncio.create_task(coro))
+                self.services.append(asyncio.create_task(coro))
             self.started = True
 
     async def shutdown(self) -> None:
         """Stop background tasks and close connections (tests; a server process simply exits)."""
-        for task in list(self.background) + self.committer.tasks:
+        for task in self.services + list(self.background) + self.committer.tasks:
             task.cancel()
-        await asyncio.gather(*self.background, *self.committer.tasks, return_exceptions=True)
+        await asyncio.gather(*self.services, *self.background, *self.committer.tasks, return_exceptions=True)
         await self.committer.close()
         await self.redis.aclose()
         gc_pacing.stop()
