@@ -9,6 +9,7 @@ The window is filled from PostgreSQL in slices of ``FILL_SIZE`` (``pool_fill``).
 """
 
 import json
+import logging
 import time
 
 from django.db import connection
@@ -16,6 +17,8 @@ from django.db import connection
 from quorum.redis import get_redis
 
 from . import keys
+
+log = logging.getLogger(__name__)
 
 FILL_SIZE = 5000
 LOW_WATER = 2000
@@ -103,12 +106,14 @@ if left > 0 then redis.call('ZADD', P .. ':pool:' .. j, score, mt) end
 return left
 """
 
-# Take a slot without a pick: a late answer was accepted for a lease whose slot had gone back.
-# KEYS[1]: the job's slots (keys.slots(job)); the keys built from ARGV[1] share its hash tag. ARGV: prefix, job, mt.
+# Take a slot without a pick: a late answer was accepted for a lease whose slot had gone back (or, with a count,
+# slots Redis holds beyond PostgreSQL's, pool_reconcile). KEYS[1]: the job's slots (keys.slots(job)); the keys built
+# from ARGV[1] share its hash tag. ARGV: prefix, job, mt[, count].
 TAKE_SLOT = """
 local P, j, mt = ARGV[1], ARGV[2], ARGV[3]
+local n = tonumber(ARGV[4] or '1')
 if redis.call('HEXISTS', P .. ':slots:' .. j, mt) == 0 then return -1 end
-local left = redis.call('HINCRBY', P .. ':slots:' .. j, mt, -1)
+local left = redis.call('HINCRBY', P .. ':slots:' .. j, mt, -n)
 if left <= 0 then
   redis.call('ZREM', P .. ':pool:' .. j, mt)
   redis.call('HDEL', P .. ':slots:' .. j, mt)
@@ -212,8 +217,20 @@ WHERE m.job_id = %s AND m.status = 'open' AND NOT m.is_gold AND (m.rank, m.index
 """
 
 
-def missing_slots(job_id: int) -> dict[int, tuple[int, int]]:
-    """Microtasks of the loaded window with fewer free slots in Redis than in PostgreSQL: {id: (score, missing)}."""
+# The free slots of given open microtasks (those Redis holds outside the window's query).
+MICROTASKS_FREE_SQL = """
+SELECT m.id, m.rank, m.index,
+       m.answers_wanted - m.answer_count
+         - (SELECT count(*) FILTER (WHERE a.status = 'leased') FROM tasks_assignment a WHERE a.microtask_id = m.id)
+FROM tasks_microtask m
+WHERE m.job_id = %s AND m.id = ANY(%s) AND m.status = 'open' AND NOT m.is_gold
+"""
+
+
+def slot_differences(job_id: int) -> dict[int, tuple[int, int]]:
+    """Microtasks of the loaded window whose free slots in Redis differ from PostgreSQL's: {id: (score, free in
+    PostgreSQL - free in Redis)}; above zero Redis lost slots, below zero it holds slots no longer there (a microtask
+    done or leased in PostgreSQL while Redis wrote elsewhere, as a Redis failover can do)."""
     r = get_redis()
     cursor = r.get(keys.loaded(job_id))
     if cursor is None:
@@ -221,35 +238,55 @@ def missing_slots(job_id: int) -> dict[int, tuple[int, int]]:
     rank, index = keys.rank_index_from_score(float(cursor))
     with connection.cursor() as cur:
         cur.execute(WINDOW_FREE_SQL, [job_id, rank, index])
-        rows = [row for row in cur.fetchall() if row[3] > 0]
-    if not rows:
-        return {}
-    in_redis = r.hmget(keys.slots(job_id), [row[0] for row in rows])
-    return {
-        mt: (keys.pool_score(rank, index), free - int(have or 0))
-        for (mt, rank, index, free), have in zip(rows, in_redis, strict=True)
-        if free > int(have or 0)
-    }
+        free = {mt: (keys.pool_score(rank, index), max(0, n)) for mt, rank, index, n in cur.fetchall()}
+    in_redis = {int(mt): int(n) for mt, n in r.hgetall(keys.slots(job_id)).items()}
+    others = [mt for mt in in_redis if mt not in free]
+    if others:  # re-ranked past the window's end since it was loaded, done, or gone
+        with connection.cursor() as cur:
+            cur.execute(MICROTASKS_FREE_SQL, [job_id, others])
+            free.update({mt: (keys.pool_score(rank, index), max(0, n)) for mt, rank, index, n in cur.fetchall()})
+    differences = {}
+    for mt in free.keys() | in_redis.keys():
+        score, want = free.get(mt, (None, 0))
+        have = max(0, in_redis.get(mt, 0))
+        if want != have:
+            differences[mt] = (score, want - have)
+    return differences
 
 
 def pool_reconcile(job_id: int, settle: float = 2.0) -> int:
-    """Give back slots that Redis lost: a process that died between its pick and its commit took a slot that
-    no lease holds. Only gaps that last across ``settle`` seconds count (a pick in flight closes its gap in
-    milliseconds). Returns the number of slots restored."""
-    first = missing_slots(job_id)
+    """Make Redis's free slots PostgreSQL's where they differ for longer than ``settle`` seconds: give back slots
+    Redis lost (a process that died between its pick and its commit took a slot no lease holds) and take away
+    slots it holds beyond PostgreSQL's (writes lost in a Redis failover), which would hand out microtasks whose
+    answers are then refused. A pick or a late answer in flight closes its gap in milliseconds. Returns the
+    number of slots changed."""
+    first = slot_differences(job_id)
     if not first:
         return 0
     time.sleep(settle)
-    restored = 0
+    restored = taken = 0
     r = get_redis()
-    for mt, (score, missing) in missing_slots(job_id).items():
-        if mt in first:
-            n = min(missing, first[mt][1])
+    for mt, (score, difference) in slot_differences(job_id).items():
+        if mt not in first or (difference > 0) != (first[mt][1] > 0):
+            continue
+        if difference > 0:
+            n = min(difference, first[mt][1])
             r.eval(RETURN_SLOT, 1, keys.slots(job_id), keys.prefix(), job_id, mt, score, n)
             restored += n
+        else:
+            n = min(-difference, -first[mt][1])
+            r.eval(TAKE_SLOT, 1, keys.slots(job_id), keys.prefix(), job_id, mt, n)
+            taken += n
     if restored:
         publish({"type": "work.available", "job_id": job_id})
-    return restored
+    if restored or taken:
+        log.warning(
+            "job %s: Redis pool reconciled with PostgreSQL (%s slots given back, %s taken away)",
+            job_id,
+            restored,
+            taken,
+        )
+    return restored + taken
 
 
 def pools_reconcile(settle: float = 2.0) -> int:

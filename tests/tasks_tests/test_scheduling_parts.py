@@ -62,7 +62,7 @@ def test_reconcile_restores_a_slot_lost_between_pick_and_commit():
     r = get_redis()
     # A process picked (slot taken in Redis) and died before its lease reached PostgreSQL.
     r.hincrby(keys.slots(job.pk), mt.pk, -1)
-    assert pool.missing_slots(job.pk) == {mt.pk: (keys.pool_score(0, mt.index), 1)}
+    assert pool.slot_differences(job.pk) == {mt.pk: (keys.pool_score(0, mt.index), 1)}
     assert pool.pool_reconcile(job.pk, settle=0.01) == 1
     assert int(r.hget(keys.slots(job.pk), mt.pk)) == 2
     # A live lease is not a gap.
@@ -72,3 +72,24 @@ def test_reconcile_restores_a_slot_lost_between_pick_and_commit():
     )  # fmt: skip
     r.hincrby(keys.slots(job.pk), mt.pk, -1)
     assert pool.pool_reconcile(job.pk, settle=0.01) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reconcile_takes_away_slots_redis_holds_beyond_postgresql():
+    """Writes lost in a Redis failover can leave the pool offering microtasks PostgreSQL has done: their answers
+    would be refused as no longer needed. The reconcile takes those slots away."""
+    job = factories.make_job(redundancy=2)
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(3)))
+    services.job_publish(job)
+    pool.jobs_sync()
+    assert pool.pool_fill(job.pk)
+    first, second = Microtask.objects.filter(job=job).order_by("index")[:2]
+    Microtask.objects.filter(pk=first.pk).update(answer_count=2, status="done")  # done while Redis forgot
+    Microtask.objects.filter(pk=second.pk).update(answer_count=1)  # one answer Redis did not hear of
+    r = get_redis()
+    assert pool.slot_differences(job.pk) == {first.pk: (None, -2), second.pk: (keys.pool_score(0, second.index), -1)}
+    assert pool.pool_reconcile(job.pk, settle=0.01) == 3
+    assert r.hget(keys.slots(job.pk), first.pk) is None
+    assert str(first.pk) not in r.zrange(keys.pool(job.pk), 0, -1)
+    assert int(r.hget(keys.slots(job.pk), second.pk)) == 1
+    assert pool.slot_differences(job.pk) == {}
