@@ -60,18 +60,7 @@ def sentinel_parse(url: str) -> SentinelURL:
         raise ValueError(f"{url!r} is not a Sentinel URL (redis+sentinel://host:26379/master_name/db)")
     netloc, _, path_query = rest.partition("/")
     path, _, query = path_query.partition("?")
-    auth, _, hosts = netloc.rpartition("@")
-    username = password = None
-    if auth:
-        user, has_password, secret = auth.partition(":")
-        username = unquote(user) or None
-        password = unquote(secret) if has_password else None
-    sentinels = []
-    for host in filter(None, hosts.split(",")):
-        parsed = urlsplit(f"//{host}")
-        if not parsed.hostname:
-            raise ValueError(f"Sentinel URL: {host!r} is not a host[:port]")
-        sentinels.append((parsed.hostname, parsed.port or SENTINEL_PORT))
+    username, password, sentinels = _auth_and_hosts(netloc, SENTINEL_PORT, "Sentinel URL")
     if not sentinels:
         raise ValueError(f"Sentinel URL {_redacted(url)!r} names no sentinel host")
     parts = [unquote(p) for p in path.split("/") if p]
@@ -118,23 +107,30 @@ def cluster_parse(url: str) -> ClusterURL:
     if scheme.lower() not in CLUSTER_SCHEMES:
         raise ValueError(f"{url!r} is not a Redis Cluster URL (redis+cluster://host:6379,host:6379/)")
     netloc, _, path = rest.partition("/")
+    username, password, nodes = _auth_and_hosts(netloc, CLUSTER_PORT, "Redis Cluster URL")
+    if not nodes:
+        raise ValueError(f"Redis Cluster URL {_redacted(url)!r} names no node")
+    if path.partition("?")[0].strip("/") not in ("", "0"):
+        raise ValueError(f"Redis Cluster URL {_redacted(url)!r}: a cluster has database 0 only (end the URL with /)")
+    return ClusterURL(tuple(nodes), username, password, scheme.lower() == "rediss+cluster")
+
+
+def _auth_and_hosts(netloc: str, default_port: int, kind: str) -> tuple[str | None, str | None, list]:
+    """``[user[:password]@]host[:port],host[:port]...`` of a Sentinel or cluster URL: username, password and
+    (host, port) pairs; a ValueError names a host that is not one."""
     auth, _, hosts = netloc.rpartition("@")
     username = password = None
     if auth:
         user, has_password, secret = auth.partition(":")
         username = unquote(user) or None
         password = unquote(secret) if has_password else None
-    nodes = []
+    pairs = []
     for host in filter(None, hosts.split(",")):
         parsed = urlsplit(f"//{host}")
         if not parsed.hostname:
-            raise ValueError(f"Redis Cluster URL: {host!r} is not a host[:port]")
-        nodes.append((parsed.hostname, parsed.port or CLUSTER_PORT))
-    if not nodes:
-        raise ValueError(f"Redis Cluster URL {_redacted(url)!r} names no node")
-    if path.partition("?")[0].strip("/") not in ("", "0"):
-        raise ValueError(f"Redis Cluster URL {_redacted(url)!r}: a cluster has database 0 only (end the URL with /)")
-    return ClusterURL(tuple(nodes), username, password, scheme.lower() == "rediss+cluster")
+            raise ValueError(f"{kind}: {host!r} is not a host[:port]")
+        pairs.append((parsed.hostname, parsed.port or default_port))
+    return username, password, pairs
 
 
 def _redacted(url: str) -> str:
