@@ -122,7 +122,7 @@ def webhook_check(job_id: int, receiver: WebhookReceiver, timeout: float = 120) 
 # --- set-up through the platform's own services --------------------------------------------------------------
 
 
-def make_job(items: int, redundancy: int):
+def make_job(items: int, redundancy: int, name: str = "bench crowd"):
     import tempfile
 
     from tasks import services
@@ -130,7 +130,7 @@ def make_job(items: int, redundancy: int):
 
     owner = make_requester(f"bench-{uuid.uuid4().hex[:8]}")
     job = services.job_create(
-        owner=owner, name="bench crowd", question="Pick one", question_type="single_choice",
+        owner=owner, name=name, question="Pick one", question_type="single_choice",
         options=["a", "b", "c"], text_field="text", items_per_microtask=1, redundancy=redundancy, lease_seconds=120,
     )  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
@@ -540,6 +540,11 @@ def main() -> int:
     parser.add_argument("--media", choices=["image"], help="each item shows an uploaded image that workers fetch")
     parser.add_argument("--media-files", type=int, default=1000, help="distinct images for --media (items share)")
     parser.add_argument("--webhook", action="store_true", help="deliver the job's item results to a local receiver")
+    parser.add_argument(
+        "--other-jobs", type=int, default=0,
+        help="first store this many other jobs of 100 items (unpublished): items are stored per job, and the answer"
+        " path must not slow down with the number of jobs",
+    )  # fmt: skip
     args = parser.parse_args()
 
     raise_open_files_limit()
@@ -563,6 +568,8 @@ def main() -> int:
         # (and a media job's files lived in that run's own directory).
         for earlier in Job.objects.filter(name__startswith="bench crowd", status__in=["open", "paused"]):
             services.job_cancel(earlier)
+        for _ in range(args.other_jobs):
+            make_job(100, args.redundancy, name="bench crowd other job")
         if args.media:
             job = make_media_job(args.items, args.redundancy, args.media_files)
         else:

@@ -3,7 +3,9 @@
     python bench/ingest.py --rows 1000000            # starts the platform itself (launcher, temporary var dir)
     python bench/ingest.py --url http://host:8000 --token KEY --database-url postgres://...
 
-Ends with one line: ``ingest items_per_s=<n> copy_rows_per_s=<n> ratio=<x> peak_celery_mb=<n>``.
+Ends with two lines: ``job 10000000 items ingest_10m_s=<s> delete_10m_s=<s> export_10m_s=<s>`` (a second job of
+``--big-rows`` items, 10,000,000 unless told, ingested, exported through the API and deleted, each timed; skipped
+with ``--big-rows 0``), then ``ingest items_per_s=<n> copy_rows_per_s=<n> ratio=<x> peak_celery_mb=<n>``.
 End to end runs from the first byte of the upload request to the upload reported done (items and microtasks
 committed). Raw COPY loads the same file into a scratch table of three text columns, as a user would by hand.
 Peak memory is sampled RSS of each process (the Celery worker's pool children included); the figure in the
@@ -78,6 +80,7 @@ class Platform:
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
         env.update(QUORUM_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+        env.setdefault("QUORUM_MAX_ITEMS_PER_JOB", str(50_000_000))  # the --big-rows job
         env.setdefault("QUORUM_REDIS_PREFIX", f"bench-{os.getpid()}")
         self.log = open(var_dir / "launcher.log", "w")
         self.proc = subprocess.Popen(
@@ -464,6 +467,64 @@ def parsed_and_loaded(database_url: str, path: Path, items_per_microtask: int) -
                 conn.execute(f"DROP TABLE IF EXISTS {table}_{k}")
 
 
+def job_create(client: httpx.Client, name: str, items_per_microtask: int) -> int:
+    job = client.post(
+        "/api/jobs/",
+        json={
+            "name": name,
+            "question": "Which category?",
+            "question_type": "single_choice",
+            "options": ["positive", "negative", "neutral"],
+            "text_field": "text",
+            "items_per_microtask": items_per_microtask,
+            "redundancy": 3,
+        },
+    )
+    job.raise_for_status()
+    return job.json()["id"]
+
+
+def tables_of(database_url: str, job_id: int) -> int:
+    """How many of the job's item and microtask tables exist."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        names = [f"tasks_item_p{job_id}", f"tasks_microtask_p{job_id}"]
+        return conn.execute("SELECT count(to_regclass(n)) FROM unnest(%s::text[]) n", [names]).fetchone()[0]
+
+
+def ten_million_job(client: httpx.Client, database_url: str, data_dir: Path, rows: int, seed: int, per: int):
+    """A job of ``rows`` items: seconds to ingest it (upload to done), to export its results (the API's CSV,
+    streamed and counted), and to delete it (the API's DELETE until its tables are gone)."""
+    path = data_dir / f"bench-{rows}.csv"
+    generate_csv(path, rows, seed)
+    print(f"generated {path} ({rows} rows, {path.stat().st_size / 2**20:.0f} MiB)", flush=True)
+    try:
+        job_id = job_create(client, f"bench {rows} rows (ingest, export, delete)", per)
+        settle(database_url)
+        started = time.perf_counter()
+        result = wait_done(client, upload(client, job_id, path, "raw")["id"], timeout=7200)
+        ingest_s = time.perf_counter() - started
+        if result["status"] != "done":
+            raise SystemExit(f"the upload failed: {result['error']}")
+    finally:
+        path.unlink()
+    started = time.perf_counter()
+    lines = 0
+    with client.stream("GET", f"/api/jobs/{job_id}/export/", params={"format": "csv"}, timeout=3600) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes(1 << 20):
+            lines += chunk.count(b"\n")
+    export_s = time.perf_counter() - started
+    if lines < rows + 1:
+        raise SystemExit(f"the export had {lines} lines for {rows} items")
+    started = time.perf_counter()
+    client.delete(f"/api/jobs/{job_id}/", timeout=600).raise_for_status()
+    while tables_of(database_url, job_id):
+        time.sleep(0.01)
+    delete_s = time.perf_counter() - started
+    print(f"{rows} items: ingest {ingest_s:.1f}s, export {export_s:.1f}s ({lines} lines), delete {delete_s:.2f}s")
+    return ingest_s, delete_s, export_s
+
+
 def mb(n: int) -> int:
     return round(n / 2**20)
 
@@ -480,6 +541,10 @@ def main() -> int:
     parser.add_argument("--password")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"), help="for raw COPY with --url")
     parser.add_argument("--data-dir", help="where the CSV is written (default: a temporary folder)")
+    parser.add_argument(
+        "--big-rows", type=int, default=10_000_000,
+        help="then a job of this many items: ingest, export and delete timed (0: skip; the line says 10m for 10M)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="quorum-bench-") as tmp:
@@ -508,20 +573,7 @@ def main() -> int:
                 url, database_url = platform.url, platform.database_url()
                 find = platform.processes
             client = api_client(url, args.token, args.username, args.password)
-            job = client.post(
-                "/api/jobs/",
-                json={
-                    "name": f"bench {args.rows} rows",
-                    "question": "Which category?",
-                    "question_type": "single_choice",
-                    "options": ["positive", "negative", "neutral"],
-                    "text_field": "text",
-                    "items_per_microtask": args.items_per_microtask,
-                    "redundancy": 3,
-                },
-            )
-            job.raise_for_status()
-            job_id = job.json()["id"]
+            job_id = job_create(client, f"bench {args.rows} rows", args.items_per_microtask)
 
             sampler = MemorySampler(find)
             settle(database_url)
@@ -542,6 +594,15 @@ def main() -> int:
             )
             parsed_seconds = parsed_and_loaded(database_url, path, args.items_per_microtask)
             worker_said = platform.ingest_log() if platform else ""
+            path.unlink()
+            big = None
+            if args.big_rows:
+                big_sampler = MemorySampler(find)
+                big_sampler.start()
+                big = ten_million_job(
+                    client, database_url, data_dir, args.big_rows, args.seed + 1, args.items_per_microtask
+                )
+                big_sampler.stop()
         finally:
             if platform:
                 platform.stop()
@@ -556,11 +617,12 @@ def main() -> int:
         print(f"  celery worker: {worker_said}")
     print(f"raw COPY of the same file: {copy_seconds:.2f}s")
     print(
-        "COPY of the same rows shaped as items into an empty copy of tasks_item (its indexes, no Python): "
+        "COPY of the same rows shaped as items into an empty table with tasks_item's indexes (no Python): "
         f"{floor_seconds:.2f}s, {args.rows / floor_seconds:.0f} rows/s = {copy_seconds / floor_seconds:.2f} x raw COPY"
     )
     print(
-        "the same into a table created in the same transaction, indexes built after the load: "
+        "the same into a table created in the same transaction, indexes built after the load (as a job's first "
+        "upload is stored): "
         f"{fresh_seconds:.2f}s = {copy_seconds / fresh_seconds:.2f} x raw COPY"
     )
     print(
@@ -584,6 +646,13 @@ def main() -> int:
         f"{mb(sampler.peak_sum['celery'])} MB; target < {TARGET_CELERY_MB} MB "
         f"{'OK' if peak_celery < TARGET_CELERY_MB else 'MISSED'}), web process {web}"
     )
+    if big is not None:
+        tag = "10m" if args.big_rows == 10_000_000 else f"{args.big_rows}"
+        ingest_s, delete_s, export_s = big
+        print(
+            f"job {args.big_rows} items ingest_{tag}_s={ingest_s:.1f} delete_{tag}_s={delete_s:.2f} "
+            f"export_{tag}_s={export_s:.1f} peak_celery_{tag}_mb={mb(big_sampler.peak_process['celery'])}"
+        )
     print(
         f"ingest items_per_s={items_per_s:.0f} copy_rows_per_s={copy_rows_per_s:.0f} ratio={ratio:.2f} "
         f"peak_celery_mb={peak_celery}"

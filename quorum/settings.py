@@ -211,6 +211,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "auto-accept-answers": {"task": "tasks.background.auto_accept_answers", "schedule": 60.0},
     "enforce-budgets": {"task": "tasks.background.enforce_budgets", "schedule": 10.0},
     "purge-upload-files": {"task": "tasks.background.purge_upload_files", "schedule": 600.0},
+    "drop-orphan-partitions": {"task": "tasks.background.drop_orphan_partitions", "schedule": 300.0},
     "automation-sweep": {
         "task": "tasks.automation.background.automation_sweep",
         "schedule": float(os.environ.get("QUORUM_AUTOMATION_SWEEP_SECONDS", 30)),

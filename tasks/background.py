@@ -5,7 +5,7 @@ from celery import shared_task
 
 from quorum.periodic import one_at_a_time
 
-from . import quality, results, services
+from . import partitions, quality, results, services
 from .aggregation.reliability import gold_reliability_refresh
 from .models import Job
 from .scheduling import leases, pace, pool
@@ -20,6 +20,12 @@ def ingest_upload(upload_id: int) -> None:
 @one_at_a_time("purge_upload_files", ttl=1800)
 def purge_upload_files() -> int:
     return services.upload_files_purge()
+
+
+@shared_task(ignore_result=True)
+@one_at_a_time("drop_orphan_partitions", ttl=600)
+def drop_orphan_partitions() -> int:
+    return partitions.orphans_drop()
 
 
 @shared_task(ignore_result=True)

@@ -287,10 +287,10 @@ class Item(models.Model):
         MACHINE = "machine", "Machine"
         GOLD = "gold", "Gold"
 
-    # No database-level foreign key: PostgreSQL checks one with a trigger per inserted row, which cost intake a
-    # third of its time. Intake writes items only while it holds the job's row lock, and Django deletes a job's
-    # items itself (it never relied on ON DELETE in the database).
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="items", db_index=False, db_constraint=False)
+    # Items are stored in a table per job, a partition of tasks_item (tasks/partitions.py): deleting a job drops
+    # it, so Django never deletes a job's items row by row. No database-level foreign key: PostgreSQL checks one
+    # with a trigger per inserted row, and intake writes items only while it holds the job's row lock.
+    job = models.ForeignKey(Job, on_delete=models.DO_NOTHING, related_name="items", db_index=False, db_constraint=False)
     position = models.IntegerField(help_text="0-based order of the item within its job.")
     microtask_index = models.IntegerField()
     external_id = models.CharField(max_length=200, null=True, blank=True)
@@ -332,9 +332,9 @@ class Microtask(models.Model):
         DONE = "done", "Done"
         CANCELLED = "cancelled", "Cancelled"
 
-    # No database-level foreign key, for the same reason as Item.job: intake COPYs microtasks in bulk.
+    # Stored per job like items (a partition of tasks_microtask), for the same reasons as Item.job.
     job = models.ForeignKey(
-        Job, on_delete=models.CASCADE, related_name="microtasks", db_index=False, db_constraint=False
+        Job, on_delete=models.DO_NOTHING, related_name="microtasks", db_index=False, db_constraint=False
     )
     index = models.IntegerField()
     is_gold = models.BooleanField(default=False, db_default=False)
@@ -393,7 +393,12 @@ class Assignment(models.Model):
 
     # Indexes and constraints are kept to what queries and invariants need: every one costs the hot path.
     # The (microtask, worker) constraint serves lookups by microtask; ``job`` is a copy of microtask.job.
-    microtask = models.ForeignKey(Microtask, on_delete=models.CASCADE, related_name="assignments", db_index=False)
+    # Items and microtasks are partitioned by job, and PostgreSQL references a partitioned table only through a
+    # unique key holding the partition key: rows that name an item or a microtask by id alone have no database
+    # foreign key, and go with their job (Job's cascade here, the job's partitions dropped there).
+    microtask = models.ForeignKey(
+        Microtask, on_delete=models.CASCADE, related_name="assignments", db_index=False, db_constraint=False
+    )
     job = models.ForeignKey(
         Job, on_delete=models.CASCADE, related_name="assignments", db_index=False, db_constraint=False
     )
@@ -445,7 +450,9 @@ class Answer(models.Model):
     # The (assignment, item) constraint serves lookups by assignment, (job, item) those by item; ``job`` and
     # ``worker`` are copies of the assignment's, so they need no foreign-key check of their own.
     assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="answers", db_index=False)
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="answers", db_index=False)
+    item = models.ForeignKey(
+        Item, on_delete=models.CASCADE, related_name="answers", db_index=False, db_constraint=False
+    )
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="answers", db_index=False, db_constraint=False)
     worker = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="answers", db_index=False, db_constraint=False
@@ -492,7 +499,9 @@ class JobWorker(models.Model):
 class ItemEmbedding(models.Model):
     """An item's features for automation (float32 bytes), computed once per item and solver feature kind."""
 
-    item = models.OneToOneField(Item, on_delete=models.CASCADE, primary_key=True, related_name="embedding")
+    item = models.OneToOneField(
+        Item, on_delete=models.CASCADE, primary_key=True, related_name="embedding", db_constraint=False
+    )
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+", db_index=False)
     encoder = models.CharField(max_length=64)
     vector = models.BinaryField()
@@ -507,7 +516,9 @@ class ItemEmbedding(models.Model):
 class AutomationAudit(models.Model):
     """A machine answer also sent to people; once they answer, it says whether the machine was right."""
 
-    item = models.OneToOneField(Item, on_delete=models.CASCADE, primary_key=True, related_name="audit")
+    item = models.OneToOneField(
+        Item, on_delete=models.CASCADE, primary_key=True, related_name="audit", db_constraint=False
+    )
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="automation_audits")
     label = models.JSONField()
     confidence = models.FloatField()

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 GOLD_SQL = """
 SELECT a.job_id, a.worker_id, ans.value::text, i.gold::text
 FROM tasks_answer ans
-JOIN tasks_item i ON i.id = ans.item_id
+JOIN tasks_item i ON i.job_id = ans.job_id AND i.id = ans.item_id
 JOIN tasks_assignment a ON a.id = ans.assignment_id
 WHERE ans.assignment_id = ANY(%s) AND i.gold IS NOT NULL
 """
@@ -90,7 +90,7 @@ GOLD_REPAIR_BATCH = 5000
 GOLD_CLAIM_SQL = """
 UPDATE tasks_assignment SET gold_checked_at = now()
 WHERE id IN (
-  SELECT a.id FROM tasks_assignment a JOIN tasks_microtask m ON m.id = a.microtask_id
+  SELECT a.id FROM tasks_assignment a JOIN tasks_microtask m ON m.job_id = a.job_id AND m.id = a.microtask_id
   WHERE a.id = ANY(%s) AND a.status = 'submitted' AND a.gold_checked_at IS NULL AND m.is_gold
   ORDER BY a.id FOR NO KEY UPDATE OF a
 ) AND gold_checked_at IS NULL
@@ -210,7 +210,7 @@ def gold_checks_record(assignment_ids: list[int]) -> GoldChecks:
 REOPEN_SQL = """
 UPDATE tasks_microtask m SET answer_count = m.answer_count - 1, status = 'open', completed_at = NULL
 FROM tasks_assignment a
-WHERE a.microtask_id = m.id AND a.id = ANY(%s) AND NOT m.is_gold AND m.status <> 'cancelled'
+WHERE a.microtask_id = m.id AND a.job_id = m.job_id AND a.id = ANY(%s) AND NOT m.is_gold AND m.status <> 'cancelled'
 RETURNING m.job_id, m.id, m.rank, m.index
 """
 
@@ -295,10 +295,10 @@ def worker_block_for_job(job_id: int, worker_id: int, reason: str) -> int:
             # block that took the worker's assignment rows first deadlocked with a batch holding one of those
             # microtasks and waiting for the worker's row (the worker answering as they were blocked).
             cur.execute(
-                "SELECT 1 FROM tasks_microtask WHERE id IN (SELECT microtask_id FROM tasks_assignment"
+                "SELECT 1 FROM tasks_microtask WHERE job_id = %s AND id IN (SELECT microtask_id FROM tasks_assignment"
                 " WHERE job_id = %s AND worker_id = %s AND status IN ('submitted', 'leased')) ORDER BY id"
                 " FOR NO KEY UPDATE",
-                [job_id, worker_id],
+                [job_id, job_id, worker_id],
             )
             leases.worker_lock(cur, worker_id)
             cur.execute(
@@ -315,9 +315,9 @@ def worker_block_for_job(job_id: int, worker_id: int, reason: str) -> int:
             submitted = [row[0] for row in cur.fetchall()]
             cur.execute(
                 "UPDATE tasks_assignment a SET status = 'released' FROM tasks_microtask m"
-                " WHERE a.job_id = %s AND a.worker_id = %s AND a.status = 'leased' AND m.id = a.microtask_id"
-                " AND NOT m.is_gold RETURNING m.job_id, m.id, m.rank, m.index",
-                [job_id, worker_id],
+                " WHERE a.job_id = %s AND a.worker_id = %s AND a.status = 'leased' AND m.job_id = %s"
+                " AND m.id = a.microtask_id AND NOT m.is_gold RETURNING m.job_id, m.id, m.rank, m.index",
+                [job_id, worker_id, job_id],
             )
             released = cur.fetchall()
         reopened = answers_stop_counting(submitted)
@@ -362,8 +362,8 @@ def assignments_review_ids(assignment_ids: list[int], accepted: bool) -> list[in
         if not accepted:
             # Microtasks first, in id order, as the scheduler's batches take them (see worker_block_for_job).
             cur.execute(
-                "SELECT 1 FROM tasks_microtask WHERE id IN (SELECT microtask_id FROM tasks_assignment"
-                " WHERE id = ANY(%s)) ORDER BY id FOR NO KEY UPDATE",
+                "SELECT 1 FROM tasks_microtask WHERE (job_id, id) IN (SELECT job_id, microtask_id FROM tasks_assignment"
+                " WHERE id = ANY(%s)) ORDER BY job_id, id FOR NO KEY UPDATE",
                 [list(assignment_ids)],
             )
         cur.execute(

@@ -53,13 +53,13 @@ MICROTASK_ITEMS_SQL = """
 SELECT m.id, m.answer_count, m.rank, m.index, array_agg(i.confidence), array_agg(i.id)
 FROM tasks_microtask m
 JOIN tasks_item i ON i.job_id = m.job_id AND i.microtask_index = m.index
-WHERE m.id = ANY(%s) AND NOT m.is_gold
+WHERE m.job_id = %s AND m.id = ANY(%s) AND NOT m.is_gold
 GROUP BY m.id
 """
 
 REOPEN_SQL = """
 UPDATE tasks_microtask SET answers_wanted = answers_wanted + 1, status = 'open', completed_at = NULL
-WHERE id = %s AND status = 'done' AND answers_wanted < %s
+WHERE job_id = %s AND id = %s AND status = 'done' AND answers_wanted < %s
 RETURNING id
 """
 
@@ -68,7 +68,7 @@ RETURNING id
 RESULTS_FOR_SQL = """
 UPDATE tasks_microtask m SET results_for = t.completed_at
 FROM unnest(%s::bigint[], %s::timestamptz[]) AS t(id, completed_at)
-WHERE m.id = t.id AND m.completed_at = t.completed_at AND m.results_for IS DISTINCT FROM t.completed_at
+WHERE m.job_id = %s AND m.id = t.id AND m.completed_at = t.completed_at AND m.results_for IS DISTINCT FROM t.completed_at
 """
 
 # Takes the queue's head off only if this pass still holds the lock (one that outlived it lets the next pass
@@ -159,12 +159,15 @@ def microtasks_results_write(job: Job, microtask_ids: list[int]) -> bool:
         items_results_refresh(job.pk, item_ids)
         with connection.cursor() as cur:
             # The scheduler's commits lock microtasks in id order; so do we, and only now, for the short rest.
-            cur.execute("SELECT 1 FROM tasks_microtask WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids])
+            cur.execute(
+                "SELECT 1 FROM tasks_microtask WHERE job_id = %s AND id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+                [job.pk, ids],
+            )
             reopened = (
                 microtasks_reopen_uncertain(job, ids) if job.max_answers and job.max_answers > job.redundancy else []
             )
             done = [(m, completed) for m, _, completed in microtasks if completed is not None]
-            cur.execute(RESULTS_FOR_SQL, [[m for m, _ in done], [c for _, c in done]])
+            cur.execute(RESULTS_FOR_SQL, [[m for m, _ in done], [c for _, c in done], job.pk])
     for microtask_id, rank, index in reopened:
         pool.return_slot(job.pk, microtask_id, rank, index)
     if reopened:
@@ -182,10 +185,10 @@ def microtasks_reopen_uncertain(job: Job, microtask_ids: list[int]) -> list[tupl
     reopened = []
     target = stop_confidence(job)
     with connection.cursor() as cur:
-        cur.execute(MICROTASK_ITEMS_SQL, [microtask_ids])
+        cur.execute(MICROTASK_ITEMS_SQL, [job.pk, microtask_ids])
         for microtask_id, answers, rank, index, confidences, _ in cur.fetchall():
             if needs_more_answers(confidences, answers, job.redundancy, job.max_answers, target):
-                cur.execute(REOPEN_SQL, [microtask_id, job.answers_cap])
+                cur.execute(REOPEN_SQL, [job.pk, microtask_id, job.answers_cap])
                 if cur.fetchone():
                     reopened.append((microtask_id, rank, index))
     return reopened

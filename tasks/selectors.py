@@ -43,7 +43,7 @@ SELECT a.worker_id, u.username,
        count(*) FILTER (WHERE NOT a.counts) AS not_counting,
        p.trust, coalesce(p.blocked, false)
 FROM tasks_answer a
-JOIN tasks_item i ON i.id = a.item_id
+JOIN tasks_item i ON i.job_id = a.job_id AND i.id = a.item_id
 JOIN workers_user u ON u.id = a.worker_id
 LEFT JOIN workers_workerprofile p ON p.user_id = a.worker_id
 WHERE a.job_id = %s

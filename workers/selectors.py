@@ -10,13 +10,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, F, Q, Sum, Window
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Window
 from django.utils import timezone
 
 from quorum.money import amount_text, exact_amount_text
 from quorum.redis import get_redis
 from tasks.exports import UTF8_BOM, csv_cell
-from tasks.models import Assignment
+from tasks.models import Assignment, Microtask
 from tasks.scheduling import keys
 from tasks.selectors import accuracy_shown
 
@@ -37,7 +37,12 @@ def worker_stats(user) -> dict:
     sums = Assignment.objects.filter(worker=user, status=Assignment.Status.SUBMITTED).aggregate(
         pending=Sum("reward", filter=Q(review=Assignment.Review.PENDING)),
         microtasks=Count("id"),
-        answers=Sum("microtask__item_count"),
+        # Each microtask looked up in its job's table (a join on the id alone would probe every job's).
+        answers=Sum(
+            Subquery(
+                Microtask.objects.filter(job_id=OuterRef("job_id"), pk=OuterRef("microtask_id")).values("item_count")
+            )
+        ),
     )
     profile = WorkerProfile.objects.filter(user=user).first()
     return {

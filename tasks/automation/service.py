@@ -179,7 +179,7 @@ def training_set(job: Job, solver: Solver, ids: list[int], labels: list[int]) ->
     """Features and labels of the labelled items, in the order given (an item without features is left out)."""
     vectors: dict[int, np.ndarray] = {}
     for start in range(0, len(ids), CHUNK):
-        items = Item.objects.filter(pk__in=ids[start : start + CHUNK])
+        items = Item.objects.filter(job=job, pk__in=ids[start : start + CHUNK])
         for rows, x in features_in_chunks(items, solver, "pk"):
             vectors.update(zip((pk for (pk,) in rows), x, strict=True))
     keep = [r for r, pk in enumerate(ids) if pk in vectors]
@@ -376,7 +376,8 @@ def positions_in(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.n
 MACHINE_ANSWERS_SQL = (
     "UPDATE tasks_item i SET result = to_jsonb(v.label), confidence = v.confidence, result_source = %s,"
     " result_method = %s, result_updated_at = %s, result_version = i.result_version + 1"
-    " FROM unnest(%s::bigint[], %s::text[], %s::float8[]) AS v(id, label, confidence) WHERE i.id = v.id"
+    " FROM unnest(%s::bigint[], %s::text[], %s::float8[]) AS v(id, label, confidence)"
+    " WHERE i.job_id = %s AND i.id = v.id"
 )
 
 # Open microtasks the machine may take, locked; one the scheduler holds right now is skipped, not waited for.
@@ -487,7 +488,7 @@ def automation_run(job_id: int, *, seed: int | None = None) -> RunSummary:
                 MACHINE_ANSWERS_SQL,
                 [
                     str(Item.Source.MACHINE), method, now,
-                    answered_ids[chunk], answered_labels[chunk], answered_confidence[chunk],
+                    answered_ids[chunk], answered_labels[chunk], answered_confidence[chunk], job.pk,
                 ],
                 final="true",
             )  # fmt: skip
@@ -575,12 +576,12 @@ def human_results_write(job: Job, results: dict[int, tuple[str, float]], method:
         for pk, (label, conf) in results.items()
     ]  # fmt: skip
     with transaction.atomic():
-        Item.objects.bulk_update(
+        Item.objects.filter(job=job).bulk_update(
             rows,
             ["result", "confidence", "result_source", "result_method", "result_updated_at", "result_version"],
             batch_size=2000,
         )
-        indexes = set(Item.objects.filter(pk__in=list(results)).values_list("microtask_index", flat=True))
+        indexes = set(Item.objects.filter(job=job, pk__in=list(results)).values_list("microtask_index", flat=True))
         unresolved = set(
             Item.objects.filter(job=job, microtask_index__in=indexes, result__isnull=True).values_list(
                 "microtask_index", flat=True

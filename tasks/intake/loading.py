@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from psycopg.copy import LibpqWriter
 
+from tasks import partitions
 from tasks.models import Item, Job, Microtask
 
 from .errors import IntakeError
@@ -266,17 +267,26 @@ def _ingest(
         load.rows_are_items = rows_are_items
         with connection.cursor() as cursor:
             pg = cursor.cursor  # the psycopg cursor underneath Django's wrapper
+            # The job's first rows go into new tables without indexes, attached (indexes built in bulk) once
+            # loaded; later uploads append to the job's tables, indexes and all.
+            first = not partitions.job_partitioned(cursor, job.pk)
+            if first:
+                partitions.tables_create(cursor, job.pk)
+            items_table = partitions.name(Item._meta.db_table, job.pk)
+            microtasks_table = partitions.name(Microtask._meta.db_table, job.pk)
             columns = "job_id, position, microtask_index, external_id, data, gold"
-            with pg.copy(f"COPY {Item._meta.db_table} ({columns}) FROM STDIN", writer=FlushingWriter(pg)) as copy:
+            with pg.copy(f"COPY {items_table} ({columns}) FROM STDIN", writer=FlushingWriter(pg)) as copy:
                 copy_rows(load, copy)
             if load.rows == 0:
                 raise IntakeError("the file has no data rows", file=filename, line=2)
             load.slicer.finish()
             mt_lines.seek(0)
             columns = "job_id, index, is_gold, item_count, answers_wanted"
-            with pg.copy(f"COPY {Microtask._meta.db_table} ({columns}) FROM STDIN", writer=FlushingWriter(pg)) as copy:
+            with pg.copy(f"COPY {microtasks_table} ({columns}) FROM STDIN", writer=FlushingWriter(pg)) as copy:
                 while chunk := mt_lines.read(COPY_CHUNK):
                     copy.write(chunk)
+            if first:
+                partitions.tables_attach(cursor, job.pk)
         job.item_count = load.position
         job.microtask_count = load.slicer.next_index
         job.columns = list(load.columns)

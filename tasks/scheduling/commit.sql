@@ -1,9 +1,13 @@
 -- The scheduler's durable writes, run server-side: one call per batch of sockets (see store.py).
 -- Each op is a JSON object: {"op": "s"|"l"|"r", ...}; the result is a JSON array with one object per op.
+-- Microtasks and items are stored per job (tasks/partitions.py): every statement names the job, and the functions
+-- plan each statement for its parameters (a generic plan would lock every job's partition).
 
-CREATE OR REPLACE FUNCTION quorum_submit(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION quorum_submit(op jsonb) RETURNS jsonb LANGUAGE plpgsql
+SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   mt bigint := (op->>'mt')::bigint;
+  job bigint := (op->>'j')::bigint;
   w bigint := (op->>'w')::bigint;
   m record;
   prior record;
@@ -26,7 +30,7 @@ BEGIN
     answer_count = answer_count + 1,
     status = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN 'done' ELSE status END,
     completed_at = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN now() ELSE completed_at END
-  WHERE id = mt AND status <> 'cancelled' AND (is_gold OR answer_count < answers_wanted)
+  WHERE job_id = job AND id = mt AND status <> 'cancelled' AND (is_gold OR answer_count < answers_wanted)
   RETURNING job_id, status, item_count, is_gold INTO m;
   IF NOT FOUND THEN
     RETURN '{"s": "rejected"}'::jsonb;
@@ -59,14 +63,16 @@ CREATE OR REPLACE FUNCTION quorum_shown(data jsonb, text_field text, shown_field
   END
 $$;
 
-CREATE OR REPLACE FUNCTION quorum_lease(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION quorum_lease(op jsonb) RETURNS jsonb LANGUAGE plpgsql
+SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   w bigint := (op->>'w')::bigint;
   m record;
   j record;
   a record;
 BEGIN
-  SELECT id, job_id, index, rank, status INTO m FROM tasks_microtask WHERE id = (op->>'mt')::bigint;
+  SELECT id, job_id, index, rank, status INTO m FROM tasks_microtask
+  WHERE job_id = (op->>'j')::bigint AND id = (op->>'mt')::bigint;
   IF NOT FOUND THEN
     RETURN '{"ms": null}'::jsonb;
   END IF;
@@ -101,18 +107,20 @@ BEGIN
   RETURN jsonb_build_object('ms', m.status, 'job', m.job_id, 'rank', m.rank, 'index', m.index);
 END $$;
 
-CREATE OR REPLACE FUNCTION quorum_release(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION quorum_release(op jsonb) RETURNS jsonb LANGUAGE plpgsql
+SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
+  a record;
   r record;
 BEGIN
-  UPDATE tasks_assignment a SET status = op->>'status'
-  FROM tasks_microtask m
-  WHERE a.id = (op->>'a')::bigint AND a.worker_id = (op->>'w')::bigint AND a.status = 'leased'
-    AND m.id = a.microtask_id
-  RETURNING a.microtask_id, a.job_id, m.rank, m.index, m.is_gold, m.status INTO r;
+  UPDATE tasks_assignment SET status = op->>'status'
+  WHERE id = (op->>'a')::bigint AND worker_id = (op->>'w')::bigint AND status = 'leased'
+  RETURNING microtask_id, job_id INTO a;
   IF NOT FOUND THEN
     RETURN '{}'::jsonb;
   END IF;
+  SELECT a.microtask_id, a.job_id, m.rank, m.index, m.is_gold, m.status INTO r
+  FROM tasks_microtask m WHERE m.job_id = a.job_id AND m.id = a.microtask_id;
   RETURN jsonb_build_object('mt', r.microtask_id, 'job', r.job_id, 'rank', r.rank, 'index', r.index,
                             'g', r.is_gold, 'ms', r.status);
 END $$;
@@ -123,16 +131,21 @@ CREATE OR REPLACE FUNCTION quorum_worker_lock_space() RETURNS int LANGUAGE sql I
 CREATE OR REPLACE FUNCTION quorum_worker_lock_key(w bigint) RETURNS int LANGUAGE sql IMMUTABLE AS
   'SELECT mod(w, 2147483647)::int';
 
-CREATE OR REPLACE FUNCTION quorum_commit_batch(ops jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION quorum_commit_batch(ops jsonb) RETURNS jsonb LANGUAGE plpgsql
+SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   op jsonb;
   results jsonb[] := '{}';
+  submits record;
 BEGIN
-  -- Submits lock their microtasks first, in id order, so concurrent batches cannot deadlock. NO KEY UPDATE
-  -- does not block the foreign-key checks (KEY SHARE) of lease inserts.
-  PERFORM 1 FROM tasks_microtask
-  WHERE id IN (SELECT (e->>'mt')::bigint FROM jsonb_array_elements(ops) e WHERE e->>'op' = 's')
-  ORDER BY id FOR NO KEY UPDATE;
+  -- Submits lock their microtasks first, in (job, id) order, so concurrent batches cannot deadlock; one
+  -- statement per job, so each reads only that job's partition.
+  FOR submits IN
+    SELECT (e->>'j')::bigint AS job, array_agg((e->>'mt')::bigint) AS ids
+    FROM jsonb_array_elements(ops) e WHERE e->>'op' = 's' GROUP BY 1 ORDER BY 1
+  LOOP
+    PERFORM 1 FROM tasks_microtask WHERE job_id = submits.job AND id = ANY(submits.ids) ORDER BY id FOR NO KEY UPDATE;
+  END LOOP;
   -- Then each worker of the batch, in key order: a worker's leases are counted against their limit, and resumed
   -- or held (leases.py) under this same lock, so neither two batches nor a batch and a reconnect can deadlock
   -- on one worker's assignments, and no two sockets of a worker can both take their last free lease.

@@ -20,7 +20,7 @@ UPDATE tasks_assignment a SET status = 'expired'
 FROM tasks_microtask m
 WHERE a.id IN (SELECT id FROM tasks_assignment WHERE status = 'leased' AND expires_at < now()
                ORDER BY id FOR UPDATE SKIP LOCKED)
-  AND a.status = 'leased' AND m.id = a.microtask_id
+  AND a.status = 'leased' AND m.job_id = a.job_id AND m.id = a.microtask_id
 RETURNING a.id, a.worker_id, a.job_id, a.microtask_id, m.rank, m.index, m.is_gold, m.status
 """
 
@@ -91,7 +91,7 @@ ITEMS_SQL = """
 SELECT i.id, quorum_shown(i.data, j.text_field, j.shown_fields, j.id_field, j.gold_field)
 FROM tasks_item i JOIN tasks_microtask m ON m.job_id = i.job_id AND m.index = i.microtask_index
 JOIN tasks_job j ON j.id = m.job_id
-WHERE m.id = %s ORDER BY i.position
+WHERE m.job_id = %s AND i.job_id = %s AND m.id = %s ORDER BY i.position
 """
 
 
@@ -107,7 +107,7 @@ def leases_resume(worker_id: int) -> list[ActiveLease]:
         cur.execute(RESUME_SQL, [worker_id])
         rows = cur.fetchall()
         for assignment_id, microtask_id, job_id, leased_at, expires_at in sorted(rows):
-            cur.execute(ITEMS_SQL, [microtask_id])
+            cur.execute(ITEMS_SQL, [job_id, job_id, microtask_id])
             items = [{"id": item_id, "data": as_json(data)} for item_id, data in cur.fetchall()]
             leases.append(ActiveLease(assignment_id, microtask_id, job_id, leased_at, expires_at, items))
     return leases
@@ -132,7 +132,7 @@ def lease_lookup(worker_id: int, assignment_id: int) -> ActiveLease | None:
         if row is None:
             return None
         *lease, blocked = row
-        cur.execute(ITEMS_SQL, [lease[1]])
+        cur.execute(ITEMS_SQL, [lease[2], lease[2], lease[1]])
         items = [{"id": item_id, "data": as_json(data)} for item_id, data in cur.fetchall()]
     return ActiveLease(*lease, items, blocked=blocked)
 

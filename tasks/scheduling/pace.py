@@ -15,7 +15,7 @@ JOB_MEDIANS_SQL = """
 UPDATE tasks_job j SET median_seconds_per_item = s.med
 FROM (
   SELECT a.job_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY a.seconds_taken / m.item_count) AS med
-  FROM tasks_assignment a JOIN tasks_microtask m ON m.id = a.microtask_id
+  FROM tasks_assignment a JOIN tasks_microtask m ON m.job_id = a.job_id AND m.id = a.microtask_id
   WHERE a.status = 'submitted' AND a.seconds_taken IS NOT NULL AND a.submitted_at > now() - interval '1 day'
   GROUP BY a.job_id HAVING count(*) >= %(min_answers)s
 ) s
@@ -29,7 +29,7 @@ SELECT a.worker_id,
          ORDER BY j.median_seconds_per_item * m.item_count / greatest(a.seconds_taken, 0.1)) AS speed,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY a.seconds_taken / m.item_count) AS seconds_per_item
 FROM tasks_assignment a
-JOIN tasks_microtask m ON m.id = a.microtask_id
+JOIN tasks_microtask m ON m.job_id = a.job_id AND m.id = a.microtask_id
 JOIN tasks_job j ON j.id = a.job_id
 WHERE a.status = 'submitted' AND a.seconds_taken IS NOT NULL AND j.median_seconds_per_item IS NOT NULL
   AND a.submitted_at > now() - interval '1 day'

@@ -590,7 +590,7 @@ class Runtime:
         job = self.jobs[job_id]
         # The microtask's own count is in its row, read by the lease itself; a full one is the most it can be.
         seconds = lease_seconds_for(job, job.items_per_microtask, float(speed) if speed else None)
-        return LeaseOp(session.worker_id, microtask_id, seconds, session.max_leases)
+        return LeaseOp(session.worker_id, job_id, microtask_id, seconds, session.max_leases)
 
     async def lease_made(self, session: WorkerSession, picked, result) -> Lease | None:
         """The committed lease, or None: then the pick's slot goes back if the microtask is still open."""

@@ -44,13 +44,20 @@ def parse_time(value: str | None) -> datetime | None:
 @dataclass
 class LeaseOp:
     worker_id: int
+    job_id: int
     microtask_id: int
     lease_seconds: int
     # The worker's lease limit, counted in PostgreSQL over all their sockets (None: no limit).
     max_leases: int | None = None
 
     def payload(self) -> dict:
-        payload = {"op": "l", "mt": self.microtask_id, "w": self.worker_id, "secs": self.lease_seconds}
+        payload = {
+            "op": "l",
+            "j": self.job_id,
+            "mt": self.microtask_id,
+            "w": self.worker_id,
+            "secs": self.lease_seconds,
+        }
         if self.max_leases is not None:
             payload["max"] = self.max_leases
         return payload
@@ -90,6 +97,7 @@ class SubmitOp:
     def payload(self) -> dict:
         return {
             "op": "s",
+            "j": self.job_id,
             "mt": self.microtask_id,
             "w": self.worker_id,
             "key": self.key,

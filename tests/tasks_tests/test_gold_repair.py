@@ -105,11 +105,18 @@ def test_a_pass_that_fails_after_its_commit_does_not_count_twice(monkeypatch):
 
 def test_the_gold_repair_query_starts_from_the_gold_microtasks():
     """However many ordinary microtasks and answers the jobs have, the repair pass reads the gold microtasks'
-    partial index, then their assignments."""
+    partial index (each job's copy of it), then their assignments."""
+    job = factories.make_job()
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(20, gold_every=5)))
+    services.job_publish(job)
     with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'microtask_gold_by_job'::regclass"
+        )
+        (job_index,) = cursor.fetchone()
         cursor.execute("SET enable_seqscan = off")
         cursor.execute(f"EXPLAIN {quality.GOLD_DUE_SQL}", [0, 10])
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("RESET enable_seqscan")
-    assert "microtask_gold_by_job" in plan, plan
+    assert job_index in plan, plan
     assert "assignment_one_per_worker" in plan, plan

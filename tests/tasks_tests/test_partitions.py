@@ -1,0 +1,144 @@
+"""Items and microtasks are stored in a table per job (tasks/partitions.py): made by the job's first upload, read
+alone by the job's queries, dropped with the job, and never left behind by an upload that fails."""
+
+import pytest
+from django.db import connection
+
+from tasks import partitions
+from tasks.models import Item, Job, Microtask
+from tests import factories
+
+
+def partitions_of(parent: str) -> dict[str, str]:
+    """{partition: its bound} of a partitioned table."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c"
+            " ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+            [parent],
+        )
+        return dict(cur.fetchall())
+
+
+def table_exists(name: str) -> bool:
+    with connection.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        return cur.fetchone()[0]
+
+
+def indexes_of(table: str) -> list[str]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        return [row[0] for row in cur.fetchall()]
+
+
+def plan(sql: str, params: list) -> str:
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cur.fetchall())
+
+
+@pytest.mark.django_db
+def test_a_jobs_first_upload_makes_its_tables_with_every_index_and_later_uploads_append():
+    job = factories.make_job(items_per_microtask=2)
+    other = factories.make_job()
+    assert not table_exists(partitions.name("tasks_item", job.pk))
+    assert Item.objects.filter(job=job).count() == 0  # a job without rows has no table, and no items
+
+    upload = factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(5)))
+    assert upload.status == "done", upload.error
+    factories.ingest_now(other, factories.csv_bytes(factories.fruit_rows(3)))
+    for parent in ("tasks_item", "tasks_microtask"):
+        table = partitions.name(parent, job.pk)
+        assert partitions_of(parent)[table] == f"FOR VALUES IN ('{job.pk}')"
+        # The parent's indexes were built on the loaded table when it was attached.
+        assert len(indexes_of(table)) == len(indexes_of(parent)) >= 3
+
+    upload = factories.ingest_now(job, b"id,text\nx,sixth\ny,seventh\n")
+    assert upload.status == "done", upload.error
+    assert list(Item.objects.filter(job=job).order_by("position").values_list("position", flat=True)) == list(range(7))
+    assert Microtask.objects.filter(job=job).count() == 4
+    assert Item.objects.filter(job=other).count() == 3
+
+    # One job's queries read its own table only.
+    explained = plan("SELECT * FROM tasks_item WHERE job_id = %s AND microtask_index = 1", [job.pk])
+    assert partitions.name("tasks_item", job.pk) in explained
+    assert partitions.name("tasks_item", other.pk) not in explained
+
+
+@pytest.mark.django_db
+def test_a_failed_first_upload_leaves_no_table():
+    job = factories.make_job()
+    upload = factories.ingest_now(job, b"id,text\na,first\nb,second,extra\n")
+    assert upload.status == "failed"
+    assert upload.error["line"] == 3
+    assert not table_exists(partitions.name("tasks_item", job.pk))
+    assert not table_exists(partitions.name("tasks_microtask", job.pk))
+    upload = factories.ingest_now(job, b"id,text\na,first\n")
+    assert upload.status == "done", upload.error
+    assert Item.objects.filter(job=job).count() >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_job_drops_its_tables_and_nothing_of_other_jobs(requester_api):
+    job = factories.make_job(owner=requester_api.user)
+    kept = factories.make_job(owner=requester_api.user)
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(50)))
+    factories.ingest_now(kept, factories.csv_bytes(factories.fruit_rows(20)))
+
+    response = requester_api.delete(f"/api/jobs/{job.pk}/")
+    assert response.status_code == 204, response.content
+    for parent in ("tasks_item", "tasks_microtask"):
+        assert not table_exists(partitions.name(parent, job.pk))
+        assert partitions.name(parent, kept.pk) in partitions_of(parent)
+    assert Item.objects.filter(job=kept).count() == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tables_of_jobs_gone_without_their_drop_are_dropped_by_the_orphan_pass():
+    job = factories.make_job()
+    kept = factories.make_job()
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(10)))
+    factories.ingest_now(kept, factories.csv_bytes(factories.fruit_rows(10)))
+    with connection.cursor() as cur:
+        # As if the process died between the delete's commit and the drop.
+        cur.execute("DELETE FROM tasks_upload WHERE job_id = %s", [job.pk])
+        cur.execute("DELETE FROM tasks_job WHERE id = %s", [job.pk])
+    assert table_exists(partitions.name("tasks_item", job.pk))
+
+    assert partitions.orphans_drop() == 2
+    assert not table_exists(partitions.name("tasks_item", job.pk))
+    assert not table_exists(partitions.name("tasks_microtask", job.pk))
+    assert Item.objects.filter(job=kept).count() == 10
+    assert Job.objects.filter(pk=kept.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drop_left_half_done_is_finished_by_the_orphan_pass():
+    job = factories.make_job()
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(10)))
+    table = partitions.name("tasks_item", job.pk)
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM tasks_upload WHERE job_id = %s", [job.pk])
+        cur.execute("DELETE FROM tasks_job WHERE id = %s", [job.pk])
+        cur.execute(f"ALTER TABLE tasks_item DETACH PARTITION {table}")  # detached, not dropped
+    assert partitions.orphans_drop() == 2
+    assert not table_exists(table)
+
+
+@pytest.mark.django_db
+def test_every_unique_constraint_of_the_partitioned_tables_holds_the_partition_key():
+    """What PostgreSQL needs to enforce them across partitions, and what Citus needs to distribute by job."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT c.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k"
+            " JOIN pg_class c ON c.oid = k.conrelid"
+            " WHERE c.relname IN ('tasks_item', 'tasks_microtask') AND k.contype IN ('p', 'u')"
+        )
+        constraints = cur.fetchall()
+        cur.execute("SELECT relname, relkind FROM pg_class WHERE relname IN ('tasks_item', 'tasks_microtask')")
+        kinds = dict(cur.fetchall())
+    assert kinds == {"tasks_item": "p", "tasks_microtask": "p"}
+    assert len(constraints) == 4
+    for table, name, definition in constraints:
+        assert "job_id" in definition, (table, name, definition)
