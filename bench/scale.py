@@ -369,6 +369,8 @@ async def reconnecting_worker_loop(ws_url, token, start_at, stop_at, think_mean,
                     stats["resent"] += 1
                 while True:
                     if thinking is not None:
+                        # On a new socket the lease being answered comes again while the person thinks: it is read
+                        # after the answer has gone out, and skipped below as a lease whose answer is on its way.
                         msg, send_at = thinking
                         if await closed_within(ws, min(send_at, stop_at) - time.time()):
                             raise SocketDropped
@@ -399,8 +401,6 @@ async def reconnecting_worker_loop(ws_url, token, start_at, stop_at, think_mean,
                     kind = msg["type"]
                     if kind == "task.assigned":
                         assignment = msg["assignment"]["id"]
-                        if thinking is not None and thinking[0]["assignment"]["id"] == assignment:
-                            continue  # the lease being answered, sent again on reconnect
                         if any(m["assignment_id"] == assignment for m in unacked.values()):
                             continue  # the same lease sent again on reconnect: its answer is on its way
                         now = time.time()
