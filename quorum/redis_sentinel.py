@@ -45,7 +45,7 @@ class FollowingSentinelPool(SentinelConnectionPool):
                 # On a change: the new address is kept and the idle connections are closed.
                 self.get_master_address()
             except _CHECK_ERRORS:
-                log.warning("no sentinel answered for %s; staying on %s", self.service_name, self.master_address)
+                log.warning("no sentinel named a master for %s; staying on %s", self.service_name, self.master_address)
         return super().get_connection(*args, **kwargs)
 
 
@@ -60,7 +60,7 @@ class AsyncFollowingSentinelPool(AsyncSentinelConnectionPool):
             try:
                 await self.get_master_address()
             except _CHECK_ERRORS:
-                log.warning("no sentinel answered for %s; staying on %s", self.service_name, self.master_address)
+                log.warning("no sentinel named a master for %s; staying on %s", self.service_name, self.master_address)
         return await super().get_connection(*args, **kwargs)
 
     async def release(self, connection) -> None:
