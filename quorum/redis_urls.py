@@ -6,7 +6,8 @@ A role's URL is either a plain ``redis://`` / ``rediss://`` / ``unix://`` URL or
 
 (``sentinel://`` is the same). HOST:PORT are the sentinels (port 26379 when left out); the password is the one of
 the Redis master, ``sentinel_password`` the sentinels' own when they require one. Each client asks the sentinels for
-the current master, and asks again every second (quorum/redis_sentinel.py) so that it follows a failover.
+the current master and asks again after a failover; the scheduler's and the cache's clients also ask every second
+(quorum/redis_sentinel.py), so they leave an old master that still takes writes.
 
 The scheduler's state (SCHEDULER_REDIS_URL) may also live on a Redis Cluster:
 
