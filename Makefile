@@ -9,7 +9,7 @@ SCHEDULER_TESTS := tests/tasks_tests/test_scheduling_parts.py tests/e2e/test_sch
 
 # `make superuser` and `make manage ARGS=...` use the database of a running `make run` (var/services.json), else
 # DATABASE_URL, else the embedded one.
-.PHONY: run superuser manage test test-cluster install install-dev lint format migrations-check bench-ingest bench-buckets bench-crowd bench-scale bench-aggregation bench-annotation bench-automation bench-automation-scale messages clean
+.PHONY: run superuser manage test test-cluster install install-dev lint format migrations-check bench-ingest bench-buckets bench-crowd bench-scale bench-scale-cluster bench-aggregation bench-annotation bench-automation bench-automation-scale messages clean
 
 # A dev machine gets every set: the web's (requirements.txt), the model's and `make run`'s embedded services.
 $(VENV)/.installed: requirements.txt requirements-automation.txt requirements-embedded.txt
@@ -79,6 +79,10 @@ bench-crowd: install-dev
 # (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/quorum_bench_scale); one of each killed during the run.
 bench-scale: install-dev
 	$(PY) bench/scale.py --workers 1000 --offered 300 --seconds 60
+
+# The same with the scheduler's state on a Redis Cluster (3 masters, a replica each); a cluster master is killed.
+bench-scale-cluster: install-dev
+	$(PY) bench/scale.py --workers 1000 --offered 300 --seconds 60 --redis cluster
 
 TEXTSETS ?= ../shared/textsets
 bench-automation: install

@@ -1,7 +1,9 @@
 """A small round-robin TCP load balancer for the scale rehearsal (bench/scale.py), standing in for the proxy of a
 multi-host deployment: each client connection goes to the next backend in turn, and its bytes pass through both
 ways untouched (HTTP, WebSocket upgrades and frames alike). A backend that refuses the connection is skipped for
-the next one; only when every backend refuses is the client's connection closed.
+the next one and marked down for DOWN_SECONDS: new connections go to the others first (as a proxy's passive health
+check does), so a dead host costs the reconnect wave no failed connects. Only when every backend refuses is the
+client's connection closed.
 
     python bench/balancer.py --port 8080 --backend 127.0.0.1:8001 --backend 127.0.0.1:8002
 """
@@ -9,9 +11,11 @@ the next one; only when every backend refuses is the client's connection closed.
 import argparse
 import asyncio
 import itertools
+import time
 
 CHUNK = 65536
 CONNECT_TIMEOUT = 2.0
+DOWN_SECONDS = 1.0  # then a backend marked down is tried again in its turn
 
 
 class Balancer:
@@ -19,16 +23,24 @@ class Balancer:
         self.backends = backends
         self.turn = itertools.cycle(range(len(backends)))
         self.refused = 0  # backend connections refused (a dead backend skipped)
+        self.down_until = [0.0] * len(backends)  # monotonic time until which a backend that refused is tried last
         self.server: asyncio.base_events.Server | None = None
 
     async def open_backend(self):
-        """The next backend that takes the connection, trying each at most once."""
-        for _ in range(len(self.backends)):
-            host, port = self.backends[next(self.turn)]
+        """The next backend that takes the connection, trying each at most once: those not marked down first, in
+        turn."""
+        first, count, now = next(self.turn), len(self.backends), time.monotonic()
+        order = sorted(((first + n) % count for n in range(count)), key=lambda i: self.down_until[i] > now)
+        for i in order:
+            host, port = self.backends[i]
             try:
-                return await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
+                connection = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
             except (OSError, TimeoutError):
                 self.refused += 1
+                self.down_until[i] = time.monotonic() + DOWN_SECONDS
+                continue
+            self.down_until[i] = 0.0
+            return connection
         return None
 
     async def handle(self, client_reader, client_writer) -> None:

@@ -3,14 +3,16 @@
 
     python bench/scale.py --workers 1000 --offered 300 --seconds 60
 
-It starts Redis behind Sentinel (a master, --replicas replicas, one sentinel; every role's URL is the Sentinel URL), uses
+It starts Redis behind Sentinel (a master, --replicas replicas, one sentinel; every role's URL is the Sentinel URL; with
+--redis cluster the scheduler's state goes to a Redis Cluster of 3 masters with a replica each instead), uses
 the machine's PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/quorum_bench_scale, created if
 missing), then 2 ASGI processes on ports of their own behind a round-robin TCP balancer (bench/balancer.py), 2
 Celery workers for the default queue and one Celery beat (RedBeat). The human-like crowd of bench/crowd.py
 answers through the balancer; each simulated worker reconnects when its socket drops and resends every answer
 not yet acknowledged (same key), as the protocol asks of a client. During the measured window it kills with
 SIGKILL one ASGI process (at 20% of the window), one Celery worker (40%), and fails Redis over to the replica
-(60%, SENTINEL FAILOVER; --failover kill kills the master instead, none skips it). Nothing is restarted.
+(60%, SENTINEL FAILOVER; --failover kill kills the master instead, none skips it; with --redis cluster, SIGKILL of
+the cluster master that holds the pick state, and its replica takes over). Nothing is restarted.
 
 At the end it checks crowd.py's invariants in PostgreSQL and that every acknowledged answer has its Answer rows,
 computes p99 of submit->next-task latency over 1 s windows, and for each kill the seconds until p99 stays under
@@ -37,11 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import crowd  # noqa: E402
 from bench.common import ROOT, django_setup, free_port, raise_open_files_limit  # noqa: E402
+from tests import redis_cluster  # noqa: E402
 
 MASTER = "quorum-scale"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/quorum_bench_scale"
 RECOVERED_FLOOR_MS = 50
 RECOVERY_TARGET_S = 10
+# A cluster replica starts its election this long after its master stops answering (Redis ships 15 s).
+CLUSTER_NODE_TIMEOUT_MS = 1000
 
 
 # --- the services ------------------------------------------------------------------------------------------------
@@ -139,6 +144,33 @@ class SentinelRedis:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+class ClusterRedis:
+    """A Redis Cluster of 3 masters, each with a replica (tests/redis_cluster.py), for the scheduler's state."""
+
+    def __init__(self, workdir: Path, log):
+        folder = workdir / "cluster"
+        folder.mkdir()
+        self.cluster = redis_cluster.launch(folder, replicas=1, node_timeout_ms=CLUSTER_NODE_TIMEOUT_MS, log=log)
+        self.url = self.cluster.url
+
+    def processes(self) -> list[int]:
+        return [p.pid for p in self.cluster.processes]
+
+    def kill_master(self) -> str:
+        """SIGKILL the master that holds the pick state's slot (every pick runs a script there)."""
+        from tasks.scheduling import keys
+
+        port = self.cluster.client().get_node_from_key(keys.jobs()).port
+        self.cluster.process_of(port).kill()
+        return f"kill -9 Redis Cluster master 127.0.0.1:{port} (the pick state's slot)"
+
+    def masters(self) -> str:
+        return ", ".join(f"127.0.0.1:{port}" for port in self.cluster.masters())
+
+    def stop(self) -> None:
+        self.cluster.stop()
 
 
 def database_ensure(url: str) -> None:
@@ -291,10 +323,26 @@ def postgres_pids() -> list[int]:
 # --- the simulated workers, reconnecting ----------------------------------------------------------------------------
 
 
+class SocketDropped(Exception):
+    """The socket closed while the simulated person was thinking."""
+
+
+async def closed_within(ws, seconds: float) -> bool:
+    """Wait up to ``seconds``; True as soon as the socket closes (the page hears a close event at once)."""
+    try:
+        await asyncio.wait_for(ws.wait_closed(), max(0.0, seconds))
+    except TimeoutError:
+        return False
+    return True
+
+
 async def reconnecting_worker_loop(ws_url, token, start_at, stop_at, think_mean, stats, media=False):
     """crowd.worker_loop's human-like worker that, when its socket drops, connects again (through the balancer, to
-    whichever process is alive) and resends every answer not yet acknowledged under the same key. An answer counts
-    as acknowledged when the ack says ``accepted`` or ``duplicate`` (stored under that key before)."""
+    whichever process is alive) and resends every answer not yet acknowledged under the same key. As the worker page
+    does (frontend/js/socket.js, work.js), a drop is noticed when it happens, also while the person is still
+    thinking: the page reconnects in the background, keeps the task on screen (its lease comes again on the new
+    socket) and the answer goes out on the new socket. An answer counts as acknowledged when the ack says
+    ``accepted`` or ``duplicate`` (stored under that key before)."""
     import websockets
 
     for counter in ("resent", "reconnects"):
@@ -303,6 +351,7 @@ async def reconnecting_worker_loop(ws_url, token, start_at, stop_at, think_mean,
     unacked: dict[str, dict] = {}  # key -> the answer.submit message
     submitted: dict[str, float] = {}  # key -> when it was first sent
     acked = []
+    thinking = None  # (the task.assigned being answered, when the person sends the answer)
     first_task = first_connect = True
     attempts = 0
     while time.time() < stop_at:
@@ -319,6 +368,28 @@ async def reconnecting_worker_loop(ws_url, token, start_at, stop_at, think_mean,
                     await ws.send(json.dumps(message))
                     stats["resent"] += 1
                 while True:
+                    if thinking is not None:
+                        # On a new socket the lease being answered comes again while the person thinks: it is read
+                        # after the answer has gone out, and skipped below as a lease whose answer is on its way.
+                        msg, send_at = thinking
+                        if await closed_within(ws, min(send_at, stop_at) - time.time()):
+                            raise SocketDropped
+                        if not first_task and time.time() >= stop_at:
+                            break
+                        first_task = False
+                        thinking = None
+                        key = uuid.uuid4().hex
+                        unacked[key] = {
+                            "type": "answer.submit",
+                            "key": key,
+                            "assignment_id": msg["assignment"]["id"],
+                            "answers": [
+                                {"item": item["id"], "value": random.choice(msg["job"]["options"])}
+                                for item in msg["items"]
+                            ],
+                        }
+                        submitted[key] = time.time()
+                        await ws.send(json.dumps(unacked[key]))
                     now = time.time()
                     if now >= stop_at:
                         break
@@ -338,24 +409,9 @@ async def reconnecting_worker_loop(ws_url, token, start_at, stop_at, think_mean,
                             stats["latency"].append((sent, now - sent))
                         if now < start_at:
                             first = random.expovariate(1 / think_mean) if think_mean else random.random() * 0.05
-                            await asyncio.sleep(start_at - now + first)
-                        elif think_mean:
-                            await asyncio.sleep(random.expovariate(1 / think_mean))
-                        if not first_task and time.time() >= stop_at:
-                            break
-                        first_task = False
-                        key = uuid.uuid4().hex
-                        unacked[key] = {
-                            "type": "answer.submit",
-                            "key": key,
-                            "assignment_id": assignment,
-                            "answers": [
-                                {"item": item["id"], "value": random.choice(msg["job"]["options"])}
-                                for item in msg["items"]
-                            ],
-                        }
-                        submitted[key] = time.time()
-                        await ws.send(json.dumps(unacked[key]))
+                            thinking = (msg, start_at + first)
+                        else:
+                            thinking = (msg, now + (random.expovariate(1 / think_mean) if think_mean else 0.0))
                     elif kind == "answer.ack":
                         message = unacked.pop(msg.get("key"), None)
                         if message is None:
@@ -420,10 +476,11 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--redundancy", type=int, default=3)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
-    parser.add_argument("--redis", choices=["sentinel"], default="sentinel",
-                        help="Redis topology (a Redis Cluster is not rehearsed yet)")  # fmt: skip
+    parser.add_argument("--redis", choices=["sentinel", "cluster"], default="sentinel",
+                        help="cluster: the scheduler's state on a Redis Cluster (the other roles stay on Sentinel)")  # fmt: skip
     parser.add_argument("--failover", choices=["sentinel", "kill", "none"], default="sentinel",
-                        help="how Redis fails over during the run")  # fmt: skip
+                        help="how the Sentinel Redis fails over during the run (--redis cluster: a cluster master "
+                             "is killed instead, unless none)")  # fmt: skip
     parser.add_argument("--replicas", type=int, default=1, help="Redis replicas")
     parser.add_argument("--min-replicas-max-lag", type=int, default=0, metavar="S",
                         help="Redis min-replicas-to-write 1 with this lag (0: off, as Redis ships)")  # fmt: skip
@@ -439,10 +496,20 @@ def main() -> int:
     database_ensure(os.environ["DATABASE_URL"])
     redis_log = open(var_dir / "redis.log", "w")
     redis = SentinelRedis(var_dir, redis_log, args.replicas, args.min_replicas_max_lag)
+    cluster = None
     os.environ["REDIS_URL"] = redis.url
     for role in ("CELERY_BROKER_URL", "CHANNEL_REDIS_URL", "SCHEDULER_REDIS_URL", "CACHE_REDIS_URL"):
         os.environ.pop(role, None)  # every role through the sentinel
+    if args.redis == "cluster":
+        try:
+            cluster = ClusterRedis(var_dir, redis_log)
+        except BaseException:
+            redis.stop()
+            raise
+        os.environ["SCHEDULER_REDIS_URL"] = cluster.url  # the broker, channel layer and cache stay on Sentinel
     print(f"logs in {var_dir}; PostgreSQL {os.environ['DATABASE_URL']}; Redis {redis.url}", flush=True)
+    if cluster is not None:
+        print(f"scheduler's Redis: cluster {cluster.url} (masters {cluster.masters()})", flush=True)
     django_setup()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     procs = Processes(env, var_dir)
@@ -481,17 +548,21 @@ def main() -> int:
             "celery": [children["celery-1"].pid, children["celery-2"].pid],
             "beat": [children["beat"].pid],
             "balancer": [balancer.pid],
-            "redis": redis.processes(),
+            "redis": redis.processes() + (cluster.processes() if cluster else []),
             "postgres": postgres_pids(),
         })  # fmt: skip
         think = args.workers / args.offered
         start_at = crowd.window_start(args.workers)
         stop_at = start_at + args.seconds
+        opens = time.strftime("%H:%M:%S", time.gmtime(start_at))
+        print(f"the window opens at {opens} UTC (t=0 below; for the logs in {var_dir})", flush=True)
         plan = [
             (0.2, "asgi", "kill -9 ASGI process asgi-1", lambda: procs.kill("asgi-1")),
             (0.4, "celery", "kill -9 Celery worker celery-1", lambda: procs.kill("celery-1")),
         ]
-        if args.failover != "none":
+        if args.failover != "none" and cluster is not None:
+            plan.append((0.6, "redis", "Redis Cluster master killed", lambda: print(cluster.kill_master(), flush=True)))
+        elif args.failover != "none":
             plan.append((0.6, "redis", "Redis failover", lambda: print(redis.fail_over(args.failover), flush=True)))
         kills: list[float] = []
 
@@ -591,6 +662,9 @@ def main() -> int:
         if balancer is not None:
             balancer.terminate()
         procs.stop()
+        if cluster is not None:
+            print(f"Redis Cluster masters at the end: {cluster.masters()}", flush=True)
+            cluster.stop()
         redis.stop()
 
 

@@ -6,7 +6,8 @@ A role's URL is either a plain ``redis://`` / ``rediss://`` / ``unix://`` URL or
 
 (``sentinel://`` is the same). HOST:PORT are the sentinels (port 26379 when left out); the password is the one of
 the Redis master, ``sentinel_password`` the sentinels' own when they require one. Each client asks the sentinels for
-the current master and asks again after a failover.
+the current master and asks again after a failover; the scheduler's and the cache's clients also ask every second
+(quorum/redis_sentinel.py), so they leave an old master that still takes writes.
 
 The scheduler's state (SCHEDULER_REDIS_URL) may also live on a Redis Cluster:
 
@@ -47,6 +48,14 @@ class SentinelURL:
 
     def sentinel_kwargs(self) -> dict | None:
         return {"password": self.sentinel_password} if self.sentinel_password else None
+
+    def sentinel_client_kwargs(self) -> dict:
+        """``sentinel_kwargs`` for this project's own clients: with a timeout, so a sentinel that does not answer
+        passes the question to the next one."""
+        from .redis_sentinel import SENTINEL_TIMEOUT_SECONDS
+
+        timeouts = {"socket_timeout": SENTINEL_TIMEOUT_SECONDS, "socket_connect_timeout": SENTINEL_TIMEOUT_SECONDS}
+        return {**timeouts, **(self.sentinel_kwargs() or {})}
 
 
 def is_sentinel(url: str) -> bool:
@@ -153,9 +162,17 @@ def sync_client(url: str, **kwargs):
         return redis.Redis.from_url(url, **kwargs)
     from redis.sentinel import Sentinel
 
+    from .redis_sentinel import FollowingSentinelPool
+
     parsed = sentinel_parse(url)
-    sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=parsed.sentinel_kwargs())
-    return sentinel.master_for(parsed.master, redis_class=redis.Redis, **parsed.master_kwargs(), **kwargs)
+    sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=parsed.sentinel_client_kwargs())
+    return sentinel.master_for(
+        parsed.master,
+        redis_class=redis.Redis,
+        connection_pool_class=FollowingSentinelPool,
+        **parsed.master_kwargs(),
+        **kwargs,
+    )
 
 
 def async_client(url: str, **kwargs):
@@ -172,9 +189,17 @@ def async_client(url: str, **kwargs):
         return aioredis.Redis.from_url(url, **kwargs)
     from redis.asyncio.sentinel import Sentinel
 
+    from .redis_sentinel import AsyncFollowingSentinelPool
+
     parsed = sentinel_parse(url)
-    sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=parsed.sentinel_kwargs())
-    return sentinel.master_for(parsed.master, redis_class=aioredis.Redis, **parsed.master_kwargs(), **kwargs)
+    sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=parsed.sentinel_client_kwargs())
+    return sentinel.master_for(
+        parsed.master,
+        redis_class=aioredis.Redis,
+        connection_pool_class=AsyncFollowingSentinelPool,
+        **parsed.master_kwargs(),
+        **kwargs,
+    )
 
 
 def async_subscriber(url: str, **kwargs):
@@ -245,8 +270,10 @@ class CachePool:
 
         if not is_sentinel(url):
             return redis.ConnectionPool.from_url(url, **options)
-        from redis.sentinel import Sentinel, SentinelConnectionPool
+        from redis.sentinel import Sentinel
+
+        from .redis_sentinel import FollowingSentinelPool
 
         parsed = sentinel_parse(url)
-        sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=parsed.sentinel_kwargs())
-        return SentinelConnectionPool(parsed.master, sentinel, **parsed.master_kwargs(), **options)
+        sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=parsed.sentinel_client_kwargs())
+        return FollowingSentinelPool(parsed.master, sentinel, **parsed.master_kwargs(), **options)

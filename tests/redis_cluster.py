@@ -1,6 +1,7 @@
 """A Redis Cluster of three masters on loopback ports, for the tests: Debian's redis-server in cluster mode.
 
 Started once per test session, at the first test that asks for it (``start``), and stopped at the session's end.
+The scale rehearsal (bench/scale.py) starts one with a replica per master (``launch``) and kills a master.
 """
 
 import random
@@ -35,10 +36,24 @@ def free_node_port(taken: list[int]) -> int:
 
 @dataclass
 class LocalCluster:
-    ports: list[int]
+    ports: list[int]  # every node's, masters and replicas
     folder: Path
     processes: list[subprocess.Popen] = field(default_factory=list)
     _client: object = None
+
+    def masters(self) -> list[int]:
+        """The ports of the nodes that are masters now (CLUSTER NODES as the first live node sees it)."""
+        for port, process in zip(self.ports, self.processes, strict=True):
+            if process.poll() is None and (nodes := _cli(port, "cluster", "nodes")):
+                return sorted(
+                    int(line.split()[1].split("@")[0].rpartition(":")[2])
+                    for line in nodes.splitlines()
+                    if "master" in line.split()[2] and "fail" not in line.split()[2]
+                )
+        return []
+
+    def process_of(self, port: int) -> subprocess.Popen:
+        return self.processes[self.ports.index(port)]
 
     @property
     def url(self) -> str:
@@ -85,11 +100,16 @@ def current() -> LocalCluster | None:
 def start() -> LocalCluster:
     """The session's cluster, started now if it is not running yet."""
     global _current
-    if _current is not None:
-        return _current
-    folder = Path(tempfile.mkdtemp(prefix="quorum-redis-cluster-"))
+    if _current is None:
+        _current = launch(Path(tempfile.mkdtemp(prefix="quorum-redis-cluster-")))
+    return _current
+
+
+def launch(folder: Path, replicas: int = 0, node_timeout_ms: int = 5000, log=subprocess.DEVNULL) -> LocalCluster:
+    """A cluster of MASTERS masters with ``replicas`` replicas each, its files in ``folder``. A replica takes over
+    from a master that stays unreachable for ``node_timeout_ms``."""
     ports: list[int] = []
-    for _ in range(MASTERS):
+    for _ in range(MASTERS * (1 + replicas)):
         ports.append(free_node_port(ports))
     cluster = LocalCluster(ports, folder)
     try:
@@ -98,8 +118,8 @@ def start() -> LocalCluster:
                 subprocess.Popen(
                     ["redis-server", "--cluster-port", str(port + BUS_OFFSET), "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                      "--cluster-config-file", str(folder / f"nodes-{port}.conf"), "--dir", str(folder),
-                     "--save", "", "--appendonly", "no", "--cluster-node-timeout", "5000"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     "--save", "", "--appendonly", "no", "--cluster-node-timeout", str(node_timeout_ms)],
+                    stdout=log, stderr=log,
                 )
             )  # fmt: skip
         for port, process in zip(cluster.ports, cluster.processes, strict=True):
@@ -111,7 +131,7 @@ def start() -> LocalCluster:
                 raise RuntimeError(f"redis-server on port {port} exited at once (code {process.returncode})")
         created = subprocess.run(
             ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in cluster.ports),
-             "--cluster-replicas", "0", "--cluster-yes"],
+             "--cluster-replicas", str(replicas), "--cluster-yes"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         if created.returncode != 0:
@@ -121,10 +141,17 @@ def start() -> LocalCluster:
                 lambda port=port: "cluster_state:ok" in _cli(port, "cluster", "info"),
                 f"the cluster node on port {port} never reached cluster_state:ok",
             )
+        for port in cluster.ports:
+            # A replica that has not synced yet could not take over from its master.
+            _wait(
+                lambda port=port: (
+                    "role:master" in (info := _cli(port, "info", "replication")) or "master_link_status:up" in info
+                ),
+                f"the replica on port {port} never synced with its master",
+            )
     except BaseException:
         cluster.stop()
         raise
-    _current = cluster
     return cluster
 
 

@@ -12,7 +12,8 @@ import pytest
 import redis
 
 from quorum import redis_urls
-from tests.sentinel import redis_with_sentinel, sentinel_binaries_missing, wait_until
+from quorum.redis_sentinel import MASTER_CHECK_SECONDS
+from tests.sentinel import MASTER, master_replica_sentinel, redis_with_sentinel, sentinel_binaries_missing, wait_until
 from tests.servers import ROOT, server_env
 
 pytestmark = [
@@ -115,3 +116,47 @@ def test_every_role_works_through_the_sentinel(tmp_path):
                         proc.wait(timeout=15)
                     except subprocess.TimeoutExpired:
                         proc.kill()
+
+
+def test_after_a_failover_the_clients_write_to_the_new_master_while_the_old_one_still_takes_writes(tmp_path):
+    """SENTINEL FAILOVER leaves the old master up, and a master, for seconds after the sentinel announced the new
+    one: the pools (quorum/redis_sentinel.py) must move their connections, idle or busy, within a second."""
+    with master_replica_sentinel(tmp_path) as (url, old_port, new_port, sentinel_port):
+        old, new = redis.Redis(port=old_port, decode_responses=True), redis.Redis(port=new_port, decode_responses=True)
+        sync = redis_urls.sync_client(url, decode_responses=True)
+        cache = redis.Redis(connection_pool=redis_urls.CachePool.from_url(url), decode_responses=True)
+        busy = sync.connection_pool.get_connection()  # taken before the failover, given back after it
+        sync.set("q-failover:sync", "before")  # on a second connection, idle in the pool meanwhile
+        cache.set("q-failover:cache", "before")
+
+        async def scenario():
+            client = redis_urls.async_client(url, decode_responses=True)
+            try:
+                held = await client.connection_pool.get_connection()
+                await client.set("q-failover:async", "before")
+                sentinel = redis.Redis(port=sentinel_port)
+                # NOGOODSLAVE until the sentinel has heard from the replica itself.
+                await asyncio.to_thread(
+                    wait_until, lambda: sentinel.execute_command("SENTINEL", "FAILOVER", MASTER), 30, "no failover"
+                )
+                await asyncio.to_thread(
+                    wait_until, lambda: new.info("replication")["role"] == "master", 30, "no failover"
+                )
+                await asyncio.sleep(MASTER_CHECK_SECONDS + 0.2)
+                await client.set("q-failover:async", "after")
+                await client.connection_pool.release(held)
+                assert not held.is_connected  # it spoke to the old master: closed as it came back
+                for _ in range(3):
+                    await client.set("q-failover:async-again", "after")
+            finally:
+                await client.aclose()
+
+        asyncio.run(scenario())
+        sync.set("q-failover:sync", "after")
+        cache.set("q-failover:cache", "after")
+        sync.connection_pool.release(busy)
+        assert busy._sock is None
+        assert old.info("replication")["role"] == "master", "the old master was demoted already: nothing was tested"
+        for name in ("sync", "cache", "async", "async-again"):
+            assert new.get(f"q-failover:{name}") == "after", name
+            assert old.get(f"q-failover:{name}") != "after", name

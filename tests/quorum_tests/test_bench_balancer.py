@@ -1,5 +1,5 @@
 """The scale rehearsal's round-robin balancer (bench/balancer.py): HTTP and WebSocket traffic pass through it, and
-a backend that refuses connections is skipped."""
+a backend that refuses connections is skipped, and tried last for a while."""
 
 import asyncio
 import http
@@ -8,6 +8,7 @@ import pytest
 import websockets
 from websockets.asyncio.server import serve
 
+from bench import balancer as balancer_module
 from bench.balancer import Balancer
 from tests.servers import free_port
 
@@ -74,7 +75,28 @@ def test_a_backend_that_refuses_is_skipped():
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws/") as ws:
                 await ws.send("still here")
                 assert await ws.recv() == "alive:still here"
-            assert balancer.refused >= 2
+            assert balancer.refused >= 1
+        finally:
+            await balancer.stop()
+            alive.close()
+
+    run(scenario())
+
+
+def test_a_backend_that_refused_is_tried_last_until_its_down_time_ends(monkeypatch):
+    async def scenario():
+        alive = await backend("alive")
+        dead_port = free_port()
+        balancer = Balancer([("127.0.0.1", dead_port), ("127.0.0.1", alive.sockets[0].getsockname()[1])])
+        port = await balancer.start("127.0.0.1", 0)
+        try:
+            monkeypatch.setattr(balancer_module, "DOWN_SECONDS", 60.0)
+            assert [await http_get(port, "/who") for _ in range(6)] == ["alive"] * 6
+            assert balancer.refused == 1  # marked down at its first refusal, then left out of its turns
+            monkeypatch.setattr(balancer_module, "DOWN_SECONDS", 0.0)
+            balancer.down_until[0] = 0.0
+            assert [await http_get(port, "/who") for _ in range(4)] == ["alive"] * 4
+            assert balancer.refused == 3  # tried again in its turn once the down time is over
         finally:
             await balancer.stop()
             alive.close()
