@@ -186,6 +186,10 @@ def async_client(url: str, **kwargs):
         nodes = [ClusterNode(host, port) for host, port in parsed.nodes]
         return RedisCluster(startup_nodes=nodes, **parsed.client_kwargs(), **kwargs)
     if not is_sentinel(url):
+        if "max_connections" in kwargs:
+            # A burst (a thousand sockets closing at once) waits for a free connection instead of failing.
+            pool = aioredis.BlockingConnectionPool.from_url(url, timeout=10, **kwargs)
+            return aioredis.Redis(connection_pool=pool)
         return aioredis.Redis.from_url(url, **kwargs)
     from redis.asyncio.sentinel import Sentinel
 

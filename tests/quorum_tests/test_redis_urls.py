@@ -47,3 +47,23 @@ def test_the_health_page_shows_a_sentinel_url_without_its_passwords():
 
     assert redis_display_url(URL) == "redis+sentinel://sent-a:26379,sent-b/mymaster/3"
     assert redis_display_url("redis://:pw@127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_a_burst_beyond_the_scheduler_clients_connections_waits_for_one_instead_of_failing():
+    """A thousand sockets closing at once ask the scheduler's Redis for more connections than its cap."""
+    import asyncio
+
+    from django.conf import settings
+
+    async def burst() -> int:
+        client = redis_urls.async_client(settings.SCHEDULER_REDIS_URL, decode_responses=True, max_connections=2)
+        key = f"{settings.REDIS_PREFIX}:test:burst"
+        try:
+            await client.delete(key)
+            counts = await asyncio.gather(*[client.incr(key) for _ in range(200)])
+            await client.delete(key)
+            return max(counts)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(burst()) == 200
