@@ -54,7 +54,7 @@ SELECT m.id, m.answer_count, m.rank, m.index, array_agg(i.confidence), array_agg
 FROM tasks_microtask m
 JOIN tasks_item i ON i.job_id = m.job_id AND i.microtask_index = m.index
 WHERE m.job_id = %s AND m.id = ANY(%s) AND NOT m.is_gold
-GROUP BY m.id
+GROUP BY m.job_id, m.id
 """
 
 REOPEN_SQL = """
