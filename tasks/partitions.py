@@ -8,9 +8,9 @@ by ``job_id`` (migration tasks.0020).
 - Deleting a job drops its partitions, whatever their size, after the delete commits (DETACH ... CONCURRENTLY,
   which does not block other jobs' queries). A process that dies in between leaves orphans that
   ``orphans_drop`` (a periodic pass, and after migrate) drops.
-- Queries name the job (``job_id = ...``) so that PostgreSQL reads only its partition; PL/pgSQL functions that
-  touch these tables plan each statement for its parameters (``plan_cache_mode``), since a generic plan would
-  lock every partition.
+- Queries name the job (``job_id = ...``) so that PostgreSQL reads only its partition; the scheduler's PL/pgSQL
+  functions run those statements through EXECUTE, planned for the job they name, since a cached generic plan
+  would lock every partition.
 
 Unique constraints hold within a partition and include ``job_id``; ids come from one sequence per table, so they
 are unique across jobs too.

@@ -1,10 +1,11 @@
 -- The scheduler's durable writes, run server-side: one call per batch of sockets (see store.py).
 -- Each op is a JSON object: {"op": "s"|"l"|"r", ...}; the result is a JSON array with one object per op.
--- Microtasks and items are stored per job (tasks/partitions.py): every statement names the job, and the functions
--- plan each statement for its parameters (a generic plan would lock every job's partition).
+-- Microtasks and items are stored per job (tasks/partitions.py): every statement on them names the job. The
+-- batch runs on cached generic plans (plan_cache_mode on quorum_commit_batch, which the others run inside):
+-- PostgreSQL prunes the other jobs' partitions as each statement starts, where planning each statement for its
+-- job (what it would choose for a partitioned table) cost more than the statement itself.
 
-CREATE OR REPLACE FUNCTION quorum_submit(op jsonb) RETURNS jsonb LANGUAGE plpgsql
-SET plan_cache_mode = force_custom_plan AS $$
+CREATE OR REPLACE FUNCTION quorum_submit(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   mt bigint := (op->>'mt')::bigint;
   job bigint := (op->>'j')::bigint;
@@ -63,8 +64,7 @@ CREATE OR REPLACE FUNCTION quorum_shown(data jsonb, text_field text, shown_field
   END
 $$;
 
-CREATE OR REPLACE FUNCTION quorum_lease(op jsonb) RETURNS jsonb LANGUAGE plpgsql
-SET plan_cache_mode = force_custom_plan AS $$
+CREATE OR REPLACE FUNCTION quorum_lease(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   w bigint := (op->>'w')::bigint;
   m record;
@@ -107,8 +107,7 @@ BEGIN
   RETURN jsonb_build_object('ms', m.status, 'job', m.job_id, 'rank', m.rank, 'index', m.index);
 END $$;
 
-CREATE OR REPLACE FUNCTION quorum_release(op jsonb) RETURNS jsonb LANGUAGE plpgsql
-SET plan_cache_mode = force_custom_plan AS $$
+CREATE OR REPLACE FUNCTION quorum_release(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   a record;
   r record;
@@ -132,7 +131,7 @@ CREATE OR REPLACE FUNCTION quorum_worker_lock_key(w bigint) RETURNS int LANGUAGE
   'SELECT mod(w, 2147483647)::int';
 
 CREATE OR REPLACE FUNCTION quorum_commit_batch(ops jsonb) RETURNS jsonb LANGUAGE plpgsql
-SET plan_cache_mode = force_custom_plan AS $$
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   op jsonb;
   results jsonb[] := '{}';

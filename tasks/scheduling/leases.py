@@ -17,26 +17,36 @@ from . import pool
 # waits on, or deadlocks with, the scheduler's commits.
 EXPIRE_SQL = """
 UPDATE tasks_assignment a SET status = 'expired'
-FROM tasks_microtask m
 WHERE a.id IN (SELECT id FROM tasks_assignment WHERE status = 'leased' AND expires_at < now()
                ORDER BY id FOR UPDATE SKIP LOCKED)
-  AND a.status = 'leased' AND m.job_id = a.job_id AND m.id = a.microtask_id
-RETURNING a.id, a.worker_id, a.job_id, a.microtask_id, m.rank, m.index, m.is_gold, m.status
+  AND a.status = 'leased'
+RETURNING a.id, a.worker_id, a.job_id, a.microtask_id
 """
+
+# The expired leases' microtasks, read in their job's table (a join would plan over every job's, every 2 s).
+EXPIRED_MICROTASKS_SQL = (
+    "SELECT id, rank, index, is_gold, status FROM tasks_microtask WHERE job_id = %s AND id = ANY(%s)"
+)
 
 
 def leases_expire() -> int:
     """End every lease past its expiry, give the slots back to the pool, and tell the workers' sessions."""
-    with connection.cursor() as cur:
+    by_job: dict[int, list[int]] = {}
+    with transaction.atomic(), connection.cursor() as cur:
         cur.execute(EXPIRE_SQL)
         rows = cur.fetchall()
-    jobs = set()
-    for assignment_id, worker_id, job_id, microtask_id, rank, index, is_gold, status in rows:
+        for _, _, job_id, microtask_id in rows:
+            by_job.setdefault(job_id, []).append(microtask_id)
+        microtasks = {}
+        for job_id, ids in by_job.items():
+            cur.execute(EXPIRED_MICROTASKS_SQL, [job_id, ids])
+            microtasks.update({row[0]: row[1:] for row in cur.fetchall()})
+    for assignment_id, worker_id, job_id, microtask_id in rows:
+        rank, index, is_gold, status = microtasks.get(microtask_id, (0.0, 0, True, "gone"))
         if not is_gold and status == "open":
             pool.return_slot(job_id, microtask_id, rank, index)
-        jobs.add(job_id)
         pool.publish({"type": "lease.expired", "worker_id": worker_id, "assignment_id": assignment_id})
-    for job_id in jobs:
+    for job_id in by_job:
         pool.publish({"type": "work.available", "job_id": job_id})
     return len(rows)
 
