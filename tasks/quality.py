@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 GOLD_SQL = """
 SELECT a.job_id, a.worker_id, ans.value::text, i.gold::text
 FROM tasks_answer ans
-JOIN tasks_item i ON i.job_id = ans.job_id AND i.id = ans.item_id
+JOIN tasks_item i ON i.job_id = %(job)s AND i.id = ans.item_id
 JOIN tasks_assignment a ON a.id = ans.assignment_id
-WHERE ans.assignment_id = ANY(%s) AND i.gold IS NOT NULL
+WHERE ans.job_id = %(job)s AND ans.assignment_id = ANY(%(assignments)s) AND i.gold IS NOT NULL
 """
 
 
@@ -86,15 +86,22 @@ GOLD_LOCK_SECONDS = 120
 GOLD_REPAIR_SETTLE_SECONDS = 10
 GOLD_REPAIR_BATCH = 5000
 
+# The candidates' jobs and microtasks, then each job's gold microtasks among them: read in that job's table (a
+# join would plan over every job's, on every pass).
+GOLD_CANDIDATES_SQL = (
+    "SELECT id, job_id, microtask_id FROM tasks_assignment"
+    " WHERE id = ANY(%s) AND status = 'submitted' AND gold_checked_at IS NULL"
+)
+GOLD_MICROTASKS_SQL = "SELECT id FROM tasks_microtask WHERE job_id = %s AND id = ANY(%s) AND is_gold"
+
 # Claims the submitted gold answers nobody scored yet, in id order (concurrent passes wait, then skip them).
 GOLD_CLAIM_SQL = """
 UPDATE tasks_assignment SET gold_checked_at = now()
 WHERE id IN (
-  SELECT a.id FROM tasks_assignment a JOIN tasks_microtask m ON m.job_id = a.job_id AND m.id = a.microtask_id
-  WHERE a.id = ANY(%s) AND a.status = 'submitted' AND a.gold_checked_at IS NULL AND m.is_gold
-  ORDER BY a.id FOR NO KEY UPDATE OF a
+  SELECT id FROM tasks_assignment WHERE id = ANY(%s) AND status = 'submitted' AND gold_checked_at IS NULL
+  ORDER BY id FOR NO KEY UPDATE
 ) AND gold_checked_at IS NULL
-RETURNING id
+RETURNING id, job_id
 """
 
 # Submitted answers to gold microtasks of live jobs that were never scored: from the few gold microtasks (partial
@@ -166,6 +173,19 @@ class GoldChecks(NamedTuple):
     blocked: list[tuple[int, int]]  # (job, worker) pairs blocked
 
 
+def gold_answers_among(cur, assignment_ids: list[int]) -> list[int]:
+    """The submitted, unscored assignments among these whose microtask is a gold one, in id order."""
+    cur.execute(GOLD_CANDIDATES_SQL, [sorted(set(assignment_ids))])
+    by_job: dict[int, dict[int, list[int]]] = {}
+    for assignment_id, job_id, microtask_id in cur.fetchall():
+        by_job.setdefault(job_id, {}).setdefault(microtask_id, []).append(assignment_id)
+    gold = []
+    for job_id, by_microtask in by_job.items():
+        cur.execute(GOLD_MICROTASKS_SQL, [job_id, list(by_microtask)])
+        gold += [a for (microtask_id,) in cur.fetchall() for a in by_microtask[microtask_id]]
+    return sorted(gold)
+
+
 def gold_checks_record(assignment_ids: list[int]) -> GoldChecks:
     """Score submitted gold microtasks against their known answers; block workers the job's rule says to: at
     least ``block_min_gold`` gold checks, and accuracy surely below ``block_below_accuracy`` (the whole 95 %
@@ -178,12 +198,18 @@ def gold_checks_record(assignment_ids: list[int]) -> GoldChecks:
         return GoldChecks(0, [])
     blocked = []
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(GOLD_CLAIM_SQL, [sorted(set(assignment_ids))])
-        claimed = [row[0] for row in cur.fetchall()]
-        if not claimed:
+        cur.execute(GOLD_CLAIM_SQL, [gold_answers_among(cur, assignment_ids)])
+        claimed_by_job: dict[int, list[int]] = {}
+        for assignment_id, job_id in cur.fetchall():
+            claimed_by_job.setdefault(job_id, []).append(assignment_id)
+        if not claimed_by_job:
             return GoldChecks(0, [])
-        cur.execute(GOLD_SQL, [claimed])
-        rows = gold_scores(cur.fetchall())
+        claimed = [a for ids in claimed_by_job.values() for a in ids]
+        answers = []
+        for job_id, ids in claimed_by_job.items():
+            cur.execute(GOLD_SQL, {"job": job_id, "assignments": ids})
+            answers += cur.fetchall()
+        rows = gold_scores(answers)
         for job_id, worker_id, total, correct in rows:
             cur.execute(JOBWORKER_GOLD_SQL, [job_id, worker_id, total, correct])
             gold_total, gold_correct, already = cur.fetchone()
