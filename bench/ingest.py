@@ -493,7 +493,8 @@ def tables_of(database_url: str, job_id: int) -> int:
 
 def ten_million_job(client: httpx.Client, database_url: str, data_dir: Path, rows: int, seed: int, per: int):
     """A job of ``rows`` items: seconds to ingest it (upload to done), to export its results (the API's CSV,
-    streamed and counted), and to delete it (the API's DELETE until its tables are gone)."""
+    streamed and counted), and to delete it (the API's DELETE until its tables are gone); None if the platform
+    refused the upload."""
     path = data_dir / f"bench-{rows}.csv"
     generate_csv(path, rows, seed)
     print(f"generated {path} ({rows} rows, {path.stat().st_size / 2**20:.0f} MiB)", flush=True)
@@ -504,7 +505,9 @@ def ten_million_job(client: httpx.Client, database_url: str, data_dir: Path, row
         result = wait_done(client, upload(client, job_id, path, "raw")["id"], timeout=7200)
         ingest_s = time.perf_counter() - started
         if result["status"] != "done":
-            raise SystemExit(f"the upload failed: {result['error']}")
+            # A platform given with --url keeps its own QUORUM_MAX_ITEMS_PER_JOB (5,000,000 by default).
+            print(f"the {rows}-item job was not stored, so it is not timed: {result['error']}")
+            return None
     finally:
         path.unlink()
     started = time.perf_counter()
