@@ -1,6 +1,8 @@
 """The Webhooks page in a browser: from a job, add an endpoint, see its secret once, see a failed delivery with its
 answer, resend it."""
 
+import time
+
 import pytest
 from playwright.sync_api import expect
 
@@ -35,6 +37,7 @@ def test_a_requester_adds_an_endpoint_from_a_job_and_resends_a_failed_delivery(n
         page.locator("#job-webhooks").click()
         page.get_by_label("URL").fill(receiver.url)
         page.get_by_role("button", name=f"Add endpoint for job {job.pk}").click()
+        expect(page.get_by_label("Signing secret")).to_be_visible()  # the page after the POST, not before it
         endpoint = Endpoint.objects.get()
         assert endpoint.job_id == job.pk
         expect(page.get_by_label("Signing secret")).to_have_value(endpoint.secret)
@@ -42,6 +45,11 @@ def test_a_requester_adds_an_endpoint_from_a_job_and_resends_a_failed_delivery(n
         services.event_record(job.pk, "job.published", {"status": "open"})
         services.events_dispatch()
         services.deliveries_send(endpoint.pk, job.pk)
+        # A Celery worker left running by another test of the session may have claimed it first: wait for the
+        # attempt, whoever makes it.
+        deadline = time.monotonic() + 30
+        while Delivery.objects.get().status != "failed" and time.monotonic() < deadline:
+            time.sleep(0.1)
         page.goto(f"/webhooks/?job={job.pk}")
         row = page.locator("#delivery-list tbody tr").first
         expect(row).to_contain_text("HTTP 500: broken on purpose")
