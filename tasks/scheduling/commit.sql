@@ -71,13 +71,20 @@ DECLARE
   j record;
   a record;
 BEGIN
-  SELECT id, job_id, index, rank, status INTO m FROM tasks_microtask
+  SELECT id, job_id, index, rank, status, is_gold, answer_count, answers_wanted INTO m FROM tasks_microtask
   WHERE job_id = (op->>'j')::bigint AND id = (op->>'mt')::bigint;
   IF NOT FOUND THEN
     RETURN '{"ms": null}'::jsonb;
   END IF;
   SELECT status, reward, text_field, shown_fields, id_field, gold_field INTO j FROM tasks_job WHERE id = m.job_id;
   IF m.status = 'open' AND j.status = 'open' THEN
+    -- Redis's free slots decide who gets a microtask; this is the backstop for when Redis lost writes (a failover):
+    -- no more live leases than answers still wanted, else the extra answer would be refused after the work.
+    -- (Counted through the (microtask, worker) index, as pool.py's FILL_SQL does.)
+    IF NOT m.is_gold AND m.answer_count + (SELECT count(*) FILTER (WHERE status = 'leased' AND expires_at > now())
+                                            FROM tasks_assignment WHERE microtask_id = m.id) >= m.answers_wanted THEN
+      RETURN jsonb_build_object('ms', m.status, 'job', m.job_id, 'rank', m.rank, 'index', m.index, 'taken', true);
+    END IF;
     -- The worker's lease limit holds across all their sockets and processes: the batch holds the worker's lock
     -- (quorum_commit_batch), so no other lease of theirs is being granted meanwhile.
     IF op ? 'max' AND (SELECT count(*) FROM tasks_assignment

@@ -598,13 +598,15 @@ class Runtime:
         if isinstance(result, BaseException):
             log.warning("lease failed", exc_info=result)
             result = None
-        if result is not None and result.worker_full:
-            # The worker holds their limit on other sockets: the microtask was never theirs, so they may pick it
-            # again later (the pick had marked it seen).
-            session.full = True
+        if result is not None and (result.worker_full or result.no_free_slot):
+            # The microtask was never theirs, so they may pick it again later (the pick had marked it seen).
             await self.redis.srem(keys.seen(microtask_id), session.worker_id)
+        if result is not None and result.worker_full:
+            session.full = True  # they hold their limit on other sockets
         if result is None or result.assignment_id is None:
-            if kind == "task" and result is not None and result.microtask_status == "open":
+            if result is not None and result.no_free_slot:
+                pass  # the slot the pick took was one too many: it stays taken
+            elif kind == "task" and result is not None and result.microtask_status == "open":
                 score = keys.pool_score(result.rank, result.index)
                 await self.return_script(keys=[keys.slots(job_id)], args=[self.prefix, job_id, microtask_id, score])
             elif result is not None and result.microtask_status in ("done", "cancelled"):

@@ -67,6 +67,7 @@ class LeaseOp:
         return LeaseResult(
             r.get("ms"), r.get("job"), r.get("rank"), r.get("index"), r.get("a"),
             parse_time(r.get("la")), parse_time(r.get("ea")), r.get("items") or [], bool(r.get("full")),
+            bool(r.get("taken")),
         )  # fmt: skip
 
 
@@ -82,6 +83,9 @@ class LeaseResult:
     items: list = field(default_factory=list)
     # Refused: the worker already holds their limit of leases (on this socket or others).
     worker_full: bool = False
+    # Refused: PostgreSQL has leases or answers for every answer the microtask still wants; Redis's slot was one
+    # it should not have had (writes lost in a failover).
+    no_free_slot: bool = False
 
 
 @dataclass

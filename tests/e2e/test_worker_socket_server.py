@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from quorum.redis import get_redis
 from tasks import services
-from tasks.models import Answer, Assignment
+from tasks.models import Answer, Assignment, Microtask
 from tasks.scheduling import keys
 from tests import factories
 from tests.servers import asgi_server
@@ -208,3 +208,34 @@ def test_the_job_feed_answers_bad_frames_with_an_error_and_stays_open(ws_server)
             assert (await recv_type(ws, "job.details"))["job_id"] == job.pk
 
     asyncio.run(scenario())
+
+
+def test_a_microtask_redis_offers_once_too_often_is_not_leased_past_its_redundancy(ws_server):
+    """Writes lost in a Redis failover can leave the pool a slot that PostgreSQL has leased already. That lease is
+    refused, so nobody works on an answer that would be turned away, and the stray slot is gone."""
+    job = open_job(b"text\none\n", redundancy=1)
+    first, second = factories.make_worker(), factories.make_worker()
+    mt = Microtask.objects.get(job=job)
+    r = get_redis()
+
+    def redis_forgets_the_pick() -> None:
+        r.hset(keys.slots(job.pk), mt.pk, 1)
+        r.zadd(keys.pool(job.pk), {mt.pk: keys.pool_score(mt.rank, mt.index)})
+
+    async def scenario() -> tuple[dict, dict, dict]:
+        async with websockets.connect(work_url(ws_server, first)) as a:
+            task = await recv_type(a, "task.assigned", "task.none")
+            await sync_to_async(redis_forgets_the_pick)()
+            async with websockets.connect(work_url(ws_server, second)) as b:
+                offered = await recv_type(b, "task.assigned", "task.none")
+            answer = {"type": "answer.submit", "key": uuid.uuid4().hex, "assignment_id": task["assignment"]["id"],
+                      "answers": [{"item": i["id"], "value": "apple"} for i in task["items"]]}  # fmt: skip
+            await a.send(json.dumps(answer))
+            return task, offered, await recv_type(a, "answer.ack")
+
+    task, offered, ack = asyncio.run(scenario())
+    assert task["type"] == "task.assigned" and task["assignment"]["microtask_id"] == mt.pk
+    assert offered == {"type": "task.none", "reason": "no_work"}
+    assert not Assignment.objects.filter(worker=second).exists()
+    assert r.hget(keys.slots(job.pk), mt.pk) is None
+    assert ack["status"] == "accepted"
