@@ -9,6 +9,7 @@ when the answer changes they close their idle connections and close each busy on
 command goes to the new master. A command already on its way finishes where it was sent.
 """
 
+import asyncio
 import logging
 import time
 
@@ -22,6 +23,8 @@ MASTER_CHECK_SECONDS = 1.0
 # How long one sentinel may take to answer before the next one is asked (redis-py waits without limit).
 SENTINEL_TIMEOUT_SECONDS = 1.0
 _CHECK_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+# How long a caller of a full async pool waits for a connection to come back.
+POOL_WAIT_SECONDS = 10.0
 
 
 def _check_due(pool) -> bool:
@@ -51,9 +54,12 @@ class FollowingSentinelPool(SentinelConnectionPool):
 
 class AsyncFollowingSentinelPool(AsyncSentinelConnectionPool):
     """The same for redis.asyncio, whose ``release`` keeps every connection: one to the old master is closed here
-    as it comes back, and reconnects (to the new master) when next taken."""
+    as it comes back, and reconnects (to the new master) when next taken. At its ``max_connections`` a caller
+    waits (up to POOL_WAIT_SECONDS) for one to come back, as redis-py's BlockingConnectionPool does for a plain
+    URL, instead of failing with "Too many connections" (a thousand sockets closing at once)."""
 
     master_checked_at = 0.0
+    _returned: asyncio.Condition | None = None
 
     async def get_connection(self, *args, **kwargs):
         if _check_due(self):
@@ -61,10 +67,28 @@ class AsyncFollowingSentinelPool(AsyncSentinelConnectionPool):
                 await self.get_master_address()
             except _CHECK_ERRORS:
                 log.warning("no sentinel named a master for %s; staying on %s", self.service_name, self.master_address)
-        return await super().get_connection(*args, **kwargs)
+        deadline = time.monotonic() + POOL_WAIT_SECONDS
+        while True:
+            if self.can_get_connection():
+                try:
+                    return await super().get_connection(*args, **kwargs)
+                except redis.ConnectionError:
+                    if self.can_get_connection():
+                        raise  # not the cap: a real connection error
+                    # Another task took the last one between the check and the taking: wait as below.
+            if self._returned is None:
+                self._returned = asyncio.Condition()
+            try:
+                async with self._returned:
+                    await asyncio.wait_for(self._returned.wait(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise redis.ConnectionError("No connection available.") from None
 
     async def release(self, connection) -> None:
         # Closed while still this caller's: once released, another task may take it at the next await.
         if self.master_address is not None and (connection.host, connection.port) != self.master_address:
             await connection.disconnect()
         await super().release(connection)
+        if self._returned is not None:
+            async with self._returned:
+                self._returned.notify()

@@ -19,6 +19,7 @@ database 0 only. Celery's broker and the channel layer cannot use a cluster.
 This module reads no settings: settings.py imports it.
 """
 
+import asyncio
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -180,11 +181,12 @@ def async_client(url: str, **kwargs):
     import redis.asyncio as aioredis
 
     if is_cluster(url):
-        from redis.asyncio.cluster import ClusterNode, RedisCluster
+        from redis.asyncio.cluster import ClusterNode
 
         parsed = cluster_parse(url)
         nodes = [ClusterNode(host, port) for host, port in parsed.nodes]
-        return RedisCluster(startup_nodes=nodes, **parsed.client_kwargs(), **kwargs)
+        limit = kwargs.pop("max_connections", None)
+        return _waiting_cluster_class()(startup_nodes=nodes, command_limit=limit, **parsed.client_kwargs(), **kwargs)
     if not is_sentinel(url):
         if "max_connections" in kwargs:
             # A burst (a thousand sockets closing at once) waits for a free connection instead of failing.
@@ -204,6 +206,27 @@ def async_client(url: str, **kwargs):
         **parsed.master_kwargs(),
         **kwargs,
     )
+
+
+def _waiting_cluster_class():
+    """redis.asyncio's cluster client fails a command with MaxConnectionsError once a node holds ``max_connections``;
+    this one runs at most ``command_limit`` commands at once and the others wait their turn (each takes one
+    connection of one node), so a burst waits as it does on a plain URL. Pipelines are not counted: a failed one
+    resends its commands through ``execute_command``, which must not wait behind them."""
+    from redis.asyncio.cluster import RedisCluster
+
+    class WaitingRedisCluster(RedisCluster):
+        def __init__(self, *args, command_limit: int | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._running = asyncio.Semaphore(command_limit) if command_limit else None
+
+        async def execute_command(self, *args, **kwargs):
+            if self._running is None:
+                return await super().execute_command(*args, **kwargs)
+            async with self._running:
+                return await super().execute_command(*args, **kwargs)
+
+    return WaitingRedisCluster
 
 
 def async_subscriber(url: str, **kwargs):

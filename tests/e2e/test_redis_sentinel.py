@@ -67,6 +67,20 @@ def test_plain_clients_reach_the_master_through_the_sentinel(tmp_path):
         assert redis.Redis.from_url(master_url).get("q-sentinel:plain") == b"yes"
 
 
+def test_a_burst_beyond_the_async_clients_connections_waits_for_one_through_the_sentinel(tmp_path):
+    """A thousand sockets closing at once ask the scheduler's Redis for more connections than its cap."""
+    with redis_with_sentinel(tmp_path) as (sentinel_url, _):
+
+        async def burst() -> int:
+            client = redis_urls.async_client(sentinel_url, decode_responses=True, max_connections=2)
+            try:
+                return max(await asyncio.gather(*[client.incr("q-sentinel:burst") for _ in range(200)]))
+            finally:
+                await client.aclose()
+
+        assert asyncio.run(burst()) == 200
+
+
 def test_every_role_works_through_the_sentinel(tmp_path):
     with redis_with_sentinel(tmp_path) as (sentinel_url, master_url):
         prefix = f"quorum-sentinel-{uuid.uuid4().hex[:8]}"
