@@ -31,11 +31,13 @@ from tasks.forms import Form
 from tasks.media import lease_media, media_columns_of
 
 from . import keys, leases, pool, progress
-from .store import Committer, LeaseOp, ReleaseOp, SubmitOp, SubmitResult, Unstorable
+from .store import Committer, LeaseOp, LeaseResult, ReleaseOp, SubmitOp, SubmitResult, Unstorable
 
 log = logging.getLogger(__name__)
 
 MIN_LEASE_SECONDS = 30
+# Picks in a row that PostgreSQL may refuse as past their redundancy before a session is told there is no work.
+MAX_STRAY_PICKS = 64
 
 
 def in_db_thread(fn):
@@ -605,7 +607,9 @@ class Runtime:
             session.full = True  # they hold their limit on other sockets
         if result is None or result.assignment_id is None:
             if result is not None and result.no_free_slot:
-                pass  # the slot the pick took was one too many: it stays taken
+                # PostgreSQL has every answer it wants leased or given: the microtask leaves the pool until a
+                # lease of it ends (its slot then comes back as any other).
+                await self.take_script(keys=[keys.slots(job_id)], args=[self.prefix, job_id, microtask_id, 1 << 30])
             elif kind == "task" and result is not None and result.microtask_status == "open":
                 score = keys.pool_score(result.rank, result.index)
                 await self.return_script(keys=[keys.slots(job_id)], args=[self.prefix, job_id, microtask_id, score])
@@ -622,22 +626,26 @@ class Runtime:
             session.worker_id,
         )
 
-    async def lease_for(self, session: WorkerSession, picked) -> Lease | None:
-        """Make the picked microtask a durable lease; None (slot given back) if PostgreSQL refuses it."""
-        results = await self.committer.run_many([self.lease_op(session, picked)])
-        return await self.lease_made(session, picked, results[0])
-
     async def next_lease(self, session: WorkerSession, *, capacity: int) -> Lease | None:
+        """Pick and make a durable lease; None when there is no work for the session. A pick PostgreSQL refuses
+        because the microtask is done or has no free slot (Redis lost track of it) is not counted among the tries:
+        after a Redis failover many workers' first picks can meet such microtasks, each leaving the pool as met."""
         session.full = False
-        for _ in range(4):
+        tries = stray = 0
+        while tries < 4 and stray < MAX_STRAY_PICKS:
             if len(session.leases) >= capacity or session.closed or session.full:
                 return None
             picked = await self.pick(session)
             if picked is None:
                 return None
-            lease = await self.lease_for(session, picked)
+            result = (await self.committer.run_many([self.lease_op(session, picked)]))[0]
+            lease = await self.lease_made(session, picked, result)
             if lease is not None:
                 return lease
+            if isinstance(result, LeaseResult) and (result.no_free_slot or result.microtask_status != "open"):
+                stray += 1  # it left the pool
+            else:
+                tries += 1
         return None
 
     def spawn_fill(self, session: WorkerSession) -> None:

@@ -7,6 +7,7 @@ import socket
 import time
 import uuid
 from base64 import b64encode
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,7 +19,7 @@ from django.utils import timezone
 from quorum.redis import get_redis
 from tasks import services
 from tasks.models import Answer, Assignment, Microtask
-from tasks.scheduling import keys
+from tasks.scheduling import keys, pool
 from tests import factories
 from tests.servers import asgi_server
 
@@ -212,7 +213,7 @@ def test_the_job_feed_answers_bad_frames_with_an_error_and_stays_open(ws_server)
 
 def test_a_microtask_redis_offers_once_too_often_is_not_leased_past_its_redundancy(ws_server):
     """Writes lost in a Redis failover can leave the pool a slot that PostgreSQL has leased already. That lease is
-    refused, so nobody works on an answer that would be turned away, and the stray slot is gone."""
+    refused, so nobody works on an answer that would be turned away, and the microtask leaves the pool."""
     job = open_job(b"text\none\n", redundancy=1)
     first, second = factories.make_worker(), factories.make_worker()
     mt = Microtask.objects.get(job=job)
@@ -237,5 +238,35 @@ def test_a_microtask_redis_offers_once_too_often_is_not_leased_past_its_redundan
     assert task["type"] == "task.assigned" and task["assignment"]["microtask_id"] == mt.pk
     assert offered == {"type": "task.none", "reason": "no_work"}
     assert not Assignment.objects.filter(worker=second).exists()
-    assert r.hget(keys.slots(job.pk), mt.pk) is None
+    assert r.hget(keys.slots(job.pk), mt.pk) is None and r.zscore(keys.pool(job.pk), mt.pk) is None
     assert ack["status"] == "accepted"
+
+
+def test_after_lost_writes_a_worker_still_gets_the_open_microtask_behind_those_the_pool_should_not_offer(ws_server):
+    """Ahead of the one open microtask, Redis still offers six that PostgreSQL has done or fully leased (a failover
+    lost the picks and answers): the worker is given the open one, not told there is no work."""
+    job = open_job(factories.csv_bytes(factories.fruit_rows(8)), redundancy=1)
+    microtasks = list(Microtask.objects.filter(job=job).order_by("index"))
+    holder, worker = factories.make_worker(), factories.make_worker()
+    now = timezone.now()
+    for mt in microtasks[:3]:
+        Assignment.objects.create(
+            microtask=mt, job=job, worker=holder, leased_at=now, expires_at=now + timedelta(minutes=5)
+        )
+    Microtask.objects.filter(pk__in=[mt.pk for mt in microtasks[3:6]]).update(answer_count=1, status="done")
+    Microtask.objects.filter(pk=microtasks[7].pk).update(status="cancelled")
+    pool.jobs_sync()
+    r = get_redis()
+    r.delete(keys.loaded(job.pk))  # the window is rebuilt as Redis had it before: all eight offered
+    assert pool.pool_fill(job.pk)
+    for mt in microtasks[:6]:
+        r.hset(keys.slots(job.pk), mt.pk, 1)
+        r.zadd(keys.pool(job.pk), {mt.pk: keys.pool_score(mt.rank, mt.index)})
+
+    async def first_offer() -> dict:
+        async with websockets.connect(work_url(ws_server, worker)) as ws:
+            return await recv_type(ws, "task.assigned", "task.none")
+
+    offered = asyncio.run(first_offer())
+    assert offered["type"] == "task.assigned" and offered["assignment"]["microtask_id"] == microtasks[6].pk
+    assert [int(mt) for mt in r.zrange(keys.pool(job.pk), 0, -1)] == []
