@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 
-from . import services
+from . import partitions, services
 from .models import Answer, Assignment, Item, Job, Microtask, Upload
 from .scheduling.leases import leases_expire
 
@@ -54,10 +54,53 @@ class UploadAdmin(admin.ModelAdmin):
     list_select_related = ["job"]
 
 
+class OneJobFilter(admin.SimpleListFilter):
+    """Items and microtasks are listed one job at a time, the newest job's until another is chosen: they are stored
+    in a table per job (tasks/partitions.py), and a list over every job's tables would lock them all."""
+
+    title = "job"
+    parameter_name = "job"
+
+    def lookups(self, request, model_admin):
+        return [(str(job.pk), f"{job.pk}: {job.name}") for job in Job.objects.order_by("-pk")[:50]]
+
+    def chosen(self) -> int | None:
+        value = self.value()
+        if value and value.isdigit():
+            return int(value)
+        return Job.objects.order_by("-pk").values_list("pk", flat=True).first()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(job_id=self.chosen())
+
+    def choices(self, changelist):
+        chosen = str(self.chosen())
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": value == chosen,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+
+class StoredPerJobAdmin(admin.ModelAdmin):
+    """An item or microtask is looked up by id a hundred jobs at a time (tasks/partitions.py: job_chunks)."""
+
+    def get_object(self, request, object_id, from_field=None):
+        if not str(object_id).isdigit():
+            return None
+        for chunk in reversed(list(partitions.job_chunks(Job.objects.values_list("pk", flat=True)))):  # newest first
+            found = self.get_queryset(request).filter(pk=int(object_id), job_id__in=chunk).first()
+            if found is not None:
+                return found
+        return None
+
+
 @admin.register(Item)
-class ItemAdmin(admin.ModelAdmin):
+class ItemAdmin(StoredPerJobAdmin):
     list_display = ["id", "job", "position", "external_id", "result", "confidence", "agreement", "result_source"]
-    list_filter = ["result_source", "result_method"]
+    # Not result_method: its filter would read the distinct values of every job's items.
+    list_filter = [OneJobFilter, "result_source"]
     search_fields = ["external_id"]
     raw_id_fields = ["job"]
     list_select_related = ["job"]
@@ -65,9 +108,9 @@ class ItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(Microtask)
-class MicrotaskAdmin(admin.ModelAdmin):
+class MicrotaskAdmin(StoredPerJobAdmin):
     list_display = ["id", "job", "index", "is_gold", "status", "answer_count", "answers_wanted", "rank"]
-    list_filter = ["status", "is_gold"]
+    list_filter = [OneJobFilter, "status", "is_gold"]
     raw_id_fields = ["job"]
     list_select_related = ["job"]
     show_full_result_count = False
@@ -75,11 +118,24 @@ class MicrotaskAdmin(admin.ModelAdmin):
 
 @admin.register(Assignment)
 class AssignmentAdmin(admin.ModelAdmin):
-    list_display = ["id", "job", "microtask", "worker", "status", "leased_at", "expires_at", "submitted_at", "review"]
+    # The microtask by its id only: reading it by id alone would look through every job's table (tasks/partitions.py).
+    list_display = [
+        "id",
+        "job",
+        "microtask_id",
+        "worker",
+        "status",
+        "leased_at",
+        "expires_at",
+        "submitted_at",
+        "review",
+    ]
     list_filter = ["status", "review", "leased_at"]
     search_fields = ["worker__username", "job__name", "idempotency_key"]
-    raw_id_fields = ["job", "microtask", "worker"]
-    list_select_related = ["job", "microtask", "worker"]
+    raw_id_fields = ["job", "worker"]
+    exclude = ["microtask"]
+    readonly_fields = ["microtask_id"]
+    list_select_related = ["job", "worker"]
     show_full_result_count = False
     actions = ["accept_assignments", "reject_assignments", "release_expired_leases"]
 
@@ -106,9 +162,12 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(Answer)
 class AnswerAdmin(admin.ModelAdmin):
-    list_display = ["id", "job", "item", "worker", "value", "counts", "created_at"]
+    # The item by its id only, as the assignment's microtask above.
+    list_display = ["id", "job", "item_id", "worker", "value", "counts", "created_at"]
     list_filter = ["counts"]
     search_fields = ["worker__username"]
-    raw_id_fields = ["job", "item", "worker", "assignment"]
-    list_select_related = ["job", "item", "worker"]
+    raw_id_fields = ["job", "worker", "assignment"]
+    exclude = ["item"]
+    readonly_fields = ["item_id"]
+    list_select_related = ["job", "worker"]
     show_full_result_count = False

@@ -9,8 +9,10 @@ by ``job_id`` (migration tasks.0020).
   which does not block other jobs' queries). A process that dies in between leaves orphans that
   ``orphans_drop`` (a periodic pass, and after migrate) drops.
 - Queries name the job (``job_id = ...``) so that PostgreSQL reads only its partition; the scheduler's PL/pgSQL
-  functions run those statements through EXECUTE, planned for the job they name, since a cached generic plan
-  would lock every partition.
+  functions run those statements through EXECUTE on the job's own table, since a cached generic plan would lock
+  every partition. A query over several jobs names them, ``JOBS_PER_QUERY`` at a time (``job_chunks``): one over
+  every job's tables locks them all, and past about 1,500 jobs stored PostgreSQL's lock table (64 locks a
+  connection by default, max_locks_per_transaction) runs out: "out of shared memory".
 
 Unique constraints hold within a partition and include ``job_id``; ids come from one sequence per table, so they
 are unique across jobs too.
@@ -18,6 +20,7 @@ are unique across jobs too.
 
 import logging
 import re
+from collections.abc import Iterable, Iterator
 
 from django.db import connection, transaction
 
@@ -29,8 +32,20 @@ PARENTS = ("tasks_item", "tasks_microtask")
 DROP_LOCK_TIMEOUT = "10s"
 
 
+# A query over the items or microtasks of several jobs names at most this many (``job_id IN (...)``), each in a
+# transaction of its own (locks last until the transaction ends): a hundred jobs' tables and indexes.
+JOBS_PER_QUERY = 100
+
+
 def name(parent: str, job_id: int) -> str:
     return f"{parent}_p{int(job_id)}"
+
+
+def job_chunks(job_ids: Iterable[int]) -> Iterator[list[int]]:
+    """The job ids in order, JOBS_PER_QUERY at a time."""
+    ids = sorted(set(job_ids))
+    for at in range(0, len(ids), JOBS_PER_QUERY):
+        yield ids[at : at + JOBS_PER_QUERY]
 
 
 def job_partitioned(cursor, job_id: int) -> bool:

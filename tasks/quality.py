@@ -22,6 +22,7 @@ from quorum import events
 from quorum.redis import get_redis
 from webhooks import services as webhooks
 
+from . import partitions
 from .aggregation.gold import accuracy_interval, accuracy_surely_below, interval_text, percent_text
 from .forms import Form
 from .models import Job, JobWorker
@@ -104,12 +105,12 @@ WHERE id IN (
 RETURNING id, job_id
 """
 
-# Submitted answers to gold microtasks of live jobs that were never scored: from the few gold microtasks (partial
-# index ``microtask_gold_by_job``) to their assignments (the (microtask, worker) index).
+# Submitted answers to gold microtasks of the given jobs that were never scored: from the few gold microtasks
+# (partial index ``microtask_gold_by_job``) to their assignments (the (microtask, worker) index). The jobs are
+# named (tasks/partitions.py: job_chunks), so only their tables are read and locked.
 GOLD_DUE_SQL = """
 WITH gold AS MATERIALIZED (
-  SELECT m.id FROM tasks_job j JOIN tasks_microtask m ON m.job_id = j.id AND m.is_gold
-  WHERE j.status IN ('open', 'paused')
+  SELECT m.id FROM tasks_microtask m WHERE m.job_id = ANY(%s) AND m.is_gold
 )
 SELECT due.id FROM gold, LATERAL (
   SELECT a.id FROM tasks_assignment a
@@ -149,9 +150,15 @@ def gold_checks_pending() -> int:
 
 def gold_checks_due(settle_seconds: float = GOLD_REPAIR_SETTLE_SECONDS, limit: int = GOLD_REPAIR_BATCH) -> list[int]:
     """Submitted gold answers of open or paused jobs that were never scored (their queue entry lost)."""
-    with connection.cursor() as cur:
-        cur.execute(GOLD_DUE_SQL, [settle_seconds, limit])
-        return [row[0] for row in cur.fetchall()]
+    due: list[int] = []
+    live = Job.objects.filter(status__in=[Job.Status.OPEN, Job.Status.PAUSED]).values_list("id", flat=True)
+    for chunk in partitions.job_chunks(live):
+        with connection.cursor() as cur:
+            cur.execute(GOLD_DUE_SQL, [chunk, settle_seconds, limit - len(due)])
+            due += [row[0] for row in cur.fetchall()]
+        if len(due) >= limit:
+            break
+    return sorted(due)
 
 
 def gold_checks_repair(settle_seconds: float = GOLD_REPAIR_SETTLE_SECONDS) -> int:

@@ -32,6 +32,7 @@ from quorum import events
 from quorum.redis import get_redis
 from webhooks import services as webhooks
 
+from . import partitions
 from .aggregation.adaptive import needs_more_answers
 from .aggregation.gold import trust_score
 from .aggregation.service import items_results_refresh, job_results_refresh, stop_confidence
@@ -245,20 +246,40 @@ class Repair(NamedTuple):
     jobs_done: list[int]
 
 
-def microtasks_results_due(settle_seconds: float = REPAIR_SETTLE_SECONDS, limit: int = REPAIR_BATCH):
-    """(job, microtask) of finished microtasks whose results are not from their latest answers: a read of the
-    partial index ``microtask_results_due``, which holds only them."""
-    before = timezone.now() - timedelta(seconds=settle_seconds)
-    return (
-        Microtask.objects.filter(RESULTS_DUE, completed_at__lte=before).order_by().values_list("job_id", "id")[:limit]
+def results_due_query(job_ids: list[int], before):
+    """(job, microtask) of the jobs' finished microtasks whose results are not from their latest answers: a read
+    of the partial index ``microtask_results_due`` (each job's copy), which holds only them."""
+    return Microtask.objects.filter(RESULTS_DUE, job_id__in=job_ids, completed_at__lte=before).values_list(
+        "job_id", "id"
     )
 
 
-FINISHED_JOBS_SQL = """
-SELECT j.id FROM tasks_job j
-WHERE j.status = 'open'
-  AND NOT EXISTS (SELECT 1 FROM tasks_microtask m WHERE m.job_id = j.id AND m.status = 'open' AND NOT m.is_gold)
+def microtasks_results_due(settle_seconds: float = REPAIR_SETTLE_SECONDS, limit: int = REPAIR_BATCH) -> list:
+    """Those of every job, a hundred jobs a query (tasks/partitions.py: job_chunks)."""
+    before = timezone.now() - timedelta(seconds=settle_seconds)
+    due: list = []
+    for chunk in partitions.job_chunks(Job.objects.values_list("id", flat=True)):
+        due += results_due_query(chunk, before).order_by()[: limit - len(due)]
+        if len(due) >= limit:
+            break
+    return due
+
+
+# Of the given jobs, those with an ordinary microtask open; the jobs are named so that only their tables are read.
+JOBS_WITH_OPEN_WORK_SQL = """
+SELECT j FROM unnest(%(jobs)s::bigint[]) j
+WHERE EXISTS (SELECT 1 FROM tasks_microtask m
+              WHERE m.job_id = ANY(%(jobs)s::bigint[]) AND m.job_id = j AND m.status = 'open' AND NOT m.is_gold)
 """
+
+
+def jobs_with_open_work(job_ids) -> set[int]:
+    found: set[int] = set()
+    for chunk in partitions.job_chunks(job_ids):
+        with connection.cursor() as cur:
+            cur.execute(JOBS_WITH_OPEN_WORK_SQL, {"jobs": chunk})
+            found.update(row[0] for row in cur.fetchall())
+    return found
 
 
 def results_repair(settle_seconds: float = REPAIR_SETTLE_SECONDS) -> Repair:
@@ -281,9 +302,8 @@ def results_repair(settle_seconds: float = REPAIR_SETTLE_SECONDS) -> Repair:
         repaired += len(microtask_ids)
     if repaired:
         log.warning("results written for %s finished microtasks the queue had lost", repaired)
-    with connection.cursor() as cur:
-        cur.execute(FINISHED_JOBS_SQL)
-        candidates = [row[0] for row in cur.fetchall()]
+    open_jobs = set(Job.objects.filter(status=Job.Status.OPEN).values_list("id", flat=True))
+    candidates = open_jobs - jobs_with_open_work(open_jobs)
     done += [job.pk for job in Job.objects.filter(pk__in=candidates).order_by("pk") if job_complete_if_finished(job)]
     jobs_reopen_unfinished()
     if error is not None:
@@ -291,22 +311,12 @@ def results_repair(settle_seconds: float = REPAIR_SETTLE_SECONDS) -> Repair:
     return Repair(repaired, done)
 
 
-# Done jobs with an ordinary microtask open again: answers stopped counting, and the job must be served again.
-UNFINISHED_DONE_JOBS_SQL = """
-SELECT j.id FROM tasks_job j WHERE j.status = 'done'
-  AND EXISTS (SELECT 1 FROM tasks_microtask m WHERE m.job_id = j.id AND m.status = 'open' AND NOT m.is_gold)
-ORDER BY j.id
-"""
-
-
 def jobs_reopen_unfinished() -> list[int]:
-    """From PostgreSQL: re-open done jobs that have open microtasks (their re-opening was lost), so people are
-    asked for the answers they still need."""
+    """From PostgreSQL: re-open done jobs that have an ordinary microtask open (answers stopped counting and their
+    re-opening was lost), so people are asked for the answers they still need."""
     from .quality import jobs_reopen_if_done
 
-    with connection.cursor() as cur:
-        cur.execute(UNFINISHED_DONE_JOBS_SQL)
-        job_ids = [row[0] for row in cur.fetchall()]
+    job_ids = sorted(jobs_with_open_work(Job.objects.filter(status=Job.Status.DONE).values_list("id", flat=True)))
     if not job_ids:
         return []
     with transaction.atomic():

@@ -16,6 +16,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from quorum.money import money
 
+from . import partitions
 from .aggregation.gold import accuracy_interval, enough_evidence, interval_text, percent_text
 from .models import Answer, Assignment, Item, Job, JobWorker, Microtask, Upload
 
@@ -379,16 +380,20 @@ def item_answers(item: Item) -> list[Answer]:
 
 def microtasks_waiting_by_job(limit: int = 20) -> list[dict]:
     """Open and paused jobs with how many microtasks still need answers: the console's queue view."""
-    rows = (
-        Microtask.objects.filter(status=Microtask.Status.OPEN, is_gold=False, job__status__in=["open", "paused"])
-        .values("job_id", "job__name", "job__status", "job__priority")
-        .annotate(waiting=Count("id"))
-        .order_by("-waiting")[:limit]
-    )
+    jobs = {job.pk: job for job in Job.objects.filter(status__in=["open", "paused"]).only("name", "status", "priority")}
+    waiting: dict[int, int] = {}
+    for chunk in partitions.job_chunks(jobs):  # a query naming every job's table would lock them all
+        waiting.update(
+            Microtask.objects.filter(job_id__in=chunk, status=Microtask.Status.OPEN, is_gold=False)
+            .values("job_id")
+            .annotate(waiting=Count("id"))
+            .values_list("job_id", "waiting")
+        )
+    top = sorted(waiting.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     return [
-        {"job_id": r["job_id"], "name": r["job__name"], "status": r["job__status"], "priority": r["job__priority"],
-         "waiting": r["waiting"]}
-        for r in rows
+        {"job_id": job_id, "name": jobs[job_id].name, "status": jobs[job_id].status,
+         "priority": jobs[job_id].priority, "waiting": n}
+        for job_id, n in top
     ]  # fmt: skip
 
 

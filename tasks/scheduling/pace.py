@@ -11,28 +11,33 @@ from quorum.redis import get_redis
 
 from . import keys, pool
 
-JOB_MEDIANS_SQL = """
+# Items per answer: its answer rows, one per item (the (assignment, item) key). Not the microtask's item count: a
+# join to microtasks over many jobs would lock every job's table (tasks/partitions.py).
+ITEMS = "CROSS JOIN LATERAL (SELECT count(*) AS n FROM tasks_answer x WHERE x.assignment_id = a.id) items"
+
+JOB_MEDIANS_SQL = f"""
 UPDATE tasks_job j SET median_seconds_per_item = s.med
 FROM (
-  SELECT a.job_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY a.seconds_taken / m.item_count) AS med
-  FROM tasks_assignment a JOIN tasks_microtask m ON m.job_id = a.job_id AND m.id = a.microtask_id
+  SELECT a.job_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY a.seconds_taken / items.n) AS med
+  FROM tasks_assignment a {ITEMS}
   WHERE a.status = 'submitted' AND a.seconds_taken IS NOT NULL AND a.submitted_at > now() - interval '1 day'
+    AND items.n > 0
   GROUP BY a.job_id HAVING count(*) >= %(min_answers)s
 ) s
 WHERE j.id = s.job_id AND j.median_seconds_per_item IS DISTINCT FROM s.med
 RETURNING j.id
 """
 
-WORKER_SPEED_SQL = """
+WORKER_SPEED_SQL = f"""
 SELECT a.worker_id,
        percentile_cont(0.5) WITHIN GROUP (
-         ORDER BY j.median_seconds_per_item * m.item_count / greatest(a.seconds_taken, 0.1)) AS speed,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY a.seconds_taken / m.item_count) AS seconds_per_item
+         ORDER BY j.median_seconds_per_item * items.n / greatest(a.seconds_taken, 0.1)) AS speed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY a.seconds_taken / items.n) AS seconds_per_item
 FROM tasks_assignment a
-JOIN tasks_microtask m ON m.job_id = a.job_id AND m.id = a.microtask_id
+{ITEMS}
 JOIN tasks_job j ON j.id = a.job_id
 WHERE a.status = 'submitted' AND a.seconds_taken IS NOT NULL AND j.median_seconds_per_item IS NOT NULL
-  AND a.submitted_at > now() - interval '1 day'
+  AND a.submitted_at > now() - interval '1 day' AND items.n > 0
 GROUP BY a.worker_id HAVING count(*) >= %(min_answers)s
 """
 

@@ -115,7 +115,7 @@ def test_the_gold_repair_query_starts_from_the_gold_microtasks():
         )
         (job_index,) = cursor.fetchone()
         cursor.execute("SET enable_seqscan = off")
-        cursor.execute(f"EXPLAIN {quality.GOLD_DUE_SQL}", [0, 10])
+        cursor.execute(f"EXPLAIN {quality.GOLD_DUE_SQL}", [[job.pk], 0, 10])
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("RESET enable_seqscan")
     assert job_index in plan, plan

@@ -1,12 +1,18 @@
 """Items and microtasks are stored in a table per job (tasks/partitions.py): made by the job's first upload, read
 alone by the job's queries, dropped with the job, and never left behind by an upload that fails."""
 
-import pytest
-from django.db import connection
+import json
+import re
 
-from tasks import partitions
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from tasks import partitions, quality, results, selectors, services
 from tasks.models import Item, Job, Microtask
+from tasks.scheduling import pace
 from tests import factories
+from workers import selectors as workers_selectors
 
 
 def partitions_of(parent: str) -> dict[str, str]:
@@ -142,3 +148,54 @@ def test_every_unique_constraint_of_the_partitioned_tables_holds_the_partition_k
     assert len(constraints) == 4
     for table, name, definition in constraints:
         assert "job_id" in definition, (table, name, definition)
+
+
+def job_tables_locked() -> set[int]:
+    """The jobs whose tables (or their indexes) this transaction holds a lock on."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+            " WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation'"
+        )
+        names = [row[0] for row in cur.fetchall()]
+        cur.execute("SELECT id FROM tasks_job")
+        jobs = [row[0] for row in cur.fetchall()]
+    return {job for job in jobs if any(re.search(rf"_p{job}(_|$)", name) for name in names)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_answering_and_the_passes_lock_only_the_tables_of_the_jobs_they_read():
+    """A query over every job's tables locks them all, and past some 1,500 jobs PostgreSQL runs out of locks: the
+    answer path, the worker's page and the repair passes must name the jobs they read."""
+    live, done, other = (factories.make_job(redundancy=1) for _ in range(3))
+    for job in (live, done, other):
+        factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(3, gold_every=2)))
+    services.job_publish(live)
+    Job.objects.filter(pk=done.pk).update(status=Job.Status.DONE)
+    worker = factories.make_worker()
+    mt = Microtask.objects.filter(job=live, is_gold=False).first()
+    lease = {"op": "l", "j": live.pk, "mt": mt.pk, "w": worker.pk, "secs": 60}
+
+    def locks_of(action) -> set[int]:
+        with transaction.atomic():
+            action()
+            return job_tables_locked()
+
+    def batch(op: dict):
+        with connection.cursor() as cur:
+            cur.execute("SELECT quorum_commit_batch(%s::jsonb)", [json.dumps([op])])
+            return cur.fetchone()[0][0]
+
+    assert locks_of(lambda: batch(lease)) == {live.pk}
+    (item,) = Item.objects.filter(job=live, microtask_index=mt.index)
+    answer = {"op": "s", "j": live.pk, "mt": mt.pk, "w": worker.pk, "key": "k", "secs": 3.0,
+              "answers": [{"item": item.pk, "value": "apple"}]}  # fmt: skip
+    assert locks_of(lambda: batch(answer)) == {live.pk}
+    assert locks_of(lambda: workers_selectors.worker_stats(worker)) == set()
+    assert workers_selectors.worker_stats(worker)["answers"] == 1
+    assert locks_of(lambda: results.jobs_with_open_work([done.pk])) == {done.pk}
+    assert locks_of(lambda: list(results.results_due_query([live.pk], timezone.now()))) == {live.pk}
+    with connection.cursor() as cur:
+        assert locks_of(lambda: cur.execute(quality.GOLD_DUE_SQL, [[live.pk], 0, 10])) == {live.pk}
+    assert locks_of(lambda: selectors.microtasks_waiting_by_job()) == {live.pk}  # the only open or paused job
+    assert locks_of(lambda: pace.pace_refresh()) == set()

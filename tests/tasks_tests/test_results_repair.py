@@ -5,6 +5,7 @@ writes it."""
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from quorum.redis import get_redis
 from tasks import results, services
@@ -128,8 +129,9 @@ def test_a_whole_job_pass_that_fails_is_tried_again(monkeypatch):
 def test_the_repair_query_reads_only_the_partial_index():
     """However many microtasks the jobs have, the repair pass reads an index of the ones awaiting results (each
     job's copy of it)."""
-    factories.ingest_now(factories.make_job(), factories.csv_bytes(factories.fruit_rows(20)))
-    sql, params = results.microtasks_results_due(settle_seconds=0).query.sql_with_params()
+    job = factories.make_job()
+    factories.ingest_now(job, factories.csv_bytes(factories.fruit_rows(20)))
+    sql, params = results.results_due_query([job.pk], timezone.now()).query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'microtask_results_due'::regclass"

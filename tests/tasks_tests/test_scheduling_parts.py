@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from quorum.redis import get_redis
 from tasks import services
-from tasks.models import Assignment, Microtask
+from tasks.models import Answer, Assignment, Item, Microtask
 from tasks.scheduling import keys, pace, pool
 from tasks.scheduling.runtime import JobInfo, lease_seconds_for
 from tests import factories
@@ -37,11 +37,13 @@ def test_pace_refresh_measures_job_medians_and_worker_speed():
     fast, slow = factories.make_worker(), factories.make_worker()
     now = timezone.now()
     for mt in Microtask.objects.filter(job=job)[:15]:
+        item = Item.objects.get(job=job, microtask_index=mt.index)
         for worker, seconds in ((fast, 5.0), (slow, 20.0)):
-            Assignment.objects.create(
+            a = Assignment.objects.create(
                 microtask=mt, job=job, worker=worker, status="submitted", leased_at=now, expires_at=now,
                 submitted_at=now, seconds_taken=seconds,
             )  # fmt: skip
+            Answer.objects.create(assignment=a, item=item, job=job, worker=worker, value="apple")
     result = pace.pace_refresh(min_job_answers=20, min_worker_answers=10)
     job.refresh_from_db()
     assert result == {"jobs": 1, "workers": 2}
