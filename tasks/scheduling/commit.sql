@@ -6,6 +6,7 @@
 -- generic plan): the latter locks every job's table and indexes at each call, so its cost grows with the number
 -- of jobs stored and, past about 1,500 jobs, the batch fails with "out of shared memory" (max_locks_per_transaction).
 -- Planning a statement on one plain table costs about 13 us more than a cached plan, whatever the number of jobs.
+-- (Each still says job_id = ...: the table's indexes, made from the parent's, lead with it.)
 -- The rest (assignments, answers, jobs) runs on cached generic plans.
 
 -- The job's table of items or microtasks (tasks/partitions.py names them), or NULL where the job has none: a job
@@ -122,8 +123,8 @@ BEGIN
                                 ELSE quorum_shown(i.data, $2, $3, $4, $5)
                            END)
                          ORDER BY i.position)
-                     FROM %s i WHERE i.microtask_index = $1$q$, quorum_job_table('tasks_item', m.job_id))
-        INTO items USING m.index, j.text_field, j.shown_fields, j.id_field, j.gold_field;
+                     FROM %s i WHERE i.job_id = $6 AND i.microtask_index = $1$q$, quorum_job_table('tasks_item', m.job_id))
+        INTO items USING m.index, j.text_field, j.shown_fields, j.id_field, j.gold_field, m.job_id;
       RETURN jsonb_build_object(
         'ms', m.status, 'job', m.job_id, 'rank', m.rank, 'index', m.index,
         'a', a.id, 'la', a.leased_at, 'ea', a.expires_at, 'items', items);
