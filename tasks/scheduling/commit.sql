@@ -89,8 +89,15 @@ BEGIN
   IF microtasks IS NULL THEN
     RETURN '{"ms": null}'::jsonb;
   END IF;
-  EXECUTE format('SELECT id, job_id, index, rank, status, is_gold, answer_count, answers_wanted FROM %s WHERE id = $1',
-                 microtasks) INTO m USING (op->>'mt')::bigint;
+  -- The microtask and its items as stored, in one statement on the job's tables (each EXECUTE is planned anew);
+  -- what workers see of the items is built below by a statement with a cached plan.
+  EXECUTE format($q$SELECT m.id, m.job_id, m.index, m.rank, m.status, m.is_gold, m.answer_count, m.answers_wanted,
+                           i.ids, i.data
+                    FROM %s m LEFT JOIN LATERAL (
+                      SELECT array_agg(x.id ORDER BY x.position) AS ids, array_agg(x.data ORDER BY x.position) AS data
+                      FROM %s x WHERE x.job_id = m.job_id AND x.microtask_index = m.index) i ON true
+                    WHERE m.id = $1$q$, microtasks, quorum_job_table('tasks_item', (op->>'j')::bigint))
+    INTO m USING (op->>'mt')::bigint;
   IF m.id IS NULL THEN
     RETURN '{"ms": null}'::jsonb;
   END IF;
@@ -116,15 +123,14 @@ BEGIN
     RETURNING id, leased_at, expires_at INTO a;
     IF FOUND THEN
       -- The common job shows one text column: built in place, not through quorum_shown's walk of every key.
-      EXECUTE format($q$SELECT jsonb_agg(jsonb_build_object(
-                           'id', i.id, 'data',
-                           CASE WHEN $2 <> '' AND $3 = '[]'::jsonb AND i.data ? $2
-                                THEN jsonb_build_object($2, i.data -> $2)
-                                ELSE quorum_shown(i.data, $2, $3, $4, $5)
-                           END)
-                         ORDER BY i.position)
-                     FROM %s i WHERE i.job_id = $6 AND i.microtask_index = $1$q$, quorum_job_table('tasks_item', m.job_id))
-        INTO items USING m.index, j.text_field, j.shown_fields, j.id_field, j.gold_field, m.job_id;
+      SELECT jsonb_agg(jsonb_build_object(
+               'id', i.id, 'data',
+               CASE WHEN j.text_field <> '' AND j.shown_fields = '[]'::jsonb AND i.data ? j.text_field
+                    THEN jsonb_build_object(j.text_field, i.data -> j.text_field)
+                    ELSE quorum_shown(i.data, j.text_field, j.shown_fields, j.id_field, j.gold_field)
+               END)
+             ORDER BY i.n)
+        INTO items FROM unnest(m.ids, m.data) WITH ORDINALITY i(id, data, n);
       RETURN jsonb_build_object(
         'ms', m.status, 'job', m.job_id, 'rank', m.rank, 'index', m.index,
         'a', a.id, 'la', a.leased_at, 'ea', a.expires_at, 'items', items);
@@ -162,7 +168,7 @@ CREATE OR REPLACE FUNCTION quorum_worker_lock_key(w bigint) RETURNS int LANGUAGE
   'SELECT mod(w, 2147483647)::int';
 
 CREATE OR REPLACE FUNCTION quorum_commit_batch(ops jsonb) RETURNS jsonb LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan AS $$
+RESET plan_cache_mode AS $$
 DECLARE
   op jsonb;
   results jsonb[] := '{}';
