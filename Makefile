@@ -9,7 +9,7 @@ SCHEDULER_TESTS := tests/tasks_tests/test_scheduling_parts.py tests/e2e/test_sch
 
 # `make superuser` and `make manage ARGS=...` use the database of a running `make run` (var/services.json), else
 # DATABASE_URL, else the embedded one.
-.PHONY: run superuser manage test test-cluster install install-dev lint format migrations-check bench-ingest bench-buckets bench-crowd bench-scale bench-scale-cluster bench-aggregation bench-annotation bench-automation bench-automation-scale messages clean
+.PHONY: run superuser manage test test-cluster install install-dev lint format migrations-check bench-ingest bench-buckets bench-crowd bench-jobs-stored bench-scale bench-scale-cluster bench-aggregation bench-annotation bench-automation bench-automation-scale messages clean
 
 # A dev machine gets every set: the web's (requirements.txt), the model's and `make run`'s embedded services.
 $(VENV)/.installed: requirements.txt requirements-automation.txt requirements-embedded.txt
@@ -74,6 +74,11 @@ bench-annotation: install
 bench-crowd: install-dev
 	$(PY) bench/crowd.py --workers 1000 --seconds 30
 	$(PY) bench/crowd.py --workers 2000 --offered 1000 --seconds 30
+
+# 4,000 jobs stored (in DATABASE_URL's database; those already there count), then the answer path, the passes and
+# the pages that read across jobs, each timed.
+bench-jobs-stored: install-dev
+	$(PY) bench/jobs_stored.py --jobs 4000
 
 # Two ASGI processes behind a balancer, two Celery workers, beat, Redis with Sentinel and the machine's PostgreSQL
 # (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/quorum_bench_scale); one of each killed during the run.

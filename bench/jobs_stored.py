@@ -53,22 +53,25 @@ def steps():
     from django.test import Client
 
     from tasks import background
-    from tasks.models import Job, Microtask
+    from tasks.models import Assignment, Job, Microtask
     from tests import factories
     from workers.models import User
 
     settings.ALLOWED_HOSTS = ["*"]
-    job = Job.objects.filter(status="open").order_by("-pk").first()
-    worker = factories.make_worker()
+    for job in Job.objects.filter(status="open").order_by("-pk"):  # a microtask nobody has leased yet (reruns)
+        leased = Assignment.objects.filter(job=job).values("microtask_id")
+        mt = Microtask.objects.filter(job=job, is_gold=False, status="open").exclude(pk__in=leased).first()
+        if mt is not None:
+            break
+    worker = factories.make_worker(username=f"jobs-worker-{secrets.token_hex(4)}")
     admin = User.objects.filter(is_superuser=True).first() or User.objects.create_superuser(
         f"admin-{secrets.token_hex(3)}", "admin@example.com", secrets.token_urlsafe(16)
     )
-    mt = Microtask.objects.filter(job=job, is_gold=False).order_by("index").first()
 
     def batch(op: dict):
         with connection.cursor() as cur:
-            cur.execute("SELECT quorum_commit_batch(%s::jsonb)", [json.dumps([op])])
-            return cur.fetchone()[0][0]
+            cur.execute("SELECT quorum_commit_batch(%s::jsonb)::text", [json.dumps([op])])
+            return json.loads(cur.fetchone()[0])[0]
 
     def lease_and_answer():
         leased = batch({"op": "l", "j": job.pk, "mt": mt.pk, "w": worker.pk, "secs": 60})
