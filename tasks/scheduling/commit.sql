@@ -5,9 +5,10 @@
 -- each call (custom plans: 40-110 us of planning each, twice the statement) or once for every job (a cached
 -- generic plan): the latter locks every job's table and indexes at each call, so its cost grows with the number
 -- of jobs stored and, past about 1,500 jobs, the batch fails with "out of shared memory" (max_locks_per_transaction).
--- Planning a statement on one plain table costs about 13 us more than a cached plan, whatever the number of jobs.
--- (Each still says job_id = ...: the table's indexes, made from the parent's, lead with it.)
--- The rest (assignments, answers, jobs) runs on cached generic plans.
+-- Planning a statement on one plain table costs 14-20 us more than a cached plan, whatever the number of jobs
+-- (docs/BENCHMARKS.md "Many jobs stored"). A statement that reads by anything but the id still says job_id = ...:
+-- the table's indexes, made from the parent's, lead with it. The rest (assignments, answers, jobs) runs on the
+-- plans PL/pgSQL caches.
 
 -- The job's table of items or microtasks (tasks/partitions.py names them), or NULL where the job has none: a job
 -- deleted while its workers still answered.
@@ -167,8 +168,7 @@ CREATE OR REPLACE FUNCTION quorum_worker_lock_space() RETURNS int LANGUAGE sql I
 CREATE OR REPLACE FUNCTION quorum_worker_lock_key(w bigint) RETURNS int LANGUAGE sql IMMUTABLE AS
   'SELECT mod(w, 2147483647)::int';
 
-CREATE OR REPLACE FUNCTION quorum_commit_batch(ops jsonb) RETURNS jsonb LANGUAGE plpgsql
-RESET plan_cache_mode AS $$
+CREATE OR REPLACE FUNCTION quorum_commit_batch(ops jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   op jsonb;
   results jsonb[] := '{}';
