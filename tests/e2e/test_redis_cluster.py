@@ -18,6 +18,7 @@ from tasks.aggregation.service import estimates_key
 from tasks.models import Answer, Microtask
 from tasks.scheduling import keys
 from tests import factories
+from tests.redis_burst import burst_of_increments
 from tests.servers import asgi_server
 from workers import auth_limits
 
@@ -104,16 +105,4 @@ def test_a_server_with_its_scheduler_state_on_a_cluster_answers_a_job_to_the_end
 
 def test_a_burst_beyond_the_scheduler_clients_connections_waits_on_a_cluster_too(redis_cluster):
     """A thousand sockets closing at once: redis-py's cluster client would fail the commands past its cap."""
-
-    async def burst() -> int:
-        client = redis_urls.async_client(redis_cluster.url, decode_responses=True, max_connections=2)
-        key = f"{settings.REDIS_PREFIX}:test:burst"
-        try:
-            await client.delete(key)
-            counts = await asyncio.gather(*[client.incr(key) for _ in range(200)])
-            await client.delete(key)
-            return max(counts)
-        finally:
-            await client.aclose()
-
-    assert asyncio.run(burst()) == 200
+    assert burst_of_increments(redis_cluster.url, f"{settings.REDIS_PREFIX}:test:burst") == 200

@@ -13,6 +13,7 @@ import redis
 
 from quorum import redis_urls
 from quorum.redis_sentinel import MASTER_CHECK_SECONDS
+from tests.redis_burst import burst_of_increments
 from tests.sentinel import MASTER, master_replica_sentinel, redis_with_sentinel, sentinel_binaries_missing, wait_until
 from tests.servers import ROOT, server_env
 
@@ -70,15 +71,7 @@ def test_plain_clients_reach_the_master_through_the_sentinel(tmp_path):
 def test_a_burst_beyond_the_async_clients_connections_waits_for_one_through_the_sentinel(tmp_path):
     """A thousand sockets closing at once ask the scheduler's Redis for more connections than its cap."""
     with redis_with_sentinel(tmp_path) as (sentinel_url, _):
-
-        async def burst() -> int:
-            client = redis_urls.async_client(sentinel_url, decode_responses=True, max_connections=2)
-            try:
-                return max(await asyncio.gather(*[client.incr("q-sentinel:burst") for _ in range(200)]))
-            finally:
-                await client.aclose()
-
-        assert asyncio.run(burst()) == 200
+        assert burst_of_increments(sentinel_url, "q-sentinel:burst") == 200
 
 
 def test_every_role_works_through_the_sentinel(tmp_path):

@@ -3,6 +3,7 @@
 import pytest
 
 from quorum import redis_urls
+from tests.redis_burst import burst_of_increments
 
 URL = "redis+sentinel://:s%40cret@sent-a:26379,sent-b/mymaster/3?sentinel_password=sp"
 
@@ -51,19 +52,6 @@ def test_the_health_page_shows_a_sentinel_url_without_its_passwords():
 
 def test_a_burst_beyond_the_scheduler_clients_connections_waits_for_one_instead_of_failing():
     """A thousand sockets closing at once ask the scheduler's Redis for more connections than its cap."""
-    import asyncio
-
     from django.conf import settings
 
-    async def burst() -> int:
-        client = redis_urls.async_client(settings.SCHEDULER_REDIS_URL, decode_responses=True, max_connections=2)
-        key = f"{settings.REDIS_PREFIX}:test:burst"
-        try:
-            await client.delete(key)
-            counts = await asyncio.gather(*[client.incr(key) for _ in range(200)])
-            await client.delete(key)
-            return max(counts)
-        finally:
-            await client.aclose()
-
-    assert asyncio.run(burst()) == 200
+    assert burst_of_increments(settings.SCHEDULER_REDIS_URL, f"{settings.REDIS_PREFIX}:test:burst") == 200
