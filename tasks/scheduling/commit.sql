@@ -1,14 +1,15 @@
 -- The scheduler's durable writes, run server-side: one call per batch of sockets (see store.py).
 -- Each op is a JSON object: {"op": "s"|"l"|"r", ...}; the result is a JSON array with one object per op.
--- Microtasks and items are stored in a table per job (tasks/partitions.py), and the statements on them read and
--- write the job's own table by name (EXECUTE). A statement on the partitioned parent would be planned either for
--- each call (custom plans: 40-110 us of planning each, twice the statement) or once for every job (a cached
--- generic plan): the latter locks every job's table and indexes at each call, so its cost grows with the number
--- of jobs stored and, past about 1,500 jobs, the batch fails with "out of shared memory" (max_locks_per_transaction).
--- Planning a statement on one plain table costs 14-20 us more than a cached plan, whatever the number of jobs
--- (docs/BENCHMARKS.md "Many jobs stored"). A statement that reads by anything but the id still says job_id = ...:
--- the table's indexes, made from the parent's, lead with it. The rest (assignments, answers, jobs) runs on the
--- plans PL/pgSQL caches.
+-- Microtasks and items are stored in a table per job (tasks/partitions.py), and every statement on them names the
+-- job. Two ways to run those statements, chosen per batch by the number of jobs' tables (quorum_by_job_table):
+-- - up to 200 of them (quorum.job_tables_on_cached_plans), on the partitioned parent with cached generic plans
+--   (plan_cache_mode on quorum_commit_batch, which the others run inside): PostgreSQL prunes the other jobs'
+--   tables as each statement starts, but locks every one of them first;
+-- - beyond, on the job's own table by name (EXECUTE), planned at each call: 100-150 us of planning a lease, whatever
+--   the number of jobs, where the cached plans' locks grow with the jobs stored (7 % fewer answers a second with 100
+--   jobs) and, past about 1,500 jobs, run out ("out of shared memory", max_locks_per_transaction).
+-- docs/BENCHMARKS.md "Many jobs stored" has the figures. A statement on one job's table that reads by anything but
+-- the id still says job_id = ...: the table's indexes, made from the parent's, lead with it.
 
 -- The job's table of items or microtasks (tasks/partitions.py names them), or NULL where the job has none: a job
 -- deleted while its workers still answered.
@@ -16,11 +17,25 @@ CREATE OR REPLACE FUNCTION quorum_job_table(parent text, job bigint) RETURNS tex
   SELECT CASE WHEN to_regclass(parent || '_p' || job) IS NULL THEN NULL ELSE quote_ident(parent || '_p' || job) END
 $$;
 
-CREATE OR REPLACE FUNCTION quorum_submit(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+-- Whether a batch runs its statements on each job's own table: more than 200 jobs'
+-- tables, or the setting quorum.job_tables_on_cached_plans where a session or the database sets it (tests, tuning).
+CREATE OR REPLACE FUNCTION quorum_by_job_table() RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT count(*) > coalesce(nullif(current_setting('quorum.job_tables_on_cached_plans', true), '')::int, 200)
+  FROM (SELECT 1 FROM pg_inherits WHERE inhparent = 'tasks_microtask'::regclass
+        LIMIT coalesce(nullif(current_setting('quorum.job_tables_on_cached_plans', true), '')::int, 200) + 1) t
+$$;
+
+-- The functions below take the batch's choice as a second argument.
+DROP FUNCTION IF EXISTS quorum_submit(jsonb);
+DROP FUNCTION IF EXISTS quorum_lease(jsonb);
+DROP FUNCTION IF EXISTS quorum_release(jsonb);
+
+CREATE OR REPLACE FUNCTION quorum_submit(op jsonb, by_table boolean) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   mt bigint := (op->>'mt')::bigint;
+  job bigint := (op->>'j')::bigint;
   w bigint := (op->>'w')::bigint;
-  microtasks text := quorum_job_table('tasks_microtask', (op->>'j')::bigint);
+  microtasks text;
   m record;
   prior record;
   aid bigint;
@@ -38,16 +53,26 @@ BEGIN
   IF FOUND AND prior.status = 'skipped' THEN
     RETURN '{"s": "skipped"}'::jsonb;
   END IF;
-  IF microtasks IS NULL THEN
-    RETURN '{"s": "rejected"}'::jsonb;
+  IF by_table THEN
+    microtasks := quorum_job_table('tasks_microtask', job);
+    IF microtasks IS NULL THEN
+      RETURN '{"s": "rejected"}'::jsonb;
+    END IF;
+    EXECUTE format($q$UPDATE %s SET
+      answer_count = answer_count + 1,
+      status = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN 'done' ELSE status END,
+      completed_at = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN now() ELSE completed_at END
+    WHERE job_id = $2 AND id = $1 AND status <> 'cancelled' AND (is_gold OR answer_count < answers_wanted)
+    RETURNING job_id, status, item_count, is_gold$q$, microtasks) INTO m USING mt, job;
+  ELSE
+    UPDATE tasks_microtask SET
+      answer_count = answer_count + 1,
+      status = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN 'done' ELSE status END,
+      completed_at = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN now() ELSE completed_at END
+    WHERE job_id = job AND id = mt AND status <> 'cancelled' AND (is_gold OR answer_count < answers_wanted)
+    RETURNING job_id, status, item_count, is_gold INTO m;
   END IF;
-  EXECUTE format($q$UPDATE %s SET
-    answer_count = answer_count + 1,
-    status = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN 'done' ELSE status END,
-    completed_at = CASE WHEN NOT is_gold AND answer_count + 1 >= answers_wanted THEN now() ELSE completed_at END
-  WHERE id = $1 AND status <> 'cancelled' AND (is_gold OR answer_count < answers_wanted)
-  RETURNING job_id, status, item_count, is_gold$q$, microtasks) INTO m USING mt;
-  IF m.job_id IS NULL THEN  -- no row (EXECUTE leaves FOUND alone)
+  IF m.job_id IS NULL THEN  -- no row (and EXECUTE leaves FOUND alone)
     RETURN '{"s": "rejected"}'::jsonb;
   END IF;
   -- A lease records the reward it pays; an answer without one (its lease row gone) pays the job's reward now.
@@ -78,27 +103,38 @@ CREATE OR REPLACE FUNCTION quorum_shown(data jsonb, text_field text, shown_field
   END
 $$;
 
-CREATE OR REPLACE FUNCTION quorum_lease(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION quorum_lease(op jsonb, by_table boolean) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   w bigint := (op->>'w')::bigint;
-  microtasks text := quorum_job_table('tasks_microtask', (op->>'j')::bigint);
+  job bigint := (op->>'j')::bigint;
+  microtasks text;
   m record;
   j record;
   a record;
   items jsonb;
 BEGIN
-  IF microtasks IS NULL THEN
-    RETURN '{"ms": null}'::jsonb;
-  END IF;
-  -- The microtask and its items as stored, in one statement on the job's tables (each EXECUTE is planned anew);
+  -- The microtask and its items as stored, in one statement (on the job's tables, each EXECUTE is planned anew);
   -- what workers see of the items is built below by a statement with a cached plan.
-  EXECUTE format($q$SELECT m.id, m.job_id, m.index, m.rank, m.status, m.is_gold, m.answer_count, m.answers_wanted,
-                           i.ids, i.data
-                    FROM %s m LEFT JOIN LATERAL (
-                      SELECT array_agg(x.id ORDER BY x.position) AS ids, array_agg(x.data ORDER BY x.position) AS data
-                      FROM %s x WHERE x.job_id = m.job_id AND x.microtask_index = m.index) i ON true
-                    WHERE m.id = $1$q$, microtasks, quorum_job_table('tasks_item', (op->>'j')::bigint))
-    INTO m USING (op->>'mt')::bigint;
+  IF by_table THEN
+    microtasks := quorum_job_table('tasks_microtask', job);
+    IF microtasks IS NULL THEN
+      RETURN '{"ms": null}'::jsonb;
+    END IF;
+    EXECUTE format($q$SELECT m.id, m.job_id, m.index, m.rank, m.status, m.is_gold, m.answer_count, m.answers_wanted,
+                             i.ids, i.data
+                      FROM %s m LEFT JOIN LATERAL (
+                        SELECT array_agg(x.id ORDER BY x.position) AS ids, array_agg(x.data ORDER BY x.position) AS data
+                        FROM %s x WHERE x.job_id = $2 AND x.microtask_index = m.index) i ON true
+                      WHERE m.job_id = $2 AND m.id = $1$q$, microtasks, quorum_job_table('tasks_item', job))
+      INTO m USING (op->>'mt')::bigint, job;
+  ELSE
+    SELECT t.id, t.job_id, t.index, t.rank, t.status, t.is_gold, t.answer_count, t.answers_wanted, i.ids, i.data
+    INTO m
+    FROM tasks_microtask t LEFT JOIN LATERAL (
+      SELECT array_agg(x.id ORDER BY x.position) AS ids, array_agg(x.data ORDER BY x.position) AS data
+      FROM tasks_item x WHERE x.job_id = job AND x.microtask_index = t.index) i ON true
+    WHERE t.job_id = job AND t.id = (op->>'mt')::bigint;
+  END IF;
   IF m.id IS NULL THEN
     RETURN '{"ms": null}'::jsonb;
   END IF;
@@ -140,7 +176,7 @@ BEGIN
   RETURN jsonb_build_object('ms', m.status, 'job', m.job_id, 'rank', m.rank, 'index', m.index);
 END $$;
 
-CREATE OR REPLACE FUNCTION quorum_release(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION quorum_release(op jsonb, by_table boolean) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   a record;
   r record;
@@ -152,12 +188,17 @@ BEGIN
   IF NOT FOUND THEN
     RETURN '{}'::jsonb;
   END IF;
-  microtasks := quorum_job_table('tasks_microtask', a.job_id);
-  IF microtasks IS NULL THEN
-    RETURN '{}'::jsonb;
+  IF by_table THEN
+    microtasks := quorum_job_table('tasks_microtask', a.job_id);
+    IF microtasks IS NULL THEN
+      RETURN '{}'::jsonb;
+    END IF;
+    EXECUTE format('SELECT id AS microtask_id, job_id, rank, index, is_gold, status FROM %s WHERE job_id = $2 AND id = $1',
+                   microtasks) INTO r USING a.microtask_id, a.job_id;
+  ELSE
+    SELECT m.id AS microtask_id, m.job_id, m.rank, m.index, m.is_gold, m.status INTO r
+    FROM tasks_microtask m WHERE m.job_id = a.job_id AND m.id = a.microtask_id;
   END IF;
-  EXECUTE format('SELECT id AS microtask_id, job_id, rank, index, is_gold, status FROM %s WHERE id = $1', microtasks)
-    INTO r USING a.microtask_id;
   RETURN jsonb_build_object('mt', r.microtask_id, 'job', r.job_id, 'rank', r.rank, 'index', r.index,
                             'g', r.is_gold, 'ms', r.status);
 END $$;
@@ -168,21 +209,26 @@ CREATE OR REPLACE FUNCTION quorum_worker_lock_space() RETURNS int LANGUAGE sql I
 CREATE OR REPLACE FUNCTION quorum_worker_lock_key(w bigint) RETURNS int LANGUAGE sql IMMUTABLE AS
   'SELECT mod(w, 2147483647)::int';
 
-CREATE OR REPLACE FUNCTION quorum_commit_batch(ops jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION quorum_commit_batch(ops jsonb) RETURNS jsonb LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   op jsonb;
   results jsonb[] := '{}';
   submits record;
+  by_table boolean := quorum_by_job_table();
 BEGIN
   -- Submits lock their microtasks first, in (job, id) order, so concurrent batches cannot deadlock; one
-  -- statement per job, on that job's table.
+  -- statement per job.
   FOR submits IN
-    SELECT quorum_job_table('tasks_microtask', (e->>'j')::bigint) AS microtasks, array_agg((e->>'mt')::bigint) AS ids
-    FROM jsonb_array_elements(ops) e WHERE e->>'op' = 's' GROUP BY (e->>'j')::bigint ORDER BY (e->>'j')::bigint
+    SELECT (e->>'j')::bigint AS job, array_agg((e->>'mt')::bigint) AS ids
+    FROM jsonb_array_elements(ops) e WHERE e->>'op' = 's' GROUP BY 1 ORDER BY 1
   LOOP
-    IF submits.microtasks IS NOT NULL THEN
-      EXECUTE format('SELECT 1 FROM %s WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE', submits.microtasks)
-        USING submits.ids;
+    IF NOT by_table THEN
+      PERFORM 1 FROM tasks_microtask WHERE job_id = submits.job AND id = ANY(submits.ids) ORDER BY id
+      FOR NO KEY UPDATE;
+    ELSIF quorum_job_table('tasks_microtask', submits.job) IS NOT NULL THEN
+      EXECUTE format('SELECT 1 FROM %s WHERE job_id = $2 AND id = ANY($1) ORDER BY id FOR NO KEY UPDATE',
+                     quorum_job_table('tasks_microtask', submits.job)) USING submits.ids, submits.job;
     END IF;
   END LOOP;
   -- Then each worker of the batch, in key order: a worker's leases are counted against their limit, and resumed
@@ -193,9 +239,9 @@ BEGIN
         ORDER BY 1) workers;
   FOR op IN SELECT value FROM jsonb_array_elements(ops) LOOP
     results := results || CASE op->>'op'
-      WHEN 's' THEN quorum_submit(op)
-      WHEN 'l' THEN quorum_lease(op)
-      ELSE quorum_release(op) END;
+      WHEN 's' THEN quorum_submit(op, by_table)
+      WHEN 'l' THEN quorum_lease(op, by_table)
+      ELSE quorum_release(op, by_table) END;
   END LOOP;
   RETURN to_jsonb(results);
 END $$;

@@ -47,7 +47,27 @@ def open_job(items: int, redundancy: int):
     return job
 
 
+@pytest.fixture
+def statements_on_job_tables():
+    """The servers started meanwhile run the scheduler's statements on each job's own table, as they do with more
+    than 200 jobs stored (commit.sql, quorum_by_job_table)."""
+    database = connection.settings_dict["NAME"]
+    with connection.cursor() as cur:
+        cur.execute(f'ALTER DATABASE "{database}" SET quorum.job_tables_on_cached_plans = 0')
+    yield
+    with connection.cursor() as cur:
+        cur.execute(f'ALTER DATABASE "{database}" RESET quorum.job_tables_on_cached_plans')
+
+
 def test_fifty_concurrent_workers_give_each_microtask_exactly_k_distinct_answers():
+    fifty_workers_answer_forty_microtasks_three_times()
+
+
+def test_the_same_with_the_statements_on_each_jobs_own_table(statements_on_job_tables):
+    fifty_workers_answer_forty_microtasks_three_times()
+
+
+def fifty_workers_answer_forty_microtasks_three_times():
     job = open_job(items=40, redundancy=3)
     keys = [token(factories.make_worker()) for _ in range(50)]
     with asgi_server() as url:
