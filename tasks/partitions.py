@@ -8,9 +8,9 @@ by ``job_id`` (migration tasks.0020).
 - Deleting a job drops its partitions, whatever their size, after the delete commits (DETACH ... CONCURRENTLY,
   which does not block other jobs' queries). A process that dies in between leaves orphans that
   ``orphans_drop`` (a periodic pass, and after migrate) drops.
-- Queries name the job (``job_id = ...``) so that PostgreSQL reads only its partition; the scheduler's PL/pgSQL
-  functions run those statements through EXECUTE on the job's own table, since a cached generic plan would lock
-  every partition. A query over several jobs names them, ``JOBS_PER_QUERY`` at a time (``job_chunks``): one over
+- Queries name the job (``job_id = ...``) so that PostgreSQL reads only its partition; past 200 jobs the
+  scheduler's PL/pgSQL functions run those statements through EXECUTE on the job's own table, since a cached
+  generic plan locks every partition (commit.sql). A query over several jobs names them, ``JOBS_PER_QUERY`` at a time (``job_chunks``): one over
   every job's tables locks them all, and past about 1,500 jobs stored PostgreSQL's lock table (64 locks a
   connection by default, max_locks_per_transaction) runs out: "out of shared memory".
 
