@@ -20,6 +20,7 @@ This module reads no settings: settings.py imports it.
 """
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -208,6 +209,7 @@ def async_client(url: str, **kwargs):
     )
 
 
+@functools.cache
 def _waiting_cluster_class():
     """redis.asyncio's cluster client fails a command with MaxConnectionsError once a node holds ``max_connections``;
     this one runs at most ``command_limit`` commands at once and the others wait their turn (each takes one

@@ -1,5 +1,7 @@
 """Django admin for the work: lists an operator can scan, filters, search, and the everyday actions."""
 
+from functools import cached_property
+
 from django.contrib import admin, messages
 
 from . import partitions, services
@@ -64,6 +66,7 @@ class OneJobFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [(str(job.pk), f"{job.pk}: {job.name}") for job in Job.objects.order_by("-pk")[:50]]
 
+    @cached_property
     def chosen(self) -> int | None:
         value = self.value()
         if value and value.isdigit():
@@ -71,10 +74,10 @@ class OneJobFilter(admin.SimpleListFilter):
         return Job.objects.order_by("-pk").values_list("pk", flat=True).first()
 
     def queryset(self, request, queryset):
-        return queryset.filter(job_id=self.chosen())
+        return queryset.filter(job_id=self.chosen)
 
     def choices(self, changelist):
-        chosen = str(self.chosen())
+        chosen = str(self.chosen)
         for value, label in self.lookup_choices:
             yield {
                 "selected": value == chosen,

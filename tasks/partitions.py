@@ -20,7 +20,7 @@ are unique across jobs too.
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.db import connection, transaction
 
@@ -46,6 +46,18 @@ def job_chunks(job_ids: Iterable[int]) -> Iterator[list[int]]:
     ids = sorted(set(job_ids))
     for at in range(0, len(ids), JOBS_PER_QUERY):
         yield ids[at : at + JOBS_PER_QUERY]
+
+
+def rows_over_jobs(job_ids: Iterable[int], rows_of: Callable[[list[int], int | None], Iterable], limit=None) -> list:
+    """``rows_of(chunk, room)`` for the jobs JOBS_PER_QUERY at a time, each a query of its own (outside a
+    transaction, a transaction of its own too); their rows together, at most ``limit`` of them. ``room``: how many
+    more rows are wanted (None: all)."""
+    rows: list = []
+    for chunk in job_chunks(job_ids):
+        rows += rows_of(chunk, None if limit is None else limit - len(rows))
+        if limit is not None and len(rows) >= limit:
+            break
+    return rows
 
 
 def job_partitioned(cursor, job_id: int) -> bool:

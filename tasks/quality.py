@@ -150,15 +150,14 @@ def gold_checks_pending() -> int:
 
 def gold_checks_due(settle_seconds: float = GOLD_REPAIR_SETTLE_SECONDS, limit: int = GOLD_REPAIR_BATCH) -> list[int]:
     """Submitted gold answers of open or paused jobs that were never scored (their queue entry lost)."""
-    due: list[int] = []
     live = Job.objects.filter(status__in=[Job.Status.OPEN, Job.Status.PAUSED]).values_list("id", flat=True)
-    for chunk in partitions.job_chunks(live):
+
+    def due_of(jobs: list[int], room: int) -> list[int]:
         with connection.cursor() as cur:
-            cur.execute(GOLD_DUE_SQL, [chunk, settle_seconds, limit - len(due)])
-            due += [row[0] for row in cur.fetchall()]
-        if len(due) >= limit:
-            break
-    return sorted(due)
+            cur.execute(GOLD_DUE_SQL, [jobs, settle_seconds, room])
+            return [row[0] for row in cur.fetchall()]
+
+    return sorted(partitions.rows_over_jobs(live, due_of, limit))
 
 
 def gold_checks_repair(settle_seconds: float = GOLD_REPAIR_SETTLE_SECONDS) -> int:

@@ -257,12 +257,11 @@ def results_due_query(job_ids: list[int], before):
 def microtasks_results_due(settle_seconds: float = REPAIR_SETTLE_SECONDS, limit: int = REPAIR_BATCH) -> list:
     """Those of every job, a hundred jobs a query (tasks/partitions.py: job_chunks)."""
     before = timezone.now() - timedelta(seconds=settle_seconds)
-    due: list = []
-    for chunk in partitions.job_chunks(Job.objects.values_list("id", flat=True)):
-        due += results_due_query(chunk, before).order_by()[: limit - len(due)]
-        if len(due) >= limit:
-            break
-    return due
+    return partitions.rows_over_jobs(
+        Job.objects.values_list("id", flat=True),
+        lambda jobs, room: results_due_query(jobs, before).order_by()[:room],
+        limit,
+    )
 
 
 # Of the given jobs, those with an ordinary microtask open; the jobs are named so that only their tables are read.
@@ -274,12 +273,12 @@ WHERE EXISTS (SELECT 1 FROM tasks_microtask m
 
 
 def jobs_with_open_work(job_ids) -> set[int]:
-    found: set[int] = set()
-    for chunk in partitions.job_chunks(job_ids):
+    def open_among(jobs: list[int], room) -> list[int]:
         with connection.cursor() as cur:
-            cur.execute(JOBS_WITH_OPEN_WORK_SQL, {"jobs": chunk})
-            found.update(row[0] for row in cur.fetchall())
-    return found
+            cur.execute(JOBS_WITH_OPEN_WORK_SQL, {"jobs": jobs})
+            return [row[0] for row in cur.fetchall()]
+
+    return set(partitions.rows_over_jobs(job_ids, open_among))
 
 
 def results_repair(settle_seconds: float = REPAIR_SETTLE_SECONDS) -> Repair:

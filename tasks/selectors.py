@@ -381,14 +381,18 @@ def item_answers(item: Item) -> list[Answer]:
 def microtasks_waiting_by_job(limit: int = 20) -> list[dict]:
     """Open and paused jobs with how many microtasks still need answers: the console's queue view."""
     jobs = {job.pk: job for job in Job.objects.filter(status__in=["open", "paused"]).only("name", "status", "priority")}
-    waiting: dict[int, int] = {}
-    for chunk in partitions.job_chunks(jobs):  # a query naming every job's table would lock them all
-        waiting.update(
-            Microtask.objects.filter(job_id__in=chunk, status=Microtask.Status.OPEN, is_gold=False)
-            .values("job_id")
-            .annotate(waiting=Count("id"))
-            .values_list("job_id", "waiting")
+    # A hundred jobs a query: one naming every job's table would lock them all.
+    waiting = dict(
+        partitions.rows_over_jobs(
+            jobs,
+            lambda chunk, room: (
+                Microtask.objects.filter(job_id__in=chunk, status=Microtask.Status.OPEN, is_gold=False)
+                .values("job_id")
+                .annotate(waiting=Count("id"))
+                .values_list("job_id", "waiting")
+            ),
         )
+    )
     top = sorted(waiting.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     return [
         {"job_id": job_id, "name": jobs[job_id].name, "status": jobs[job_id].status,

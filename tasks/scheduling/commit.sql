@@ -20,9 +20,9 @@ $$;
 -- Whether a batch runs its statements on each job's own table: more than 200 jobs'
 -- tables, or the setting quorum.job_tables_on_cached_plans where a session or the database sets it (tests, tuning).
 CREATE OR REPLACE FUNCTION quorum_by_job_table() RETURNS boolean LANGUAGE sql STABLE AS $$
-  SELECT count(*) > coalesce(nullif(current_setting('quorum.job_tables_on_cached_plans', true), '')::int, 200)
-  FROM (SELECT 1 FROM pg_inherits WHERE inhparent = 'tasks_microtask'::regclass
-        LIMIT coalesce(nullif(current_setting('quorum.job_tables_on_cached_plans', true), '')::int, 200) + 1) t
+  WITH most AS (SELECT coalesce(nullif(current_setting('quorum.job_tables_on_cached_plans', true), '')::int, 200) AS n)
+  SELECT count(*) > (SELECT n FROM most)
+  FROM (SELECT 1 FROM pg_inherits WHERE inhparent = 'tasks_microtask'::regclass LIMIT (SELECT n + 1 FROM most)) t
 $$;
 
 -- The functions below take the batch's choice as a second argument.
@@ -215,6 +215,7 @@ DECLARE
   op jsonb;
   results jsonb[] := '{}';
   submits record;
+  microtasks text;
   by_table boolean := quorum_by_job_table();
 BEGIN
   -- Submits lock their microtasks first, in (job, id) order, so concurrent batches cannot deadlock; one
@@ -226,9 +227,12 @@ BEGIN
     IF NOT by_table THEN
       PERFORM 1 FROM tasks_microtask WHERE job_id = submits.job AND id = ANY(submits.ids) ORDER BY id
       FOR NO KEY UPDATE;
-    ELSIF quorum_job_table('tasks_microtask', submits.job) IS NOT NULL THEN
-      EXECUTE format('SELECT 1 FROM %s WHERE job_id = $2 AND id = ANY($1) ORDER BY id FOR NO KEY UPDATE',
-                     quorum_job_table('tasks_microtask', submits.job)) USING submits.ids, submits.job;
+      CONTINUE;
+    END IF;
+    microtasks := quorum_job_table('tasks_microtask', submits.job);
+    IF microtasks IS NOT NULL THEN
+      EXECUTE format('SELECT 1 FROM %s WHERE job_id = $2 AND id = ANY($1) ORDER BY id FOR NO KEY UPDATE', microtasks)
+        USING submits.ids, submits.job;
     END IF;
   END LOOP;
   -- Then each worker of the batch, in key order: a worker's leases are counted against their limit, and resumed

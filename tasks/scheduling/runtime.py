@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 MIN_LEASE_SECONDS = 30
 # Picks in a row that PostgreSQL may refuse as past their redundancy before a session is told there is no work.
 MAX_STRAY_PICKS = 64
+# TAKE_SLOT's count that takes a microtask's every slot, and so the microtask out of the pool.
+ALL_SLOTS = 1 << 30
 
 
 def in_db_thread(fn):
@@ -609,7 +611,7 @@ class Runtime:
             if result is not None and result.no_free_slot:
                 # PostgreSQL has every answer it wants leased or given: the microtask leaves the pool until a
                 # lease of it ends (its slot then comes back as any other).
-                await self.take_script(keys=[keys.slots(job_id)], args=[self.prefix, job_id, microtask_id, 1 << 30])
+                await self.take_script(keys=[keys.slots(job_id)], args=[self.prefix, job_id, microtask_id, ALL_SLOTS])
             elif kind == "task" and result is not None and result.microtask_status == "open":
                 score = keys.pool_score(result.rank, result.index)
                 await self.return_script(keys=[keys.slots(job_id)], args=[self.prefix, job_id, microtask_id, score])

@@ -211,6 +211,14 @@ def test_the_job_feed_answers_bad_frames_with_an_error_and_stays_open(ws_server)
     asyncio.run(scenario())
 
 
+def redis_offers_again(job, microtasks) -> None:
+    """Each microtask back in the job's pool with a free slot, as Redis holds it after losing writes in a failover."""
+    r = get_redis()
+    for mt in microtasks:
+        r.hset(keys.slots(job.pk), mt.pk, 1)
+        r.zadd(keys.pool(job.pk), {mt.pk: keys.pool_score(mt.rank, mt.index)})
+
+
 def test_a_microtask_redis_offers_once_too_often_is_not_leased_past_its_redundancy(ws_server):
     """Writes lost in a Redis failover can leave the pool a slot that PostgreSQL has leased already. That lease is
     refused, so nobody works on an answer that would be turned away, and the microtask leaves the pool."""
@@ -219,14 +227,10 @@ def test_a_microtask_redis_offers_once_too_often_is_not_leased_past_its_redundan
     mt = Microtask.objects.get(job=job)
     r = get_redis()
 
-    def redis_forgets_the_pick() -> None:
-        r.hset(keys.slots(job.pk), mt.pk, 1)
-        r.zadd(keys.pool(job.pk), {mt.pk: keys.pool_score(mt.rank, mt.index)})
-
     async def scenario() -> tuple[dict, dict, dict]:
         async with websockets.connect(work_url(ws_server, first)) as a:
             task = await recv_type(a, "task.assigned", "task.none")
-            await sync_to_async(redis_forgets_the_pick)()
+            await sync_to_async(redis_offers_again)(job, [mt])  # the pick that took the slot is lost
             async with websockets.connect(work_url(ws_server, second)) as b:
                 offered = await recv_type(b, "task.assigned", "task.none")
             answer = {"type": "answer.submit", "key": uuid.uuid4().hex, "assignment_id": task["assignment"]["id"],
@@ -259,9 +263,7 @@ def test_after_lost_writes_a_worker_still_gets_the_open_microtask_behind_those_t
     r = get_redis()
     r.delete(keys.loaded(job.pk))  # the window is rebuilt as Redis had it before: all eight offered
     assert pool.pool_fill(job.pk)
-    for mt in microtasks[:6]:
-        r.hset(keys.slots(job.pk), mt.pk, 1)
-        r.zadd(keys.pool(job.pk), {mt.pk: keys.pool_score(mt.rank, mt.index)})
+    redis_offers_again(job, microtasks[:6])
 
     async def first_offer() -> dict:
         async with websockets.connect(work_url(ws_server, worker)) as ws:
