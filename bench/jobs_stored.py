@@ -11,7 +11,6 @@ their jobs, PostgreSQL's defaults ran out of locks past about 1,500 jobs: "out o
 """
 
 import argparse
-import json
 import secrets
 import sys
 import time
@@ -49,7 +48,6 @@ def store_jobs(total: int) -> int:
 def steps():
     """(name, callable) for each thing timed."""
     from django.conf import settings
-    from django.db import connection
     from django.test import Client
 
     from tasks import background
@@ -68,15 +66,10 @@ def steps():
         f"admin-{secrets.token_hex(3)}", "admin@example.com", secrets.token_urlsafe(16)
     )
 
-    def batch(op: dict):
-        with connection.cursor() as cur:
-            cur.execute("SELECT quorum_commit_batch(%s::jsonb)::text", [json.dumps([op])])
-            return json.loads(cur.fetchone()[0])[0]
-
     def lease_and_answer():
-        leased = batch({"op": "l", "j": job.pk, "mt": mt.pk, "w": worker.pk, "secs": 60})
+        leased = factories.commit_op({"op": "l", "j": job.pk, "mt": mt.pk, "w": worker.pk, "secs": 60})
         items = [{"item": i["id"], "value": "apple"} for i in leased["items"]]
-        answered = batch({"op": "s", "j": job.pk, "mt": mt.pk, "w": worker.pk, "key": "k", "secs": 2.0,
+        answered = factories.commit_op({"op": "s", "j": job.pk, "mt": mt.pk, "w": worker.pk, "key": "k", "secs": 2.0,
                           "answers": items})  # fmt: skip
         assert answered["s"] == "accepted", answered
 

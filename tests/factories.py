@@ -118,3 +118,15 @@ def submitted_assignment(job, worker, microtask, value="apple"):
         Answer.objects.create(assignment=assignment, item=item, job=job, worker=worker, value=value)
     Microtask.objects.filter(pk=microtask.pk).update(answer_count=1, status="done", completed_at=now)
     return assignment
+
+
+def commit_op(op: dict) -> dict:
+    """One scheduler op (``{"op": "l" | "s" | "r", ...}``, tasks/scheduling/store.py) through the batch function on
+    this connection, as a server's batch runs it; its result."""
+    import json
+
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT quorum_commit_batch(%s::jsonb)::text", [json.dumps([op])])
+        return json.loads(cur.fetchone()[0])[0]

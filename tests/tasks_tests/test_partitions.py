@@ -1,7 +1,6 @@
 """Items and microtasks are stored in a table per job (tasks/partitions.py): made by the job's first upload, read
 alone by the job's queries, dropped with the job, and never left behind by an upload that fails."""
 
-import json
 import re
 
 import pytest
@@ -184,16 +183,11 @@ def test_answering_and_the_passes_lock_only_the_tables_of_the_jobs_they_read():
             action()
             return job_tables_locked()
 
-    def batch(op: dict):
-        with connection.cursor() as cur:
-            cur.execute("SELECT quorum_commit_batch(%s::jsonb)::text", [json.dumps([op])])
-            return json.loads(cur.fetchone()[0])[0]
-
-    assert locks_of(lambda: batch(lease)) == {live.pk}
+    assert locks_of(lambda: factories.commit_op(lease)) == {live.pk}
     (item,) = Item.objects.filter(job=live, microtask_index=mt.index)
     answer = {"op": "s", "j": live.pk, "mt": mt.pk, "w": worker.pk, "key": "k", "secs": 3.0,
               "answers": [{"item": item.pk, "value": "apple"}]}  # fmt: skip
-    assert locks_of(lambda: batch(answer)) == {live.pk}
+    assert locks_of(lambda: factories.commit_op(answer)) == {live.pk}
     assert locks_of(lambda: workers_selectors.worker_stats(worker)) == set()
     assert workers_selectors.worker_stats(worker)["answers"] == 1
     assert locks_of(lambda: results.jobs_with_open_work([done.pk])) == {done.pk}
@@ -205,6 +199,6 @@ def test_answering_and_the_passes_lock_only_the_tables_of_the_jobs_they_read():
     # With few jobs stored the batch runs on cached plans over the parent tables, which lock every job's table.
     second = Microtask.objects.filter(job=live, is_gold=False).exclude(pk=mt.pk).first()
     with transaction.atomic():
-        leased = batch({**lease, "mt": second.pk})
+        leased = factories.commit_op({**lease, "mt": second.pk})
         assert leased["a"] and [i["data"] for i in leased["items"]] == [{"text": "item number 3"}]
         assert job_tables_locked() >= {live.pk, done.pk, other.pk}
